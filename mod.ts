@@ -1,0 +1,93 @@
+/**
+ * oq: a distributed task queue whose only backend is S3-compatible object storage.
+ *
+ * Producers submit tasks; workers claim them atomically with conditional writes, run
+ * handlers and record results. Retries with back-off, a dead-letter state, timeouts,
+ * lease recovery, cancellation, TTLs, delayed tasks and history from bucket versioning.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, Worker } from "./mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await queue.submit("send_email", { to: "a@b.c" });
+ * const worker = new Worker(queue, "worker-1").task("send_email", (input) => ({ sent: true }));
+ * ```
+ *
+ * @module
+ */
+
+export { connect } from "./src/connect.ts";
+export type { ConnectOptions } from "./src/connect.ts";
+export { Queue } from "./src/queue.ts";
+export type { CancelResult } from "./src/queue.ts";
+export type { BulkCancelOptions, BulkCancelResult, CancelByTypeOptions } from "./src/bulk.ts";
+export type { QueueOptions, ResolvedQueueOptions } from "./src/options.ts";
+export { Keys } from "./src/keys.ts";
+export type { DeadlineEntry, DeadlineKind, ReadyEntry } from "./src/keys.ts";
+export { Emitter } from "./src/events.ts";
+export type { Listener } from "./src/events.ts";
+export type { SubmitOptions } from "./src/submit.ts";
+export { Worker } from "./src/worker.ts";
+export type { PollResult, WorkerEvents, WorkerRunOptions } from "./src/worker_options.ts";
+export { Schedule } from "./src/schedule.ts";
+export type { ScheduleLastRun } from "./src/schedule.ts";
+export { ScheduleExistsError } from "./src/schedules.ts";
+export type { CreateScheduleOptions } from "./src/schedules.ts";
+export { Scheduler } from "./src/scheduler.ts";
+export type {
+  ScheduledRun,
+  ScheduleFailure,
+  SchedulerEvents,
+  SchedulerOptions,
+  SchedulerResult,
+} from "./src/scheduler.ts";
+export { Monitor } from "./src/monitor.ts";
+export type { MonitorEvents, MonitorOptions, MonitorResult } from "./src/monitor.ts";
+export type { RetentionOptions, SweepResult } from "./src/sweep.ts";
+export { PermanentError, RetryableError, TaskAbortedError } from "./src/handler.ts";
+export type { Handler, TaskContext } from "./src/handler.ts";
+export { Task, TASK_STATUSES, TaskStatus } from "./src/task.ts";
+export { DEFAULT_RETRY_POLICY } from "./src/retry_policy.ts";
+export type { RetryPolicy } from "./src/retry_policy.ts";
+export { DEFAULT_POLL_SETTINGS } from "./src/poll_schedule.ts";
+export type { PollSettings } from "./src/poll_schedule.ts";
+export {
+  AccessDeniedError,
+  ConfigError,
+  NoSuchBucketError,
+  OqError,
+  PreconditionFailedError,
+  SchemaError,
+  StoreError,
+  TransientStoreError,
+} from "./src/errors.ts";
+export type { StoreErrorContext } from "./src/errors.ts";
+export { MemoryStore } from "./src/store/memory_store.ts";
+export type { MemoryStoreOptions } from "./src/store/memory_store.ts";
+export { RequestCounters } from "./src/store/counters.ts";
+export type { RequestCounts, RequestKind } from "./src/store/counters.ts";
+export type {
+  DeleteEntry,
+  DeleteManyResult,
+  DeleteResult,
+  GetOptions,
+  LifecycleRule,
+  ListOptions,
+  ListPage,
+  ListVersionsOptions,
+  NotModified,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  PutResult,
+  StoredObject,
+  VersionInfo,
+  VersioningState,
+  VersionPage,
+} from "./src/store/types.ts";
+export type { ListTasksOptions, QueueStats, ShardStats } from "./src/inspect.ts";
+export { S3Store } from "./src/store/s3_store.ts";
+export type { FetchFunction, S3ClientOptions } from "./src/s3/config.ts";
+export { VERSION } from "./src/version.ts";
+export { initBucket, lifecycleRules } from "./src/init.ts";
+export type { InitOptions, InitResult } from "./src/init.ts";

@@ -1,0 +1,44 @@
+/**
+ * DeleteObjects (POST /bucket?delete) for the dev server: up to 1000 keys (or versions)
+ * per request, each deleted through the engine, with a per-entry result and `Quiet` mode.
+ *
+ * @module
+ */
+
+import { EngineError } from "../store/engine.ts";
+import { requireIntegrityHeader } from "./buckets.ts";
+import type { RequestContext } from "./context.ts";
+import { malformedXml } from "./errors.ts";
+import { document, el, parseBody, xmlResponse } from "./xml.ts";
+
+/** DeleteObjects: needs Content-MD5 or a checksum header, as on AWS. */
+export function deleteObjects(ctx: RequestContext): Response {
+  ctx.engine.bucket(ctx.bucket);
+  requireIntegrityHeader(ctx);
+  const root = parseBody(ctx.body, "Delete");
+  const quiet = root.children.find((c) => c.name === "Quiet")?.text.trim().toLowerCase() === "true";
+  const objects = root.children.filter((c) => c.name === "Object");
+  if (objects.length === 0 || objects.length > 1000) throw malformedXml();
+  const entries = objects.map((o) => {
+    const key = o.children.find((c) => c.name === "Key")?.text;
+    if (key === undefined || key === "") throw malformedXml();
+    return { key, versionId: o.children.find((c) => c.name === "VersionId")?.text };
+  });
+  let out = "";
+  for (const { key, versionId } of entries) {
+    try {
+      const r = ctx.engine.delete(ctx.bucket, key, versionId);
+      if (quiet) continue;
+      const marker = r.deleteMarker
+        ? `${el("DeleteMarker", true)}${el("DeleteMarkerVersionId", r.versionId)}`
+        : "";
+      out += `<Deleted>${el("Key", key)}${el("VersionId", versionId)}${marker}</Deleted>`;
+    } catch (e) {
+      if (!(e instanceof EngineError)) throw e;
+      out += `<Error>${el("Key", key)}${el("VersionId", versionId)}${el("Code", e.code)}${
+        el("Message", e.message)
+      }</Error>`;
+    }
+  }
+  return xmlResponse(document("DeleteResult", out));
+}

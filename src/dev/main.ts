@@ -1,0 +1,216 @@
+/**
+ * `oq dev`: start the development S3 server (in memory or in a directory), and the banner
+ * that tells the user it is for development only and which environment variables to set.
+ * No argument parsing here: the CLI calls {@link startDevServer}.
+ *
+ * @module
+ */
+
+import { type HttpServer, serveHttp } from "../runtime.ts";
+import { StorageEngine } from "../store/engine.ts";
+import { DEV_REGION, validateBucketName } from "./buckets.ts";
+import { type LifecycleRunResult, runLifecycleOnce } from "./lifecycle.ts";
+import { DirectoryPersistence } from "./persist.ts";
+import { createDevHandler } from "./server.ts";
+
+/** Options of {@link startDevServer}. */
+export interface DevServerOptions {
+  /** Interface to bind. @default "127.0.0.1" */
+  host?: string;
+  /** TCP port; 0 picks a free one. @default 9000 */
+  port?: number;
+  /** Keep the data in this directory (restored at start). Without it the data is in memory. */
+  dir?: string;
+  /** Keep the data in memory only (the default without `dir`; exclusive with it). */
+  memory?: boolean;
+  /** Create this bucket, with versioning enabled, unless it exists. */
+  bucket?: string;
+  /** The access key id clients sign with. @default "oqdev" */
+  accessKeyId?: string;
+  /** The secret access key clients sign with. @default "oqdevsecret" */
+  secretAccessKey?: string;
+  /** Where to print the banner and internal errors. @default no output */
+  log?: (line: string) => void;
+  /** Also log one line per request. @default false */
+  logRequests?: boolean;
+  /** The server's clock in ms since the epoch (tests inject one). @default Date.now */
+  clock?: () => number;
+  /** How often lifecycle rules are applied, in ms; 0 disables the timer. @default 60000 */
+  lifecycleIntervalMs?: number;
+}
+
+/** A running dev server. */
+export interface DevServer {
+  /** Base URL, e.g. `http://127.0.0.1:9000`. */
+  url: string;
+  /** Bound port. */
+  port: number;
+  /** The storage engine (for tests and embedding). */
+  engine: StorageEngine;
+  /** Apply every bucket's lifecycle rules now (and persist the result). */
+  runLifecycle(): Promise<LifecycleRunResult>;
+  /** Stop the server, flush the directory and stop the lifecycle timer. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Defaults of {@link DevServerOptions}, in one place. */
+export const DEV_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 9000,
+  accessKeyId: "oqdev",
+  secretAccessKey: "oqdevsecret",
+  lifecycleIntervalMs: 60_000,
+} as const;
+
+/** What the banner describes. */
+export interface BannerInfo {
+  /** Base URL of the server. */
+  url: string;
+  /** The bucket to use, if one was created. */
+  bucket?: string;
+  /** Access key id. */
+  accessKeyId: string;
+  /** Secret access key. */
+  secretAccessKey: string;
+  /** Data directory; memory when absent. */
+  dir?: string;
+}
+
+/**
+ * The start-up banner: a loud development-only warning, where the data lives, and the
+ * environment variables that point oq (and AWS tools) at the server.
+ *
+ * @example
+ * ```ts
+ * import { devBanner } from "./main.ts";
+ * console.log(devBanner({ url: "http://127.0.0.1:9000", bucket: "oq-dev", accessKeyId: "oqdev", secretAccessKey: "oqdevsecret" }));
+ * ```
+ */
+export function devBanner(info: BannerInfo): string {
+  const data = info.dir !== undefined
+    ? `in directory ${info.dir}`
+    : "in memory (lost when it stops)";
+  return [
+    "!!! oq dev: S3-compatible server FOR DEVELOPMENT ONLY - NOT FOR PRODUCTION !!!",
+    "    (no TLS, one fixed key pair, no multipart uploads, limited S3 API)",
+    `oq dev listening on ${info.url}, data ${data}`,
+    "",
+    "Point oq and AWS tools at it with:",
+    `S3_ENDPOINT=${info.url}`,
+    info.bucket !== undefined ? `S3_BUCKET=${info.bucket}` : "S3_BUCKET=<create a bucket first>",
+    `S3_REGION=${DEV_REGION}`,
+    `AWS_ACCESS_KEY_ID=${info.accessKeyId}`,
+    `AWS_SECRET_ACCESS_KEY=${info.secretAccessKey}`,
+  ].join("\n");
+}
+
+function validate(options: DevServerOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Dev server options must be an object");
+  }
+  const o = options;
+  if (o.dir !== undefined && (typeof o.dir !== "string" || o.dir === "")) {
+    throw new TypeError('Option "dir" must be a non-empty string');
+  }
+  if (o.dir !== undefined && o.memory) {
+    throw new TypeError('Options "dir" and "memory" are exclusive');
+  }
+  if (o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
+    throw new RangeError(`Option "port" must be an integer from 0 to 65535, got ${o.port}`);
+  }
+  for (const name of ["host", "accessKeyId", "secretAccessKey"] as const) {
+    const v = o[name];
+    if (v !== undefined && (typeof v !== "string" || v === "")) {
+      throw new TypeError(`Option "${name}" must be a non-empty string`);
+    }
+  }
+  const interval = o.lifecycleIntervalMs;
+  if (interval !== undefined && (!Number.isFinite(interval) || interval < 0)) {
+    throw new RangeError(`Option "lifecycleIntervalMs" must be 0 or more, got ${interval}`);
+  }
+  if (o.bucket !== undefined) validateBucketName(o.bucket);
+}
+
+/**
+ * Start the development S3 server.
+ *
+ * @example
+ * ```ts
+ * import { startDevServer } from "./main.ts";
+ * const dev = await startDevServer({ port: 0, bucket: "oq-dev", log: console.log });
+ * // ... S3_ENDPOINT=dev.url, AWS_ACCESS_KEY_ID=oqdev, AWS_SECRET_ACCESS_KEY=oqdevsecret
+ * await dev.stop();
+ * ```
+ */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  validate(options);
+  const host = options.host ?? DEV_DEFAULTS.host;
+  const credentials = {
+    accessKeyId: options.accessKeyId ?? DEV_DEFAULTS.accessKeyId,
+    secretAccessKey: options.secretAccessKey ?? DEV_DEFAULTS.secretAccessKey,
+  };
+  const log = options.log;
+  const engine = new StorageEngine(options.clock ?? (() => Date.now()));
+  const persistence = options.dir !== undefined
+    ? await DirectoryPersistence.open(options.dir, engine)
+    : undefined;
+  if (options.bucket !== undefined && !engine.hasBucket(options.bucket)) {
+    engine.createBucket(options.bucket);
+    engine.setVersioning(options.bucket, true);
+    await persistence?.flush();
+  }
+  const handler = createDevHandler(engine, {
+    credentials,
+    afterWrite: persistence ? () => persistence.flush() : undefined,
+    log,
+    logRequests: options.logRequests,
+  });
+  let server: HttpServer;
+  try {
+    server = await serveHttp({
+      hostname: host,
+      port: options.port ?? DEV_DEFAULTS.port,
+      handler,
+      onError: (e) => log?.(`oq dev: ${e instanceof Error ? e.stack ?? e.message : e}`),
+    });
+  } catch (e) {
+    await persistence?.close();
+    throw e;
+  }
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const url = `http://${urlHost}:${server.port}`;
+  const runLifecycle = async (): Promise<LifecycleRunResult> => {
+    const result = runLifecycleOnce(engine);
+    await persistence?.flush();
+    return result;
+  };
+  const interval = options.lifecycleIntervalMs ?? DEV_DEFAULTS.lifecycleIntervalMs;
+  const timer = interval > 0
+    ? setInterval(() => {
+      runLifecycle().catch((e) =>
+        log?.(`oq dev: lifecycle run failed: ${e instanceof Error ? e.message : e}`)
+      );
+    }, interval)
+    : undefined;
+  if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1") {
+    log?.(
+      `!!! oq dev is listening on ${host}, not loopback: anyone who can reach it and knows the dev key can use it`,
+    );
+  }
+  log?.(devBanner({ url, bucket: options.bucket, ...credentials, dir: options.dir }));
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    port: server.port,
+    engine,
+    runLifecycle,
+    stop() {
+      stopped ??= (async () => {
+        if (timer !== undefined) clearInterval(timer);
+        await server.close();
+        await persistence?.close();
+      })();
+      return stopped;
+    },
+  };
+}

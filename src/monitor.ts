@@ -1,0 +1,306 @@
+/**
+ * The Monitor: recovers tasks whose worker died or hung, and expires pending tasks whose
+ * TTL passed, both found through the deadline index (`deadlines/{shard}/{at}/{id}.{kind}`,
+ * sorted by time), so it never scans all tasks. A thin
+ * loop around {@link Monitor.runOnce}, which returns what it did. Any number of monitors
+ * may run: every change is a compare-and-swap, and losing is fine.
+ *
+ * @module
+ */
+
+import { SchemaError } from "./errors.ts";
+import { Emitter } from "./events.ts";
+import type { Queue } from "./queue.ts";
+import { type EntryRef, tasksOf, type Versioned } from "./task_store.ts";
+import { type RetentionOptions, Sweeper, type SweepResult } from "./sweep.ts";
+import * as transitions from "./transitions.ts";
+
+/** Options of a {@link Monitor}. */
+export interface MonitorOptions {
+  /** Check interval while leases exist or work is running. @default 15 */
+  checkIntervalS?: number;
+  /** Check interval while no lease was seen and nothing hints at activity. @default 300 */
+  idleCheckIntervalS?: number;
+  /** Deadline entries examined per shard per cycle (one LIST each). @default 100 */
+  leasesPerShard?: number;
+  /** Shards examined per cycle (rotating); bounds the requests of a cycle. @default all */
+  shardsPerCycle?: number;
+  /** Returns true while the host process has work running (embedded monitors). */
+  activityHint?: () => boolean;
+  /** Interval of the slow sweep's steps (index repair, retention). @default 300 */
+  sweepIntervalS?: number;
+  /** Task reads per sweep step. @default 200 */
+  sweepMaxGets?: number;
+  /** Retention of finished tasks, applied by the sweep. @default none: keep everything */
+  retention?: RetentionOptions;
+}
+
+/** What one {@link Monitor.runOnce} did. */
+export interface MonitorResult {
+  /** Shards examined. */
+  shards: number;
+  /** Lease entries read from the index. */
+  leaseEntries: number;
+  /** Expired leases examined (one GET each). */
+  expiredChecked: number;
+  /** Tasks moved back to pending for a retry. */
+  recovered: number;
+  /** Tasks moved to failed (retries exhausted). */
+  deadLettered: number;
+  /** Tasks moved to cancelled (cancel was requested before the worker died). */
+  cancelled: number;
+  /** Stale lease entries removed (task finished, lease extended, or task gone). */
+  staleEntries: number;
+  /** Pending tasks marked expired (their TTL passed before they started). */
+  expired: number;
+  /** Earliest future lease or TTL expiry seen (store ms), or null. */
+  nextExpiryAt: number | null;
+  /** The sweep step of this cycle, when one was due. */
+  sweep: SweepResult | null;
+  /** Requests sent by this cycle (LIST + GET + PUT; DELETEs are free and not counted). */
+  requests: number;
+}
+
+/** Events of a monitor. */
+export interface MonitorEvents extends Record<string, unknown> {
+  /** A task with an expired lease was moved to `status` (pending, failed or cancelled). */
+  "monitor:recovered": { taskId: string; status: string };
+  /** A cycle failed (it is retried at the next interval). */
+  "monitor:error": { error: Error };
+}
+
+/**
+ * Recovers expired leases.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Monitor, Queue } from "../mod.ts";
+ * const monitor = new Monitor(new Queue(new MemoryStore()));
+ * const result = await monitor.runOnce();
+ * console.log(result.recovered);
+ * ```
+ */
+export class Monitor {
+  /** Typed events. */
+  readonly events: Emitter<MonitorEvents> = new Emitter<MonitorEvents>();
+  readonly #queue: Queue;
+  readonly #o: Required<Omit<MonitorOptions, "activityHint" | "shardsPerCycle" | "retention">> & {
+    activityHint?: () => boolean;
+    shardsPerCycle: number;
+  };
+  readonly #sweeper: Sweeper;
+  #lastSweepAt = Number.NEGATIVE_INFINITY;
+  #rotation = 0;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  /** Create a monitor; validates options, no I/O. */
+  constructor(queue: Queue, options: MonitorOptions = {}) {
+    this.#queue = queue;
+    this.#o = {
+      checkIntervalS: options.checkIntervalS ?? 15,
+      idleCheckIntervalS: options.idleCheckIntervalS ?? 300,
+      leasesPerShard: options.leasesPerShard ?? 100,
+      shardsPerCycle: options.shardsPerCycle ?? queue.shards.length,
+      activityHint: options.activityHint,
+      sweepIntervalS: options.sweepIntervalS ?? 300,
+      sweepMaxGets: options.sweepMaxGets ?? 200,
+    };
+    const keys = [
+      "checkIntervalS",
+      "idleCheckIntervalS",
+      "leasesPerShard",
+      "shardsPerCycle",
+      "sweepIntervalS",
+      "sweepMaxGets",
+    ] as const;
+    for (const k of keys) {
+      if (!(this.#o[k] > 0)) throw new RangeError(`Invalid monitor option ${k}: ${this.#o[k]}`);
+    }
+    const retention = options.retention ?? {};
+    for (const [k, v] of Object.entries(retention)) {
+      if (v !== undefined && !(typeof v === "number" && v >= 0)) {
+        throw new RangeError(`Invalid retention.${k}: ${v}`);
+      }
+    }
+    this.#sweeper = new Sweeper(queue, retention, this.#o.sweepMaxGets);
+    this.#sweeper.onInvalid = (error) => this.events.emit("monitor:error", { error });
+  }
+
+  /**
+   * One cycle: the lease and expiry indexes of (up to `shardsPerCycle`) shards, plus one
+   * sweep step when `sweepIntervalS` has passed (or when `options.sweep` says so).
+   */
+  async runOnce(options: { sweep?: boolean } = {}): Promise<MonitorResult> {
+    const q = this.#queue;
+    const r: MonitorResult = {
+      shards: 0,
+      leaseEntries: 0,
+      expiredChecked: 0,
+      recovered: 0,
+      deadLettered: 0,
+      cancelled: 0,
+      staleEntries: 0,
+      expired: 0,
+      nextExpiryAt: null,
+      sweep: null,
+      requests: 0,
+    };
+    const shards = q.shards;
+    for (let i = 0; i < Math.min(this.#o.shardsPerCycle, shards.length); i++) {
+      const shard = shards[(this.#rotation + i) % shards.length]!;
+      r.shards++;
+      await this.#deadlines(shard, r);
+    }
+    this.#rotation = (this.#rotation + this.#o.shardsPerCycle) % shards.length;
+    const now = q.store.now();
+    if (options.sweep ?? now - this.#lastSweepAt >= this.#o.sweepIntervalS * 1000) {
+      this.#lastSweepAt = now;
+      r.sweep = await this.#sweeper.step();
+      r.requests += r.sweep.requests;
+    }
+    return r;
+  }
+
+  // One LIST of the shard's deadline index (soonest first); every passed deadline is
+  // checked against its task: an expired lease is recovered, a passed TTL expires a
+  // pending task, and an entry that no longer matches its task is removed.
+  async #deadlines(shard: string, r: MonitorResult): Promise<void> {
+    const q = this.#queue;
+    const page = await q.store.listVersions({
+      prefix: q.keys.deadlinePrefix(shard),
+      maxKeys: this.#o.leasesPerShard,
+    });
+    r.requests++;
+    // Decide with the store's time minus its uncertainty: never act on a deadline early.
+    const now = q.store.now() - q.store.clockUncertaintyMs();
+    for (const v of page.versions) {
+      const ref = { key: v.key, versionId: v.versionId };
+      if (v.isDeleteMarker || !v.isLatest) {
+        await tasksOf(q).deleteEntry(ref);
+        continue;
+      }
+      const entry = q.keys.parseDeadline(v.key);
+      if (entry === null) continue;
+      if (entry.kind === "lease") r.leaseEntries++;
+      if (entry.at > now) {
+        r.nextExpiryAt = r.nextExpiryAt === null ? entry.at : Math.min(r.nextExpiryAt, entry.at);
+        break; // sorted by time
+      }
+      if (entry.kind === "lease") await this.#expiredLease(entry.taskId, ref, now, r);
+      else await this.#passedTtl(entry.taskId, ref, now, r);
+    }
+  }
+
+  async #passedTtl(taskId: string, ref: EntryRef, now: number, r: MonitorResult): Promise<void> {
+    const q = this.#queue;
+    const cur = await this.#read(taskId, r);
+    if (cur === undefined) return;
+    if (
+      cur && cur.rec.status === "pending" && cur.rec.expires_at !== null &&
+      tasksOf(q).expiryKey(cur.rec) === ref.key
+    ) {
+      const t = transitions.expire(cur.rec, now);
+      if (!t.ok) return;
+      r.requests++;
+      if (await tasksOf(q).replace(t.next, cur.etag) === null) return; // changed: next cycle
+      r.expired++;
+      await tasksOf(q).deleteAllVersions(tasksOf(q).readyKey(cur.rec));
+    } else {
+      r.staleEntries++;
+    }
+    await tasksOf(q).deleteEntry(ref);
+  }
+
+  // The task, `null` when gone, `undefined` when unreadable (reported, entry kept).
+  async #read(taskId: string, r: MonitorResult): Promise<Versioned | null | undefined> {
+    try {
+      r.requests++;
+      return await tasksOf(this.#queue).read(taskId);
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      this.events.emit("monitor:error", { error: e });
+      return undefined;
+    }
+  }
+
+  async #expiredLease(taskId: string, ref: EntryRef, now: number, r: MonitorResult): Promise<void> {
+    const q = this.#queue;
+    r.expiredChecked++;
+    for (let round = 0; round < 8; round++) {
+      const cur = await this.#read(taskId, r);
+      if (cur === undefined) return;
+      if (
+        cur === null || cur.rec.status !== "running" || tasksOf(q).leaseKey(cur.rec) !== ref.key
+      ) {
+        // Finished, re-leased under another key, or gone: the entry is stale.
+        await tasksOf(q).deleteEntry(ref);
+        r.staleEntries++;
+        return;
+      }
+      const t = transitions.recoverLease(cur.rec, now);
+      if (!t.ok) return;
+      const w = t.next.status === "pending"
+        ? await tasksOf(q).makePending(t.next, cur.etag)
+        : await tasksOf(q).replace(t.next, cur.etag);
+      r.requests += t.next.status === "pending" ? 2 : 1;
+      if (w === null) continue; // the worker (or another monitor) wrote first: look again
+      if (w.rec.status === "pending") r.recovered++;
+      else if (w.rec.status === "failed") r.deadLettered++;
+      else r.cancelled++;
+      this.events.emit("monitor:recovered", { taskId, status: w.rec.status });
+      await tasksOf(q).deleteEntry(ref);
+      return;
+    }
+  }
+
+  /**
+   * How long to wait after a cycle: `checkIntervalS` while leases exist or the host is
+   * busy, `idleCheckIntervalS` otherwise, and never past the next known expiry.
+   */
+  nextDelayMs(result: MonitorResult): number {
+    const active = result.leaseEntries > 0 || (this.#o.activityHint?.() ?? false);
+    let delayMs = (active ? this.#o.checkIntervalS : this.#o.idleCheckIntervalS) * 1000;
+    if (result.nextExpiryAt !== null) {
+      delayMs = Math.min(
+        delayMs,
+        Math.max(1000, result.nextExpiryAt - this.#queue.store.now() + 1000),
+      );
+    }
+    return delayMs;
+  }
+
+  /** Run cycles until {@link Monitor.stop}; the interval adapts to activity (see options). */
+  run(): Promise<void> {
+    if (this.#loop) throw new Error("Monitor is already running");
+    this.#stopping = false;
+    this.#loop = (async () => {
+      while (!this.#stopping) {
+        let delayMs = this.#o.checkIntervalS * 1000;
+        try {
+          delayMs = this.nextDelayMs(await this.runOnce());
+        } catch (e) {
+          this.events.emit("monitor:error", { error: e as Error });
+        }
+        if (this.#stopping) break;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delayMs);
+          this.#wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    })();
+    return this.#loop;
+  }
+
+  /** Stop the loop (waits for the current cycle). */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    this.#loop = undefined;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Queue options: defaults in one place, validated before any I/O.
+ *
+ * @module
+ */
+
+import { validatePrefix, validateShard } from "./keys.ts";
+import { DEFAULT_RETRY_POLICY, resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
+import { DEFAULT_SIGNAL_COALESCE_MS } from "./signal.ts";
+
+/** Options shared by {@link Queue} and `connect()`. */
+export interface QueueOptions {
+  /** Key prefix inside the bucket, e.g. `"oq/"`, to share a bucket. @default "" */
+  prefix?: string;
+  /** Number of shards; shards are named `"0"` .. `"N-1"`. @default 4 */
+  shardCount?: number;
+  /** Largest task input accepted, as serialized JSON bytes. @default 262144 (256 KiB) */
+  maxInputBytes?: number;
+  /** Default per-attempt timeout of submitted tasks. @default 300 */
+  defaultTimeoutSeconds?: number;
+  /** Default retries after the first attempt. @default 3 */
+  defaultMaxRetries?: number;
+  /** Default retry back-off. @default {initialIntervalMs: 1000, maxIntervalMs: 60000, multiplier: 2, jitterPercent: 0.25} */
+  defaultRetryPolicy?: Partial<RetryPolicy>;
+  /** Minimum interval between two wake-up signals of one type from this queue. @default 10000 */
+  signalCoalesceMs?: number;
+  /** Where warnings go. @default console.warn */
+  warn?: (message: string) => void;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedQueueOptions {
+  /** Key prefix. */
+  prefix: string;
+  /** Shard names. */
+  shards: string[];
+  /** Input size limit in bytes. */
+  maxInputBytes: number;
+  /** Default timeout. */
+  defaultTimeoutSeconds: number;
+  /** Default retries. */
+  defaultMaxRetries: number;
+  /** Default back-off. */
+  defaultRetryPolicy: RetryPolicy;
+  /** Signal coalescing window. */
+  signalCoalesceMs: number;
+  /** Warning sink. */
+  warn: (message: string) => void;
+}
+
+function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
+  const n = v ?? dflt;
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`Invalid ${name}: ${JSON.stringify(v)} (an integer >= ${min})`);
+  }
+  return n;
+}
+
+/** Fill defaults and validate; throws `TypeError`/`RangeError` naming the option. */
+export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions {
+  const shardCount = positiveInt("shardCount", o.shardCount, 4);
+  if (shardCount > 256) throw new RangeError(`Invalid shardCount: ${shardCount} (at most 256)`);
+  const timeout = o.defaultTimeoutSeconds ?? 300;
+  if (!(timeout > 0 && Number.isFinite(timeout))) {
+    throw new RangeError(
+      `Invalid defaultTimeoutSeconds: ${JSON.stringify(o.defaultTimeoutSeconds)}`,
+    );
+  }
+  return {
+    prefix: validatePrefix(o.prefix ?? ""),
+    shards: Array.from({ length: shardCount }, (_, i) => validateShard(String(i))),
+    maxInputBytes: positiveInt("maxInputBytes", o.maxInputBytes, 256 * 1024),
+    defaultTimeoutSeconds: timeout,
+    defaultMaxRetries: positiveInt("defaultMaxRetries", o.defaultMaxRetries, 3, 0),
+    defaultRetryPolicy: resolveRetryPolicy(o.defaultRetryPolicy ?? DEFAULT_RETRY_POLICY),
+    signalCoalesceMs: positiveInt(
+      "signalCoalesceMs",
+      o.signalCoalesceMs,
+      DEFAULT_SIGNAL_COALESCE_MS,
+      0,
+    ),
+    warn: o.warn ?? ((m) => console.warn(m)),
+  };
+}

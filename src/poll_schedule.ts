@@ -1,0 +1,175 @@
+/**
+ * When a worker LISTs which part of the ready index: the poll schedule, as a pure state
+ * machine over lanes (one lane = one shard x one task type the worker handles). All times
+ * are the store's clock in ms.
+ *
+ * - A lane that yielded work is listed again as soon as the worker has a free slot.
+ * - An empty lane backs off: `pollIntervalMs`, doubling, up to `maxPollIntervalMs`, while
+ *   the lane was active (work or a wake-up) within `idleAfterMs`.
+ * - An idle lane is not listed at all, except at the due time of the earliest future
+ *   entry it saw (delayed tasks and retries), after a wake-up signal of its type, and
+ *   every `safetyPollIntervalMs` in case a signal was lost.
+ * - Wake-up signals are checked every `wakeCheckIntervalMs` (one conditional GET per type).
+ *
+ * docs/polling.md turns this into requests and dollars per month.
+ *
+ * @module
+ */
+
+/** Poll schedule settings. */
+export interface PollSettings {
+  /** Interval of an active lane that found nothing, before back-off. @default 500 */
+  pollIntervalMs: number;
+  /** Cap of an active lane's back-off. @default 5000 */
+  maxPollIntervalMs: number;
+  /** A lane without work or wake-up for this long goes idle. @default 60000 */
+  idleAfterMs: number;
+  /** Interval of wake-up signal checks. @default 2500 */
+  wakeCheckIntervalMs: number;
+  /** Interval of an idle lane's safety LIST. @default 900000 */
+  safetyPollIntervalMs: number;
+}
+
+/** Defaults, chosen for under $1 per idle worker-month (docs/polling.md). */
+export const DEFAULT_POLL_SETTINGS: Readonly<PollSettings> = Object.freeze({
+  pollIntervalMs: 500,
+  maxPollIntervalMs: 5000,
+  idleAfterMs: 60_000,
+  wakeCheckIntervalMs: 2500,
+  safetyPollIntervalMs: 900_000,
+});
+
+/** One shard x type. */
+export interface Lane {
+  /** Shard. */
+  readonly shard: string;
+  /** Task type. */
+  readonly taskType: string;
+  /** Next time the lane should be listed. */
+  nextListAt: number;
+  /** Consecutive empty lists. */
+  emptyStreak: number;
+  /** Last time the lane had work or a wake-up. */
+  activeAt: number;
+}
+
+/**
+ * The schedule of one worker.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_POLL_SETTINGS, PollSchedule } from "./poll_schedule.ts";
+ * const s = new PollSchedule(["0", "1"], ["email"], DEFAULT_POLL_SETTINGS, 0);
+ * const lanes = s.dueLanes(0); // both lanes, listed at start
+ * ```
+ */
+export class PollSchedule {
+  /** Lanes in rotation order. */
+  readonly lanes: Lane[];
+  readonly #s: PollSettings;
+  #rotation = 0;
+  #nextWakeCheckAt: number;
+
+  /** Create a schedule; every lane is due at `now` (a worker lists everything once at start). */
+  constructor(
+    shards: readonly string[],
+    taskTypes: readonly string[],
+    settings: PollSettings,
+    now: number,
+  ) {
+    this.#s = settings;
+    this.lanes = [];
+    for (const taskType of taskTypes) {
+      for (const shard of shards) {
+        this.lanes.push({ shard, taskType, nextListAt: now, emptyStreak: 0, activeAt: now });
+      }
+    }
+    // Shuffle once so that workers started together do not march through lanes in step.
+    for (let i = this.lanes.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [this.lanes[i], this.lanes[j]] = [this.lanes[j]!, this.lanes[i]!];
+    }
+    this.#nextWakeCheckAt = now + settings.wakeCheckIntervalMs;
+  }
+
+  /** Lanes due at `now`, starting from a rotating position so no lane starves. */
+  dueLanes(now: number): Lane[] {
+    const n = this.lanes.length;
+    const out: Lane[] = [];
+    for (let k = 0; k < n; k++) {
+      const lane = this.lanes[(this.#rotation + k) % n]!;
+      if (lane.nextListAt <= now) out.push(lane);
+    }
+    this.#rotation = (this.#rotation + 1) % Math.max(1, n);
+    return out;
+  }
+
+  /**
+   * Record a LIST of `lane`: how many claimable entries it returned, and the due time of
+   * the earliest entry still in the future (`null` if none was seen).
+   */
+  listed(lane: Lane, now: number, claimable: number, nextDueAt: number | null): void {
+    if (claimable > 0) {
+      lane.emptyStreak = 0;
+      lane.activeAt = now;
+      lane.nextListAt = now;
+      return;
+    }
+    lane.emptyStreak++;
+    const s = this.#s;
+    const active = now - lane.activeAt < s.idleAfterMs;
+    const interval = active
+      ? Math.min(s.maxPollIntervalMs, s.pollIntervalMs * 2 ** (lane.emptyStreak - 1))
+      : s.safetyPollIntervalMs;
+    lane.nextListAt = now + interval;
+    if (nextDueAt !== null) lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
+  }
+
+  /** A lane's LIST failed: retry after the back-off interval. */
+  failed(lane: Lane, now: number): void {
+    lane.emptyStreak++;
+    lane.nextListAt = now +
+      Math.min(this.#s.maxPollIntervalMs, this.#s.pollIntervalMs * 2 ** lane.emptyStreak);
+  }
+
+  /** Wake-up signals changed for these types: list their lanes now and treat them as active. */
+  wake(taskTypes: readonly string[], now: number): void {
+    for (const lane of this.lanes) {
+      if (!taskTypes.includes(lane.taskType)) continue;
+      lane.nextListAt = now;
+      lane.emptyStreak = 0;
+      lane.activeAt = now;
+    }
+  }
+
+  /** Work of `taskType` in `shard` becomes due at `at` (e.g. a retry this worker wrote). */
+  dueAt(shard: string, taskType: string, at: number, now: number): void {
+    for (const lane of this.lanes) {
+      if (lane.shard !== shard || lane.taskType !== taskType) continue;
+      lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, at));
+      lane.activeAt = now;
+    }
+  }
+
+  /** Is a wake-up check due? */
+  wakeCheckDue(now: number): boolean {
+    return now >= this.#nextWakeCheckAt;
+  }
+
+  /** Record a wake-up check. */
+  wakeChecked(now: number): void {
+    this.#nextWakeCheckAt = now + this.#s.wakeCheckIntervalMs;
+  }
+
+  /** The next time something is due (a lane or the wake-up check). */
+  nextEventAt(): number {
+    let t = this.#nextWakeCheckAt;
+    for (const lane of this.lanes) t = Math.min(t, lane.nextListAt);
+    return t;
+  }
+
+  /** True when every lane is idle. */
+  isIdle(now: number): boolean {
+    return this.lanes.every((l) => now - l.activeAt >= this.#s.idleAfterMs);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The store's clock, estimated from the HTTP `Date` header of every response.
+ *
+ * A `Date` header has one-second resolution and was generated at some instant between the
+ * moment we sent the request and the moment the response arrived. So each response bounds
+ * the offset (server time minus local time) to the interval
+ * `[date - receivedAt, date + 1000 - sentAt]`. Intersecting the intervals of recent
+ * responses narrows the estimate; an empty intersection means one of the clocks jumped,
+ * and the estimate restarts from the newest sample.
+ *
+ * @module
+ */
+
+/** Options of {@link ServerClock}. */
+export interface ServerClockOptions {
+  /** Local clock in milliseconds since the epoch. @default Date.now */
+  localNow?: () => number;
+  /** Intersect at most this many recent samples. @default 64 */
+  maxSamples?: number;
+  /**
+   * Forget samples older than this (local milliseconds), since the two clocks drift
+   * apart slowly. @default 600000
+   */
+  maxSampleAgeMs?: number;
+}
+
+interface Sample {
+  /** Lower bound of the offset. */
+  lo: number;
+  /** Upper bound of the offset. */
+  hi: number;
+  /** Local time the sample was taken. */
+  at: number;
+}
+
+/**
+ * Server time = local time + an offset learnt from `Date` headers.
+ *
+ * @example
+ * ```ts
+ * import { ServerClock } from "./clock.ts";
+ * let t = 5_000;
+ * const clock = new ServerClock({ localNow: () => t });
+ * clock.observe("Thu, 01 Jan 1970 00:01:00 GMT", 4_900, 5_000);
+ * clock.synced(); // true
+ * clock.uncertaintyMs(); // 550: the 1 s resolution plus the 100 ms round trip, halved
+ * ```
+ */
+export class ServerClock {
+  readonly #localNow: () => number;
+  readonly #maxSamples: number;
+  readonly #maxSampleAgeMs: number;
+  #samples: Sample[] = [];
+  #lo = 0;
+  #hi = 0;
+
+  /** Create an unsynced clock. */
+  constructor(options: ServerClockOptions = {}) {
+    this.#localNow = options.localNow ?? Date.now;
+    this.#maxSamples = options.maxSamples ?? 64;
+    this.#maxSampleAgeMs = options.maxSampleAgeMs ?? 600_000;
+  }
+
+  /** The local clock this estimate is relative to. */
+  localNow(): number {
+    return this.#localNow();
+  }
+
+  /**
+   * Feed one response: its `Date` header (ignored when absent or unparsable), the local
+   * time just before the request was sent and the local time its headers arrived.
+   * Returns true when the sample was used.
+   */
+  observe(dateHeader: string | null | undefined, sentAt: number, receivedAt: number): boolean {
+    if (!dateHeader) return false;
+    const date = Date.parse(dateHeader);
+    if (!Number.isFinite(date) || !(receivedAt >= sentAt)) return false;
+    const sample: Sample = { lo: date - receivedAt, hi: date + 1000 - sentAt, at: receivedAt };
+    this.#samples.push(sample);
+    const oldest = receivedAt - this.#maxSampleAgeMs;
+    this.#samples = this.#samples.filter((s) => s.at >= oldest).slice(-this.#maxSamples);
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (const s of this.#samples) {
+      lo = Math.max(lo, s.lo);
+      hi = Math.min(hi, s.hi);
+    }
+    if (lo > hi) {
+      // A clock jumped (or a sample lied): the old bounds no longer hold. Restart.
+      this.#samples = [sample];
+      lo = sample.lo;
+      hi = sample.hi;
+    }
+    this.#lo = lo;
+    this.#hi = hi;
+    return true;
+  }
+
+  /** True once a response has set the clock. */
+  synced(): boolean {
+    return this.#samples.length > 0;
+  }
+
+  /** Estimated server time minus local time, in milliseconds (0 before the first sample). */
+  offsetMs(): number {
+    return this.synced() ? (this.#lo + this.#hi) / 2 : 0;
+  }
+
+  /**
+   * Estimated server time in milliseconds since the epoch: the midpoint of the interval
+   * (the local clock until the first sample).
+   */
+  now(): number {
+    return this.#localNow() + this.offsetMs();
+  }
+
+  /**
+   * Half the width of the offset interval: `now()` is within this many milliseconds of
+   * the server's clock (at most ~1000 after one sample). `Infinity` before the first
+   * sample, since nothing is known then: check {@link ServerClock.synced}.
+   */
+  uncertaintyMs(): number {
+    return this.synced() ? (this.#hi - this.#lo) / 2 : Infinity;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Sends one S3 operation: signs it, fetches it with a per-attempt timeout, feeds the
+ * clock, counts every attempt, retries transient failures with backoff, and maps the
+ * final failure to oq's errors.
+ *
+ * @module
+ */
+
+import type { RequestCounters, RequestKind } from "../store/counters.ts";
+import type { ServerClock } from "./clock.ts";
+import type { S3ClientConfig } from "./config.ts";
+import {
+  codeForStatus,
+  isRetryable,
+  mapS3Error,
+  mayHaveBeenApplied,
+  type S3Failure,
+} from "./errors.ts";
+import { backoffDelayMs, combineSignals, sleep } from "./retry.ts";
+import { RequestSigner } from "./sign.ts";
+import { buildUrl, type Query } from "./url.ts";
+import { childText, parseXml } from "./xml.ts";
+
+/** One S3 operation to send. */
+export interface S3Call {
+  /** S3 operation name for messages, e.g. `"PutObject"`. */
+  operation: string;
+  /** Counter bucket of each attempt. */
+  kind: RequestKind;
+  /** HTTP method. */
+  method: "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
+  /** Object key; absent for bucket operations. */
+  key?: string;
+  /** Query parameters. */
+  query?: Query;
+  /** Extra headers. */
+  headers?: Record<string, string>;
+  /** Body. */
+  body?: Uint8Array;
+  /** Caller's abort signal: aborting stops the request and any further retry. */
+  signal?: AbortSignal;
+  /** Non-2xx statuses handed back to the caller instead of thrown (e.g. 304). */
+  accept?: readonly number[];
+}
+
+/** A response, body read. */
+export interface S3Reply {
+  /** HTTP status. */
+  status: number;
+  /** Response headers. */
+  headers: Headers;
+  /** Body bytes (empty for HEAD). */
+  body: Uint8Array;
+}
+
+type Outcome = { reply: S3Reply } | { failure: S3Failure };
+
+const decoder = new TextDecoder();
+
+/** The request executor shared by every operation of an {@link S3Client}. */
+export class S3Transport {
+  readonly #config: S3ClientConfig;
+  readonly #counters: RequestCounters;
+  readonly #clock: ServerClock;
+  readonly #signer: RequestSigner;
+
+  /** The bucket every request addresses. */
+  get bucket(): string {
+    return this.#config.bucket;
+  }
+
+  /** Create a transport for one bucket. */
+  constructor(config: S3ClientConfig, counters: RequestCounters, clock: ServerClock) {
+    this.#config = config;
+    this.#counters = counters;
+    this.#clock = clock;
+    this.#signer = new RequestSigner(config);
+  }
+
+  /**
+   * Send `call`, retrying transient failures up to `maxAttempts` attempts in all. Returns
+   * 2xx replies and those in `call.accept`; throws the mapped StoreError otherwise, or
+   * the caller's abort reason when `call.signal` aborts.
+   */
+  async send(call: S3Call): Promise<S3Reply> {
+    const url = buildUrl(this.#config, call.key, call.query);
+    const headers = call.headers ?? {};
+    const hasCondition = Object.keys(headers).some((h) => /^if-(none-)?match$/i.test(h));
+    const conditionalWrite = hasCondition && call.method !== "GET" && call.method !== "HEAD";
+    const ifMatch = Object.keys(headers).some((h) => h.toLowerCase() === "if-match");
+    let mayHaveApplied = false;
+    for (let attempt = 1;; attempt++) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      this.#counters.add(call.kind);
+      const outcome = await this.#attempt(call, url, headers);
+      if ("reply" in outcome) return outcome.reply;
+      const f = outcome.failure;
+      if (!isRetryable(f) || attempt >= this.#config.maxAttempts) {
+        const tries = attempt > 1 ? ` (after ${attempt} attempts)` : "";
+        throw mapS3Error({
+          ...f,
+          detail: (f.detail ?? "") + tries,
+          conditionalWrite,
+          ifMatch,
+          mayHaveApplied,
+        });
+      }
+      if (call.method !== "GET" && call.method !== "HEAD" && mayHaveBeenApplied(f)) {
+        mayHaveApplied = true;
+      }
+      const c = this.#config;
+      await sleep(
+        backoffDelayMs(attempt, c.retryBaseDelayMs, c.retryMaxDelayMs, c.random),
+        call.signal,
+      );
+    }
+  }
+
+  async #attempt(call: S3Call, url: string, headers: Record<string, string>): Promise<Outcome> {
+    const base = { operation: call.operation, bucket: this.#config.bucket, key: call.key };
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new DOMException("S3 request timed out", "TimeoutError")),
+      this.#config.requestTimeoutMs,
+    );
+    const combined = combineSignals([call.signal, timeout.signal]);
+    try {
+      const request = await this.#signer.sign({
+        method: call.method,
+        url,
+        headers,
+        body: call.body,
+        signal: combined.signal,
+        // The store's clock once known: a skewed local clock would fail every signature.
+        timeMs: this.#clock.synced() ? this.#clock.now() : this.#clock.localNow(),
+      });
+      const sentAt = this.#clock.localNow();
+      let response: Response;
+      let body: Uint8Array;
+      try {
+        response = await this.#config.fetch(request);
+        this.#clock.observe(response.headers.get("date"), sentAt, this.#clock.localNow());
+        body = call.method === "HEAD"
+          ? new Uint8Array()
+          : new Uint8Array(await response.arrayBuffer());
+      } catch (e) {
+        if (call.signal?.aborted) throw call.signal.reason;
+        if (timeout.signal.aborted) {
+          return {
+            failure: {
+              ...base,
+              kind: "timeout",
+              s3Code: "Timeout",
+              detail: `no complete response within ${this.#config.requestTimeoutMs} ms`,
+              cause: e,
+            },
+          };
+        }
+        return {
+          failure: {
+            ...base,
+            kind: "network",
+            s3Code: "NetworkError",
+            detail: this.#redact(describe(e)),
+            cause: e,
+          },
+        };
+      }
+      const { status } = response;
+      if ((status >= 200 && status < 300) || call.accept?.includes(status)) {
+        return { reply: { status, headers: response.headers, body } };
+      }
+      const parsed = parseErrorBody(body);
+      return {
+        failure: {
+          ...base,
+          kind: "http",
+          status,
+          s3Code: parsed.code ?? codeForStatus(status),
+          requestId: response.headers.get("x-amz-request-id") ??
+            response.headers.get("x-amzn-requestid") ?? parsed.requestId,
+          detail: parsed.message !== undefined ? this.#redact(parsed.message) : undefined,
+        },
+      };
+    } finally {
+      clearTimeout(timer);
+      combined.dispose();
+    }
+  }
+
+  // Defensive: no server message should carry credentials, but never let one through.
+  #redact(s: string): string {
+    let out = s;
+    for (
+      const secret of [
+        this.#config.secretAccessKey,
+        this.#config.sessionToken,
+        this.#config.accessKeyId,
+      ]
+    ) {
+      // Short values (test keys like "x") cannot be told from ordinary words.
+      if (secret && secret.length >= 8) out = out.split(secret).join("[redacted]");
+    }
+    return out;
+  }
+}
+
+/** Code, message and request id of an S3 XML error body; empty when there is none. */
+export function parseErrorBody(body: Uint8Array): {
+  code?: string;
+  message?: string;
+  requestId?: string;
+} {
+  if (body.length === 0) return {};
+  try {
+    const root = parseXml(decoder.decode(body));
+    if (root.name !== "Error") return {};
+    const code = childText(root, "Code")?.trim();
+    return {
+      code: code || undefined,
+      message: childText(root, "Message"),
+      requestId: childText(root, "RequestId"),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function describe(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? `: ${e.cause.message}` : "";
+  return `${e.message}${cause}`;
+}

@@ -1,0 +1,108 @@
+/**
+ * The data model of the storage engine: the error type, stored versions, bucket state and
+ * the options and results of conditional reads and writes, plus the small helpers over a
+ * {@link BucketState} that the engine, its listing and its lifecycle code share.
+ *
+ * Everything here is re-exported by `engine.ts`, which stays the module to import from.
+ *
+ * @module
+ */
+
+import type { SortedKeys } from "./sorted_keys.ts";
+import type { LifecycleRule, VersioningState } from "./types.ts";
+
+/** An S3-style failure: error code (e.g. `"PreconditionFailed"`) and HTTP status. */
+export class EngineError extends Error {
+  /** S3 error code. */
+  readonly code: string;
+  /** HTTP status S3 answers with. */
+  readonly status: number;
+
+  /** Create an engine error. */
+  constructor(code: string, status: number, message: string) {
+    super(message);
+    this.name = "EngineError";
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** One stored version of an object, or a delete marker. */
+export interface Version {
+  /** Version id; `"null"` for writes made while versioning was off or suspended. */
+  versionId: string;
+  /** True for delete markers. */
+  deleteMarker: boolean;
+  /** Body bytes (empty for delete markers). */
+  body: Uint8Array;
+  /** ETag, md5 of the body as on S3 for single-part uploads (unquoted). */
+  etag: string;
+  /** Content-Type. */
+  contentType: string;
+  /** Write time in ms since the epoch. */
+  lastModified: number;
+}
+
+/** State of one bucket. Exported for persistence by the directory-backed dev store. */
+export interface BucketState {
+  /** Bucket name. */
+  name: string;
+  /** Creation time in ms. */
+  createdAt: number;
+  /** Versioning state. */
+  versioning: VersioningState;
+  /** Lifecycle rules. */
+  lifecycle: LifecycleRule[];
+  /** Versions per key, oldest first. */
+  objects: Map<string, Version[]>;
+  /** Keys in S3 order. */
+  keys: SortedKeys;
+}
+
+/** Conditions of a PUT. */
+export interface EnginePutOptions {
+  /** `"*"`: create only. */
+  ifNoneMatch?: string;
+  /** Compare-and-swap on the current ETag (quoted or not). */
+  ifMatch?: string;
+  /** Content-Type to store. */
+  contentType?: string;
+}
+
+/** Conditions of a GET/HEAD. */
+export interface EngineGetOptions {
+  /** Read a specific version. */
+  versionId?: string;
+  /** 412 unless the ETag matches. */
+  ifMatch?: string;
+  /** 304 when the ETag matches. */
+  ifNoneMatch?: string;
+}
+
+/** Result of a GET: the version read, or `notModified` for a matching If-None-Match. */
+export type EngineGetResult =
+  | { notModified: false; key: string; version: Version; versioned: boolean }
+  | { notModified: true; etag: string };
+
+/** Hook called after every mutation, so a persistent variant can write through. */
+export type MutationListener = (bucket: BucketState, key: string | null) => void;
+
+/** Strip the quotes (and a weak `W/` prefix) of an ETag as sent in a header. */
+export function normalizeEtag(etag: string): string {
+  let e = etag.trim();
+  if (e.startsWith("W/")) e = e.slice(2);
+  if (e.length >= 2 && e.startsWith('"') && e.endsWith('"')) e = e.slice(1, -1);
+  return e;
+}
+
+/** The newest version (or delete marker) of `key`, or `undefined` when the key has none. */
+export function latest(b: BucketState, key: string): Version | undefined {
+  const versions = b.objects.get(key);
+  return versions?.[versions.length - 1];
+}
+
+/** Remove `key` and all its versions from the bucket (no mutation notification). */
+export function dropKey(b: BucketState, key: string): void {
+  b.objects.delete(key);
+  b.keys.delete(key);
+}

@@ -1,0 +1,392 @@
+/**
+ * The Worker: a thin loop around {@link Worker.pollOnce}, which claims due tasks of the
+ * types it has handlers for and runs them with bounded concurrency.
+ *
+ * @module
+ */
+
+import { type Candidate, claimCandidate, listLane } from "./claim.ts";
+import { Emitter } from "./events.ts";
+import { Execution, type Recorded } from "./execution.ts";
+import type { Handler } from "./handler.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import { validateName, validateShard } from "./keys.ts";
+import { Monitor } from "./monitor.ts";
+import { PollSchedule } from "./poll_schedule.ts";
+import {
+  type PollResult,
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  type WorkerEvents,
+  type WorkerRunOptions,
+} from "./worker_options.ts";
+import { mapLimit, type Queue } from "./queue.ts";
+import { runtimeName } from "./runtime.ts";
+import { SignalWatcher } from "./signal.ts";
+import { Task } from "./task.ts";
+import { type EntryRef, tasksOf, type Versioned } from "./task_store.ts";
+
+/**
+ * A worker: register handlers with {@link Worker.task}, then {@link Worker.run}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, Worker } from "../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * const worker = new Worker(queue, "worker-1");
+ * worker.task("send_email", async (input, ctx) => {
+ *   return { sent: true, attempt: ctx.attempt };
+ * });
+ * // await worker.run({ concurrency: 4 }); ... await worker.stop();
+ * ```
+ */
+export class Worker {
+  /** Worker id. */
+  readonly id: string;
+  /** Shards this worker polls. */
+  readonly shards: readonly string[];
+  /** Typed events. */
+  readonly events: Emitter<WorkerEvents> = new Emitter<WorkerEvents>();
+  readonly #queue: Queue;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #running = new Map<string, Execution>();
+  readonly #badTasks = new Map<string, number>();
+  readonly #buffers = new Map<
+    string,
+    { candidates: Candidate[]; nextDueAt: number | null; until: number }
+  >();
+  #o: ResolvedWorkerOptions = resolveWorkerOptions({}, Number.NEGATIVE_INFINITY);
+  #schedule: PollSchedule | undefined;
+  #watcher: SignalWatcher;
+  #heartbeat: Heartbeat | undefined;
+  #monitor: Monitor | undefined;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #nudge: (() => void) | undefined;
+
+  /** Create a worker for `shards` (default: all of `queue.shards`). */
+  constructor(queue: Queue, workerId: string, shards?: readonly string[]) {
+    this.#queue = queue;
+    this.id = validateName("worker id", workerId);
+    this.shards = (shards ?? queue.shards).map(validateShard);
+    for (const s of this.shards) {
+      if (!queue.shards.includes(s)) {
+        throw new RangeError(`Shard ${JSON.stringify(s)} is not one of the queue's shards`);
+      }
+    }
+    this.#watcher = new SignalWatcher(queue.store, queue.keys);
+  }
+
+  /** Register the handler of a task type. Returns the worker, for chaining. */
+  task<I = unknown, O = unknown>(taskType: string, handler: Handler<I, O>): this {
+    validateName("task type", taskType);
+    if (typeof handler !== "function") {
+      throw new TypeError(`The handler of ${taskType} must be a function`);
+    }
+    if (this.#loop) throw new Error("Register handlers before run()");
+    this.#handlers.set(taskType, handler as Handler);
+    return this;
+  }
+
+  /** Listen to an event (`task:completed`, `worker:error`, ...). Returns an unsubscribe function. */
+  on<K extends keyof WorkerEvents>(
+    event: K,
+    listener: (payload: WorkerEvents[K]) => void | Promise<void>,
+  ): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /** Task types with a handler. */
+  get taskTypes(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  /** Ids of the tasks running now. */
+  get inFlight(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  /** Apply options without starting the loop (for driving {@link Worker.pollOnce} directly). */
+  configure(options: WorkerRunOptions = {}): this {
+    const o = resolveWorkerOptions(options, this.#queue.options.signalCoalesceMs);
+    this.#o = o;
+    if (this.#handlers.size === 0) {
+      throw new Error("No handlers registered: call worker.task(type, handler) first");
+    }
+    this.#schedule = new PollSchedule(this.shards, this.taskTypes, o, this.#queue.store.now());
+    this.#heartbeat ??= new Heartbeat(
+      this.#queue,
+      {
+        worker_id: this.id,
+        shards: [...this.shards],
+        task_types: this.taskTypes,
+        started_at: new Date(this.#queue.store.now()).toISOString(),
+        concurrency: o.concurrency,
+        runtime: runtimeName(),
+      },
+      () => this.inFlight,
+      o.heartbeatIntervalMs,
+      o.idleHeartbeatIntervalMs,
+    );
+    return this;
+  }
+
+  /** Run until {@link Worker.stop}. Resolves once stopped. */
+  run(options: WorkerRunOptions = {}): Promise<void> {
+    if (this.#loop) throw new Error("Worker is already running");
+    this.configure(options);
+    this.#stopping = false;
+    this.#loop = this.#runLoop();
+    return this.#loop;
+  }
+
+  async #runLoop(): Promise<void> {
+    const q = this.#queue;
+    await q.now(); // make sure the store clock is synced
+    await this.#heartbeat!.start();
+    if (this.#o.withMonitor) {
+      this.#monitor = new Monitor(q, {
+        checkIntervalS: this.#o.monitorCheckIntervalS,
+        activityHint: () => this.#running.size > 0,
+      });
+      this.#monitor.events.on(
+        "monitor:error",
+        ({ error }) => this.events.emit("worker:error", { error, context: "monitor" }),
+      );
+      void this.#monitor.run();
+    }
+    while (!this.#stopping) {
+      let result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
+      try {
+        result = await this.pollOnce();
+      } catch (e) {
+        this.events.emit("worker:error", { error: e as Error, context: "poll" });
+      }
+      if (this.#stopping) break;
+      const free = this.#o.concurrency - this.#running.size;
+      if (result.claimed > 0 && free > 0) continue;
+      const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - q.store.now();
+      await this.#sleep(Math.max(0, Math.min(delay, 60_000)));
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.#nudge = done;
+    });
+  }
+
+  /**
+   * One poll: check wake-up signals if due, list the due lanes, claim up to the free
+   * slots and start the handlers (not awaited; see {@link Worker.drain}).
+   */
+  async pollOnce(): Promise<PollResult> {
+    if (!this.#schedule) this.configure();
+    const schedule = this.#schedule!;
+    const q = this.#queue;
+    const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
+    let now = q.store.now();
+    if (schedule.wakeCheckDue(now)) {
+      const changed = await this.#watcher.check(this.taskTypes);
+      result.wakeChecks++;
+      schedule.wakeChecked(now);
+      if (changed.length) schedule.wake(changed, now);
+    }
+    if (this.#free() === 0) return result;
+    const lanes = schedule.dueLanes(now);
+    // List every due lane without fresh candidates at once (they are independent), then
+    // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
+    const failedLanes = new Set<string>();
+    await mapLimit(lanes.filter((l) => !this.#fresh(laneKeyOf(l), now)), 8, async (lane) => {
+      const laneKey = laneKeyOf(lane);
+      try {
+        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
+        result.listed++;
+        await Promise.all(listing.junk.map((j) => tasksOf(q).deleteEntry(j)));
+        const candidates = shuffle(
+          listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
+        );
+        this.#buffers.set(laneKey, {
+          candidates,
+          nextDueAt: listing.nextDueAt,
+          until: now + this.#o.candidateTtlMs,
+        });
+      } catch (e) {
+        failedLanes.add(laneKey);
+        schedule.failed(lane, now);
+        this.events.emit("worker:error", { error: e as Error, context: `poll ${laneKey}` });
+      }
+    });
+    for (const lane of lanes) {
+      const laneKey = laneKeyOf(lane);
+      if (failedLanes.has(laneKey)) continue;
+      const buffered = this.#buffers.get(laneKey);
+      if (!buffered) continue;
+      if (this.#stopping || this.#free() === 0) {
+        schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
+        continue;
+      }
+      now = q.store.now();
+      const candidates = buffered.candidates;
+      let nextAt = buffered.nextDueAt;
+      this.#buffers.delete(laneKey);
+      let claimedHere = 0;
+      let taken = 0; // candidates another worker had already taken
+      while (candidates.length && this.#free() > 0 && !this.#stopping && taken === 0) {
+        const batch = candidates.splice(0, this.#free());
+        await Promise.all(batch.map(async (c) => {
+          const r = await claimCandidate(q, c, this.id, this.#o.leaseGraceSeconds * 1000).catch(
+            (e) => {
+              this.events.emit("worker:error", {
+                error: e as Error,
+                context: `claim ${c.entry.taskId}`,
+              });
+              return null;
+            },
+          );
+          if (r === null) return;
+          if (r.kind === "claimed") {
+            claimedHere++;
+            this.#start(r.claimed, r.lease);
+          } else if (r.kind === "invalid") {
+            this.#badTasks.set(c.entry.taskId, now + 600_000);
+            this.events.emit("worker:error", {
+              error: r.error,
+              context: `task ${c.entry.taskId} skipped`,
+            });
+          } else {
+            result.skipped++;
+            if (r.notBefore === undefined) taken++;
+            if (r.notBefore !== undefined) {
+              nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
+            }
+          }
+        }));
+      }
+      // A buffer is worth keeping only while nobody else works the lane: once a candidate
+      // turns out taken, the rest are likely taken too, and a fresh LIST is cheaper than
+      // the GETs it would take to find out.
+      if (candidates.length > 0 && taken === 0) {
+        // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
+        this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
+      }
+      result.claimed += claimedHere;
+      // The lane stays hot only if it gave work or still holds unclaimed candidates.
+      schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
+    }
+    return result;
+  }
+
+  #start(claimed: Versioned, lease: EntryRef): void {
+    const handler = this.#handlers.get(claimed.rec.task_type)!;
+    const exec = new Execution(this.#queue, claimed, lease, {
+      workerId: this.id,
+      leaseGraceMs: this.#o.leaseGraceSeconds * 1000,
+      cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
+      abortGraceMs: 1000,
+    });
+    this.#running.set(exec.taskId, exec);
+    this.#heartbeat?.busy();
+    const task = new Task(claimed.rec);
+    this.events.emit("task:claimed", { task });
+    const started = Date.now();
+    void exec.run(handler).then((r) => this.#finished(r, started)).catch((e) => {
+      this.events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
+    }).finally(() => {
+      this.#running.delete(exec.taskId);
+      this.#nudge?.();
+    });
+  }
+
+  #finished(r: Recorded, started: number): void {
+    if (r.kind === "lost") {
+      return void this.events.emit("task:lost", { taskId: r.taskId, reason: r.reason });
+    }
+    const { task } = r;
+    switch (r.kind) {
+      case "completed":
+        return void this.events.emit("task:completed", { task, durationMs: Date.now() - started });
+      case "retried":
+        return void this.events.emit("task:retried", {
+          task,
+          error: r.error!,
+          retryAt: r.retryAt!,
+        });
+      case "failed":
+        return void this.events.emit("task:failed", {
+          task,
+          error: r.error ?? new Error(task.lastError ?? "failed"),
+        });
+      case "cancelled":
+        return void this.events.emit("task:cancelled", { task });
+      case "released":
+        return void this.events.emit("task:released", { task });
+    }
+  }
+
+  /** Store time of the next poll event (a lane due, or a wake-up check). */
+  nextPollAt(): number {
+    if (!this.#schedule) this.configure();
+    return this.#schedule!.nextEventAt();
+  }
+
+  /** Wait until every running handler has finished and its outcome is recorded. */
+  async drain(): Promise<void> {
+    while (this.#running.size > 0) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /**
+   * Stop gracefully: stop claiming, let running handlers finish within `timeoutMs`, then
+   * abort the rest and give their tasks back (pending at once, not counted as a failure).
+   */
+  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#stopping = true;
+    this.#nudge?.();
+    await this.#loop?.catch(() => undefined);
+    const deadline = Date.now() + (options.timeoutMs ?? this.#o.shutdownTimeoutMs);
+    while (this.#running.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const exec of this.#running.values()) exec.abort("shutdown", "worker is shutting down");
+    await this.drain();
+    await this.#monitor?.stop();
+    await this.#heartbeat?.stop();
+    this.#loop = undefined;
+  }
+
+  #fresh(laneKey: string, now: number): boolean {
+    const b = this.#buffers.get(laneKey);
+    return b !== undefined && b.until >= now && b.candidates.length > 0;
+  }
+
+  #free(): number {
+    return this.#o.concurrency - this.#running.size;
+  }
+
+  #isBad(taskId: string, now: number): boolean {
+    const until = this.#badTasks.get(taskId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#badTasks.delete(taskId);
+    return false;
+  }
+}
+
+function laneKeyOf(lane: { shard: string; taskType: string }): string {
+  return `${lane.shard}/${lane.taskType}`;
+}
+
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}

@@ -1,0 +1,224 @@
+/**
+ * The crash matrix: for each operation (submit, claim + complete, retry, cancel, monitor
+ * recovery), the process dies after its Nth request, for every N. Then healthy workers and
+ * monitors run, and every task must reach a terminal state: none lost, none stuck, no
+ * completed task reopened, and history showing what happened.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Monitor } from "../src/monitor.ts";
+import { Queue } from "../src/queue.ts";
+import { MemoryStore } from "../src/store/memory_store.ts";
+import type { ObjectStore } from "../src/store/types.ts";
+import { Worker } from "../src/worker.ts";
+import { FakeClock } from "./helpers.ts";
+
+/** Passes `budget` requests to the store, then behaves like a dead process: everything fails. */
+function dyingStore(inner: ObjectStore, budget: number): ObjectStore & { died: () => boolean } {
+  let left = budget;
+  const gate = <T>(f: () => Promise<T>): Promise<T> => {
+    if (left <= 0) return Promise.reject(new Error("process died"));
+    left--;
+    return f();
+  };
+  return {
+    name: `dying(${inner.name})`,
+    counters: inner.counters,
+    now: () => inner.now(),
+    clockUncertaintyMs: () => inner.clockUncertaintyMs(),
+    clockSynced: () => inner.clockSynced(),
+    died: () => left <= 0,
+    headBucket: (s) => gate(() => inner.headBucket(s)),
+    createBucket: (s) => gate(() => inner.createBucket(s)),
+    getVersioning: (s) => gate(() => inner.getVersioning(s)),
+    putVersioning: (e, s) => gate(() => inner.putVersioning(e, s)),
+    putLifecycle: (r, s) => gate(() => inner.putLifecycle(r, s)),
+    get: (k, o) => gate(() => inner.get(k, o)),
+    head: (k, o) => gate(() => inner.head(k, o)),
+    put: (k, b, o) => gate(() => inner.put(k, b, o)),
+    delete: (k, o) => gate(() => inner.delete(k, o)),
+    deleteMany: (e, s) => gate(() => inner.deleteMany(e, s)),
+    list: (o) => gate(() => inner.list(o)),
+    listVersions: (o) => gate(() => inner.listVersions(o)),
+  };
+}
+
+interface World {
+  clock: FakeClock;
+  store: MemoryStore;
+  queue: Queue;
+}
+
+function world(): World {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock: clock.now });
+  return { clock, store, queue: new Queue(store, { shardCount: 2, warn: () => {} }) };
+}
+
+/** A queue over the same bucket whose process dies after `n` requests. */
+function dying(w: World, n: number): Queue {
+  return new Queue(dyingStore(w.store, n), { shardCount: 2, warn: () => {} });
+}
+
+/** Run healthy workers and monitors until every task is terminal (or give up). */
+async function recover(w: World, failFirst = false): Promise<void> {
+  const worker = new Worker(w.queue, "survivor").task("job", (input: { fail?: boolean }, ctx) => {
+    if ((input.fail || failFirst) && ctx.attempt === 1) throw new Error("first attempt fails");
+    return { done: true };
+  });
+  const monitor = new Monitor(w.queue);
+  for (let round = 0; round < 12; round++) {
+    w.clock.advance(400_000); // past any lease (timeout 300 s + grace), back-off and settle time
+    await monitor.runOnce({ sweep: true });
+    worker.configure({ concurrency: 4 });
+    await worker.pollOnce();
+    await worker.drain();
+  }
+}
+
+async function allTasks(w: World) {
+  const out = [];
+  for (const shard of w.queue.shards) out.push(...await w.queue.list(shard, { limit: 1000 }));
+  return out;
+}
+
+async function checkInvariants(w: World, mustExist: string[]): Promise<string[]> {
+  const tasks = await allTasks(w);
+  for (const id of mustExist) assert.ok(tasks.some((t) => t.id === id), `task ${id} was lost`);
+  for (const t of tasks) {
+    assert.ok(t.isTerminal, `task ${t.id} is stuck in ${t.status}`);
+    const history = await w.queue.getHistory(t.id);
+    const firstDone = history.findIndex((h) => h.status === "completed");
+    if (firstDone >= 0) {
+      assert.ok(
+        history.slice(firstDone).every((h) => h.status === "completed"),
+        `completed task ${t.id} was reopened`,
+      );
+    }
+    assert.equal(
+      history[history.length - 1]?.status,
+      t.status,
+      "history ends in the current state",
+    );
+  }
+  return tasks.map((t) => t.status);
+}
+
+/** Requests an operation needs when nothing fails: the upper bound of N. */
+async function requestsOf(
+  op: (q: Queue, w: World) => Promise<unknown>,
+  setup: (w: World) => Promise<void>,
+): Promise<number> {
+  const w = world();
+  await setup(w);
+  const before = w.store.counters.total();
+  await op(w.queue, w);
+  return w.store.counters.total() - before;
+}
+
+async function matrix(
+  setup: (w: World) => Promise<string[]>,
+  op: (q: Queue, w: World) => Promise<unknown>,
+  expect: (statuses: string[], n: number) => void,
+): Promise<number> {
+  const total = await requestsOf(op, async (w) => void await setup(w));
+  for (let n = 0; n <= total; n++) {
+    const w = world();
+    const ids = await setup(w);
+    const q = dying(w, n);
+    let returned: string | undefined;
+    try {
+      const r = await op(q, w);
+      if (r && typeof r === "object" && "id" in r) returned = String((r as { id: string }).id);
+    } catch {
+      // The process died mid-operation.
+    }
+    await recover(w);
+    const statuses = await checkInvariants(w, returned ? [...ids, returned] : ids);
+    expect(statuses, n);
+  }
+  return total;
+}
+
+describe("crash matrix: the process dies after request N, for every N", () => {
+  const report: string[] = [];
+
+  it("submit", async () => {
+    const total = await matrix(
+      () => Promise.resolve([]),
+      (q) => q.submit("job", {}),
+      (statuses) => {
+        assert.ok(
+          statuses.every((s) => s === "completed"),
+          `every task that exists completes: ${statuses}`,
+        );
+      },
+    );
+    report.push(`submit: N = 0..${total}`);
+  });
+
+  async function submitted(w: World, input: object = {}): Promise<string[]> {
+    return [(await w.queue.submit("job", input)).id];
+  }
+
+  async function workOnce(q: Queue, failFirst = false): Promise<void> {
+    const worker = new Worker(q, "doomed").task("job", (_i, ctx) => {
+      if (failFirst && ctx.attempt === 1) throw new Error("boom");
+      return { ok: true };
+    });
+    worker.configure({ concurrency: 1 });
+    await worker.pollOnce();
+    await worker.drain();
+  }
+
+  it("claim and complete", async () => {
+    const total = await matrix((w) => submitted(w), (q) => workOnce(q), (statuses) => {
+      assert.deepEqual(statuses, ["completed"]);
+    });
+    report.push(`claim + complete: N = 0..${total}`);
+  });
+
+  it("retry after a failed attempt", async () => {
+    const total = await matrix(
+      (w) => submitted(w, { fail: true }),
+      (q) => workOnce(q, true),
+      (statuses) => {
+        assert.deepEqual(statuses, ["completed"]);
+      },
+    );
+    report.push(`retry: N = 0..${total}`);
+  });
+
+  it("cancel of a pending task", async () => {
+    let id = "";
+    const total = await matrix(
+      async (w) => (id = (await submitted(w))[0]!, [id]),
+      (q) => q.cancel(id),
+      (statuses) => {
+        assert.equal(statuses.length, 1);
+        assert.ok(["cancelled", "completed"].includes(statuses[0]!), statuses[0]);
+      },
+    );
+    report.push(`cancel: N = 0..${total}`);
+  });
+
+  it("monitor recovering an expired lease", async () => {
+    const setup = async (w: World) => {
+      const ids = await submitted(w);
+      const hung = new Worker(w.queue, "hung").task("job", () => new Promise(() => {}));
+      hung.configure({ cancelCheckIntervalMs: 3_600_000 });
+      await hung.pollOnce();
+      w.clock.advance(400_000);
+      return ids;
+    };
+    const total = await matrix(
+      setup,
+      (q) => new Monitor(q).runOnce({ sweep: false }),
+      (statuses) => {
+        assert.deepEqual(statuses, ["completed"]);
+      },
+    );
+    report.push(`monitor recovery: N = 0..${total}`);
+    console.log(`# crash matrix, all recovered: ${report.join("; ")}`);
+  });
+});

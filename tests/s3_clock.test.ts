@@ -1,0 +1,72 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ServerClock } from "../src/s3/clock.ts";
+
+// A server clock 10 s ahead of the local one, whose Date header truncates to the second.
+const SKEW = 10_000;
+const dateAt = (serverMs: number) => new Date(Math.floor(serverMs / 1000) * 1000).toUTCString();
+
+describe("ServerClock", () => {
+  it("is the local clock, unsynced and infinitely uncertain, before any sample", () => {
+    const clock = new ServerClock({ localNow: () => 123_456 });
+    assert.equal(clock.synced(), false);
+    assert.equal(clock.now(), 123_456);
+    assert.equal(clock.uncertaintyMs(), Infinity);
+  });
+
+  it("bounds the offset with one sample: the 1 s resolution plus the round trip", () => {
+    let local = 1_000_000_250;
+    const clock = new ServerClock({ localNow: () => local });
+    // Sent at local 1_000_000_200, answered at 1_000_000_300; server generated Date at 250.
+    assert.ok(clock.observe(dateAt(1_000_000_250 + SKEW), 1_000_000_200, 1_000_000_300));
+    assert.equal(clock.synced(), true);
+    assert.equal(clock.uncertaintyMs(), 550); // (1000 + 100) / 2
+    const error = clock.now() - (local + SKEW);
+    assert.ok(Math.abs(error) <= clock.uncertaintyMs(), `error ${error}`);
+    local += 5000;
+    assert.ok(Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs());
+  });
+
+  it("narrows the interval by intersecting samples taken at different sub-second phases", () => {
+    let local = 2_000_000_000;
+    const clock = new ServerClock({ localNow: () => local });
+    for (let i = 0; i < 20; i++) {
+      local += 1337; // walk across the second boundaries
+      clock.observe(dateAt(local + 5 + SKEW), local, local + 10);
+      local += 10;
+    }
+    assert.ok(clock.uncertaintyMs() < 100, `uncertainty ${clock.uncertaintyMs()}`);
+    assert.ok(Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs());
+  });
+
+  it("restarts from the newest sample when the intervals stop overlapping (a clock jumped)", () => {
+    let local = 3_000_000_000;
+    const clock = new ServerClock({ localNow: () => local });
+    for (let i = 0; i < 5; i++) {
+      local += 700;
+      clock.observe(dateAt(local + SKEW), local, local + 20);
+    }
+    local += 1000;
+    clock.observe(dateAt(local + SKEW + 60_000), local, local + 20); // server jumped 1 min
+    assert.ok(Math.abs(clock.now() - (local + SKEW + 60_000)) <= clock.uncertaintyMs());
+    assert.ok(clock.uncertaintyMs() <= 510);
+  });
+
+  it("forgets samples older than maxSampleAgeMs", () => {
+    let local = 4_000_000_000;
+    const clock = new ServerClock({ localNow: () => local, maxSampleAgeMs: 1000 });
+    clock.observe(dateAt(local + 400 + SKEW), local, local);
+    local += 1400;
+    clock.observe(dateAt(local + SKEW), local, local);
+    // Only the second sample is left: its full one-second width.
+    assert.equal(clock.uncertaintyMs(), 500);
+  });
+
+  it("ignores a missing or unparsable Date and a reversed interval", () => {
+    const clock = new ServerClock({ localNow: () => 0 });
+    assert.equal(clock.observe(null, 0, 1), false);
+    assert.equal(clock.observe("not a date", 0, 1), false);
+    assert.equal(clock.observe(new Date(0).toUTCString(), 5, 1), false);
+    assert.equal(clock.synced(), false);
+  });
+});

@@ -1,0 +1,322 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Monitor } from "../src/monitor.ts";
+import { PermanentError, RetryableError, TaskAbortedError } from "../src/handler.ts";
+import { Worker } from "../src/worker.ts";
+import { RequestCounters } from "../src/store/counters.ts";
+import { memQueue, until } from "./helpers.ts";
+
+describe("Worker", () => {
+  it("runs tasks to completion; the happy path costs 5 PUT + 1 GET per task, plus the LIST", async () => {
+    const { queue, store } = memQueue({ shardCount: 1 });
+    const w = new Worker(queue, "w1").task(
+      "email",
+      (input: { to: string }) => ({ sent: input.to }),
+    );
+    const n = 10;
+    const s0 = store.counters.snapshot();
+    const tasks = await queue.submitMany(
+      Array.from({ length: n }, (_, i) => ["email", { to: `u${i}` }] as const),
+    );
+    const s1 = store.counters.snapshot();
+    w.configure({ concurrency: n });
+    const r = await w.pollOnce();
+    await w.drain();
+    const s2 = store.counters.snapshot();
+    assert.equal(r.claimed, n);
+    for (const [i, t] of tasks.entries()) {
+      const done = await queue.get(t.id);
+      assert.equal(done?.status, "completed");
+      assert.deepEqual(done?.output, { sent: `u${i}` });
+    }
+    const submit = RequestCounters.diff(s1, s0);
+    const work = RequestCounters.diff(s2, s1);
+    assert.equal(
+      submit.PUT,
+      2 * n + 2,
+      "ready entry + task per task, one coalesced wake-up (type + queue-wide)",
+    );
+    assert.equal(work.LIST_VERSIONS, 1, "one LIST found all ten");
+    assert.equal(work.GET, n, "one GET per claim");
+    assert.equal(work.PUT, 3 * n, "lease entry, claim and completion per task");
+    assert.equal(work.DELETE, 2 * n, "ready and lease entries, by version id (free)");
+    const left = await store.listVersions({ prefix: "ready/" });
+    assert.equal(
+      left.versions.length + (await store.listVersions({ prefix: "deadlines/" })).versions.length,
+      0,
+      "no delete markers",
+    );
+  });
+
+  it("never GETs a task of a type it has no handler for, and never sees one", async () => {
+    const { queue, store } = memQueue({ shardCount: 2 });
+    for (let i = 0; i < 20; i++) await queue.submit("other", { i });
+    const seen: string[] = [];
+    const w = new Worker(queue, "w1").task("mine", (_i, ctx) => void seen.push(ctx.task.taskType));
+    w.configure();
+    const g0 = store.counters.snapshot().GET;
+    await w.pollOnce();
+    await w.drain();
+    assert.equal(store.counters.snapshot().GET - g0, 0);
+    await queue.submit("mine", {});
+    w.configure();
+    await w.pollOnce();
+    await w.drain();
+    assert.deepEqual(seen, ["mine"]);
+  });
+
+  it("retries with back-off, then completes; history shows every state", async () => {
+    const { queue, clock } = memQueue({ shardCount: 1 });
+    let calls = 0;
+    const w = new Worker(queue, "w1").task("flaky", () => {
+      calls++;
+      if (calls <= 2) throw new RetryableError(`try ${calls}`);
+      return "ok";
+    });
+    w.configure();
+    const t = await queue.submit("flaky", {}, {
+      retryPolicy: { initialIntervalMs: 1000, jitterPercent: 0 },
+    });
+    await w.pollOnce();
+    await w.drain();
+    let cur = await queue.get(t.id);
+    assert.equal(cur?.status, "pending");
+    assert.equal(cur?.retryCount, 1);
+    assert.equal(cur?.availableAt.getTime(), clock.ms + 1000);
+    w.configure();
+    assert.equal((await w.pollOnce()).claimed, 0, "not claimable before its back-off ends");
+    clock.advance(1000);
+    w.configure();
+    await w.pollOnce();
+    await w.drain();
+    clock.advance(2000);
+    w.configure();
+    await w.pollOnce();
+    await w.drain();
+    cur = await queue.get(t.id);
+    assert.equal(cur?.status, "completed");
+    assert.equal(cur?.attempt, 3);
+    assert.deepEqual(cur?.errors.map((e) => e.message), ["try 1", "try 2"]);
+    const history = await queue.getHistory(t.id);
+    assert.deepEqual(history.map((h) => h.status), [
+      "pending",
+      "running",
+      "pending",
+      "running",
+      "pending",
+      "running",
+      "completed",
+    ]);
+  });
+
+  it("PermanentError and exhausted retries end in failed (the dead-letter state)", async () => {
+    const { queue, clock } = memQueue({ shardCount: 1 });
+    const w = new Worker(queue, "w1")
+      .task("perm", () => {
+        throw new PermanentError("invalid address");
+      })
+      .task("always", () => {
+        throw "a string, not an Error";
+      });
+    const p = await queue.submit("perm", {}, { maxRetries: 5 });
+    const a = await queue.submit("always", {}, {
+      maxRetries: 1,
+      retryPolicy: { jitterPercent: 0 },
+    });
+    for (let i = 0; i < 3; i++) {
+      w.configure();
+      await w.pollOnce();
+      await w.drain();
+      clock.advance(10_000);
+    }
+    const pt = await queue.get(p.id);
+    assert.equal(pt?.status, "failed");
+    assert.equal(pt?.lastError, "invalid address");
+    assert.equal(pt?.attempt, 1);
+    const at = await queue.get(a.id);
+    assert.equal(at?.status, "failed");
+    assert.equal(at?.attempt, 2);
+    assert.equal(at?.lastError, "a string, not an Error");
+  });
+
+  it("enforces timeoutSeconds: the signal aborts and the attempt is retried", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    let reason: unknown;
+    const w = new Worker(queue, "w1").task("slow", (_i, ctx) =>
+      new Promise((_resolve, reject) => {
+        ctx.signal.addEventListener("abort", () => {
+          reason = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        });
+      }));
+    w.configure();
+    const t = await queue.submit("slow", {}, { timeoutSeconds: 0.05 });
+    await w.pollOnce();
+    await w.drain();
+    assert.ok(reason instanceof TaskAbortedError && reason.kind === "timeout");
+    const cur = await queue.get(t.id);
+    assert.equal(cur?.status, "pending");
+    assert.equal(cur?.errors[0]?.kind, "timeout");
+    assert.match(cur?.lastError ?? "", /timed out after 0.05s/);
+  });
+
+  it("a handler that ignores the timeout is abandoned: the timeout is recorded anyway", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    let release!: () => void;
+    const w = new Worker(queue, "w1").task("stuck", () => new Promise<void>((r) => (release = r)));
+    w.configure();
+    const t = await queue.submit("stuck", {}, { timeoutSeconds: 0.05, maxRetries: 0 });
+    await w.pollOnce();
+    await until(async () => (await queue.get(t.id))?.status === "failed", 5000, "timeout recorded");
+    release();
+    await w.drain();
+  });
+
+  it("a completion that finds its lease lost does not overwrite the newer state", async () => {
+    const { queue, clock } = memQueue({ shardCount: 1 });
+    let finish!: () => void;
+    const lost: string[] = [];
+    const w = new Worker(queue, "w1").task(
+      "long",
+      () => new Promise<string>((r) => (finish = () => r("late"))),
+    );
+    w.on("task:lost", (e) => void lost.push(e.taskId));
+    w.configure({ leaseGraceSeconds: 1 });
+    const t = await queue.submit("long", {}, { timeoutSeconds: 60 });
+    await w.pollOnce();
+    clock.advance(62_000); // past timeout + grace by the store's clock
+    const m = await new Monitor(queue).runOnce();
+    assert.equal(m.recovered, 1);
+    finish();
+    await w.drain();
+    const cur = await queue.get(t.id);
+    assert.equal(cur?.status, "pending", "the monitor's retry stands");
+    assert.equal(cur?.output, null);
+    assert.deepEqual(lost, [t.id]);
+  });
+
+  it("cancelling a running task aborts its signal; the task ends cancelled", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    let sawRequest = false;
+    const w = new Worker(queue, "w1").task("cancellable", (_i, ctx) =>
+      new Promise((resolve) => {
+        ctx.signal.addEventListener("abort", () => {
+          sawRequest = ctx.isCancellationRequested();
+          resolve("stopped early");
+        });
+      }));
+    w.configure({ cancelCheckIntervalMs: 10 });
+    const t = await queue.submit("cancellable", {});
+    await w.pollOnce();
+    const r = await queue.cancel(t.id, { reason: "user asked" });
+    assert.equal(r.outcome, "requested");
+    await w.drain();
+    assert.equal(sawRequest, true);
+    const cur = await queue.get(t.id);
+    assert.equal(cur?.status, "cancelled");
+    assert.equal(cur?.cancelReason, "user asked");
+  });
+
+  it("extendLease moves the lease and the lease index entry", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 1 });
+    const w = new Worker(queue, "w1").task("long", async (_i, ctx) => {
+      clock.advance(5000);
+      await ctx.extendLease(120);
+      return "done";
+    });
+    w.configure({ leaseGraceSeconds: 0 });
+    const t = await queue.submit("long", {}, { timeoutSeconds: 10 });
+    let leases: string[] = [];
+    w.on("task:completed", async () => {});
+    await w.pollOnce();
+    await w.drain();
+    leases = (await store.listVersions({ prefix: "deadlines/" })).versions.map((v) => v.key);
+    assert.deepEqual(leases, [], "no lease entry or delete marker is left");
+    const h = await queue.getHistory(t.id);
+    const extended = h.find((v, i) => i > 0 && v.status === "running" && v.revision === 2);
+    assert.equal(extended?.leaseExpiresAt?.getTime(), clock.ms + 120_000);
+    assert.equal((await queue.get(t.id))?.status, "completed");
+  });
+
+  it("16 workers racing for 5 tasks: each task is claimed exactly once", async () => {
+    const { queue } = memQueue({ shardCount: 2 });
+    const runs = new Map<string, number>();
+    const workers = Array.from(
+      { length: 16 },
+      (_, i) =>
+        new Worker(queue, `w${i}`).task("job", (_in, ctx) => {
+          runs.set(ctx.task.id, (runs.get(ctx.task.id) ?? 0) + 1);
+        }).configure({ concurrency: 2 }),
+    );
+    const tasks = await queue.submitMany(
+      Array.from({ length: 5 }, (_, i) => ["job", { i }] as const),
+    );
+    await Promise.all(workers.map((w) => w.pollOnce()));
+    await Promise.all(workers.map((w) => w.drain()));
+    for (const t of tasks) assert.equal(runs.get(t.id), 1, `task ${t.id} ran once`);
+    for (const t of tasks) assert.equal((await queue.get(t.id))?.status, "completed");
+  });
+
+  it("stop() lets running handlers finish, or gives their tasks back after the deadline", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    const w = new Worker(queue, "w1").task(
+      "forever",
+      (_i, ctx) =>
+        new Promise((_r, reject) =>
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+        ),
+    );
+    const t = await queue.submit("forever", {});
+    const running = w.run({ withMonitor: false, wakeCheckIntervalMs: 20, pollIntervalMs: 10 });
+    await until(async () => (await queue.get(t.id))?.status === "running", 5000, "claim");
+    await w.stop({ timeoutMs: 50 });
+    await running;
+    const cur = await queue.get(t.id);
+    assert.equal(cur?.status, "pending");
+    assert.equal(cur?.retryCount, 0, "a release is not a failure");
+    assert.deepEqual(await queue.listReady(t.shard), [t.id]);
+  });
+
+  it("a listener that throws does not break the worker", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    const errors: unknown[] = [];
+    const w = new Worker(queue, "w1").task("x", () => 1);
+    w.events.onListenerError = (e) => void errors.push(e);
+    w.on("task:completed", () => {
+      throw new Error("listener bug");
+    });
+    w.configure();
+    const t = await queue.submit("x", {});
+    await w.pollOnce();
+    await w.drain();
+    assert.equal((await queue.get(t.id))?.status, "completed");
+    assert.equal(errors.length, 1);
+  });
+
+  it("a task object written by someone else with a bad schema is skipped, not fatal", async () => {
+    const { queue, store } = memQueue({ shardCount: 1 });
+    const errors: string[] = [];
+    await store.put(queue.keys.ready("0", "x", store.now() - 1000, "0-BAD"), "");
+    await store.put(queue.keys.task("0-BAD"), '{"schema_version": 1}');
+    const good = await queue.submit("x", {});
+    const w = new Worker(queue, "w1").task("x", () => 1);
+    w.on("worker:error", (e) => void errors.push(e.error.message));
+    w.configure({ concurrency: 2 });
+    await w.pollOnce();
+    await w.drain();
+    assert.equal((await queue.get(good.id))?.status, "completed");
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /tasks\/0\/0-BAD.json/);
+  });
+
+  it("rejects invalid configuration before any I/O", () => {
+    const { queue } = memQueue();
+    assert.throws(() => new Worker(queue, "bad/id"), /Invalid worker id/);
+    assert.throws(() => new Worker(queue, "w", ["9"]), /not one of the queue's shards/);
+    assert.throws(() => new Worker(queue, "w").configure(), /No handlers/);
+    assert.throws(
+      () => new Worker(queue, "w").task("t", () => 1).configure({ concurrency: 0 }),
+      /concurrency/,
+    );
+  });
+});
