@@ -10,6 +10,7 @@
 
 import { SchemaError } from "./errors.ts";
 import { Emitter } from "./events.ts";
+import { Loop } from "./loop.ts";
 import type { Queue } from "./queue.ts";
 import { type EntryRef, tasksOf, type Versioned } from "./task_store.ts";
 import { type RetentionOptions, Sweeper, type SweepResult } from "./sweep.ts";
@@ -91,9 +92,7 @@ export class Monitor {
   readonly #sweeper: Sweeper;
   #lastSweepAt = Number.NEGATIVE_INFINITY;
   #rotation = 0;
-  #stopping = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  #loop: Loop | undefined;
 
   /** Create a monitor; validates options, no I/O. */
   constructor(queue: Queue, options: MonitorOptions = {}) {
@@ -273,34 +272,20 @@ export class Monitor {
 
   /** Run cycles until {@link Monitor.stop}; the interval adapts to activity (see options). */
   run(): Promise<void> {
-    if (this.#loop) throw new Error("Monitor is already running");
-    this.#stopping = false;
-    this.#loop = (async () => {
-      while (!this.#stopping) {
-        let delayMs = this.#o.checkIntervalS * 1000;
-        try {
-          delayMs = this.nextDelayMs(await this.runOnce());
-        } catch (e) {
-          this.events.emit("monitor:error", { error: e as Error });
-        }
-        if (this.#stopping) break;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delayMs);
-          this.#wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+    if (this.#loop?.running) throw new Error("Monitor is already running");
+    this.#loop = new Loop(async () => {
+      try {
+        return this.nextDelayMs(await this.runOnce());
+      } catch (e) {
+        this.events.emit("monitor:error", { error: e as Error });
+        return this.#o.checkIntervalS * 1000;
       }
-    })();
-    return this.#loop;
+    });
+    return this.#loop.start();
   }
 
   /** Stop the loop (waits for the current cycle). */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    this.#wake?.();
-    await this.#loop;
-    this.#loop = undefined;
+    await this.#loop?.stop();
   }
 }

@@ -11,7 +11,12 @@
 
 import { Cron } from "croner";
 import { z } from "zod";
-import { PreconditionFailedError, SchemaError, TransientStoreError } from "./errors.ts";
+import {
+  parseStored as parseStoredWith,
+  readStored as readStoredWith,
+  type Stored,
+  writeStored as writeStoredWith,
+} from "./stored.ts";
 import type { Queue } from "./queue.ts";
 
 /** The stored format version of schedule objects and last-run records. */
@@ -94,25 +99,7 @@ export const ScheduleRunRecordSchema: z.ZodType<ScheduleRunRecord> = z.object({
  * ```
  */
 export function parseStored<T>(key: string, body: Uint8Array, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
-  } catch (e) {
-    throw new SchemaError(key, `not valid UTF-8 JSON (${(e as Error).message})`, { cause: e });
-  }
-  const v = (json as { schema_version?: unknown } | null)?.schema_version;
-  if (typeof v === "number" && v > SCHEDULE_SCHEMA_VERSION) {
-    throw new SchemaError(
-      key,
-      `schema_version ${v} is newer than this oq understands (${SCHEDULE_SCHEMA_VERSION})`,
-    );
-  }
-  const r = schema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new SchemaError(key, `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
-  return r.data;
+  return parseStoredWith(key, body, schema, SCHEDULE_SCHEMA_VERSION);
 }
 
 /**
@@ -311,12 +298,7 @@ export function toLastRun(rec: ScheduleRunRecord): ScheduleLastRun {
 }
 
 /** A stored record with the ETag it was read or written with. */
-export interface Stored<T> {
-  /** The record. */
-  rec: T;
-  /** ETag of the stored object holding `rec`. */
-  etag: string;
-}
+export type { Stored } from "./stored.ts";
 
 /**
  * Read a schedule or last-run object: `null` when absent, `"unchanged"` when `ifNoneMatch`
@@ -329,10 +311,7 @@ export async function readStored<T>(
   schema: z.ZodType<T>,
   ifNoneMatch?: string,
 ): Promise<Stored<T> | "unchanged" | null> {
-  const o = await queue.store.get(key, ifNoneMatch ? { ifNoneMatch } : {});
-  if (o === null) return null;
-  if (o.kind === "not-modified") return "unchanged";
-  return { rec: parseStored(key, o.body, schema), etag: o.etag };
+  return await readStoredWith(queue.store, key, schema, SCHEDULE_SCHEMA_VERSION, ifNoneMatch);
 }
 
 /**
@@ -360,19 +339,5 @@ export async function writeStored<T extends { write_id: string }>(
   cond: { ifNoneMatch: "*" } | { ifMatch: string },
   schema: z.ZodType<T>,
 ): Promise<Stored<T> | null> {
-  try {
-    const r = await queue.store.put(key, JSON.stringify(rec), {
-      ...cond,
-      contentType: "application/json",
-    });
-    return { rec, etag: r.etag };
-  } catch (e) {
-    const lost = e instanceof PreconditionFailedError;
-    if (lost && !e.ambiguous) return null;
-    if (!lost && !(e instanceof TransientStoreError)) throw e;
-    const current = await readCurrent(queue, key, schema).catch(() => null);
-    if (current && current.rec.write_id === rec.write_id) return current;
-    if (lost) return null;
-    throw e;
-  }
+  return await writeStoredWith(queue.store, key, rec, cond, schema, SCHEDULE_SCHEMA_VERSION);
 }

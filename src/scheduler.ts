@@ -14,6 +14,7 @@
 import type { Cron } from "croner";
 import { SchemaError } from "./errors.ts";
 import { Emitter } from "./events.ts";
+import { Loop } from "./loop.ts";
 import { mapLimit, type Queue } from "./queue.ts";
 import {
   latestDueAt,
@@ -129,9 +130,7 @@ export class Scheduler {
   readonly #concurrency: number;
   readonly #cache = new Map<string, Entry>();
   readonly #reportedKeys = new Set<string>();
-  #stopping = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  #loop: Loop | undefined;
 
   /** Create a scheduler; validates options, no I/O. */
   constructor(queue: Queue, options: SchedulerOptions = {}) {
@@ -349,39 +348,26 @@ export class Scheduler {
         `Invalid intervalS: ${JSON.stringify(options.intervalS)} (a number > 0)`,
       );
     }
-    if (this.#loop) throw new Error("Scheduler is already running");
-    this.#stopping = false;
-    this.#loop = (async () => {
-      while (!this.#stopping) {
-        let delayMs = intervalS * 1000;
-        try {
-          const res = await this.runOnce();
-          if (res.nextDueAt !== null) {
-            // The decision clock already allows for the store clock's uncertainty.
-            delayMs = Math.min(delayMs, Math.max(50, res.nextDueAt.getTime() - this.#clock() + 50));
-          }
-        } catch (e) {
-          this.events.emit("scheduler:error", { error: e as Error });
-          delayMs = Math.min(delayMs, 10_000);
+    if (this.#loop?.running) throw new Error("Scheduler is already running");
+    this.#loop = new Loop(async () => {
+      let delayMs = intervalS * 1000;
+      try {
+        const res = await this.runOnce();
+        if (res.nextDueAt !== null) {
+          // The decision clock already allows for the store clock's uncertainty.
+          delayMs = Math.min(delayMs, Math.max(50, res.nextDueAt.getTime() - this.#clock() + 50));
         }
-        if (this.#stopping) break;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delayMs);
-          this.#wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+      } catch (e) {
+        this.events.emit("scheduler:error", { error: e as Error });
+        delayMs = Math.min(delayMs, 10_000);
       }
-    })();
-    return this.#loop;
+      return delayMs;
+    });
+    return this.#loop.start();
   }
 
   /** Stop the loop (waits for the current cycle). */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    this.#wake?.();
-    await this.#loop;
-    this.#loop = undefined;
+    await this.#loop?.stop();
   }
 }

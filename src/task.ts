@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { SchemaError } from "./errors.ts";
+import { parseStored } from "./stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 
 /**
@@ -149,30 +149,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
 
 /** Parse stored bytes into a record; a mismatch is a {@link SchemaError} naming the key. */
 export function parseTaskRecord(key: string, body: Uint8Array): TaskRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
-  } catch (e) {
-    throw new SchemaError(key, `not valid UTF-8 JSON (${(e as Error).message})`, { cause: e });
-  }
-  const v = (json as { schema_version?: unknown } | null)?.schema_version;
-  if (typeof v === "number" && v > TASK_SCHEMA_VERSION) {
-    throw new SchemaError(
-      key,
-      `schema_version ${v} is newer than this oq understands (${TASK_SCHEMA_VERSION})`,
-    );
-  }
-  const r = TaskRecordSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new SchemaError(key, `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
-  return r.data;
-}
-
-/** Serialize a record (stable field order, compact). */
-export function serializeTaskRecord(rec: TaskRecord): string {
-  return JSON.stringify(rec);
+  return parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION);
 }
 
 function date(s: string | null): Date | null {

@@ -11,10 +11,10 @@
  * @module
  */
 
-import { PreconditionFailedError, TransientStoreError } from "./errors.ts";
+import { writeStored } from "./stored.ts";
 import type { Keys } from "./keys.ts";
 import type { SignalWriter } from "./signal.ts";
-import { parseTaskRecord, serializeTaskRecord, type TaskRecord } from "./task.ts";
+import { parseTaskRecord, TASK_SCHEMA_VERSION, type TaskRecord, TaskRecordSchema } from "./task.ts";
 import type { ObjectStore } from "./store/types.ts";
 
 /** A task record together with the ETag it was read (or written) with. */
@@ -92,28 +92,18 @@ export class TaskStore {
     return this.#write(next, { ifMatch: etag });
   }
 
-  async #write(
+  #write(
     rec: TaskRecord,
-    cond: { ifNoneMatch?: "*"; ifMatch?: string },
+    cond: { ifNoneMatch: "*" } | { ifMatch: string },
   ): Promise<Versioned | null> {
-    const key = this.keys.task(rec.id);
-    try {
-      const r = await this.store.put(key, serializeTaskRecord(rec), {
-        ...cond,
-        contentType: "application/json",
-      });
-      return { rec, etag: r.etag };
-    } catch (e) {
-      const lost = e instanceof PreconditionFailedError;
-      // A definite 412 on the first attempt means our write was not applied. After a lost
-      // answer (ambiguous 412, or a transient failure) it may have been: look.
-      if (lost && !e.ambiguous) return null;
-      if (!lost && !(e instanceof TransientStoreError)) throw e;
-      const current = await this.read(rec.id).catch(() => null);
-      if (current && current.rec.write_id === rec.write_id) return current;
-      if (lost) return null;
-      throw e;
-    }
+    return writeStored(
+      this.store,
+      this.keys.task(rec.id),
+      rec,
+      cond,
+      TaskRecordSchema,
+      TASK_SCHEMA_VERSION,
+    );
   }
 
   /** Write a ready entry (claimable from `available_at`). */

@@ -10,6 +10,7 @@ import { Emitter } from "./events.ts";
 import { Execution, type Recorded } from "./execution.ts";
 import type { Handler } from "./handler.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { Loop } from "./loop.ts";
 import { validateName, validateShard } from "./keys.ts";
 import { Monitor } from "./monitor.ts";
 import { PollSchedule } from "./poll_schedule.ts";
@@ -49,7 +50,7 @@ export class Worker {
   readonly events: Emitter<WorkerEvents> = new Emitter<WorkerEvents>();
   readonly #queue: Queue;
   readonly #handlers = new Map<string, Handler>();
-  readonly #running = new Map<string, Execution>();
+  readonly #executions = new Map<string, Execution>();
   readonly #badTasks = new Map<string, number>();
   readonly #buffers = new Map<
     string,
@@ -61,8 +62,8 @@ export class Worker {
   #heartbeat: Heartbeat | undefined;
   #monitor: Monitor | undefined;
   #stopping = false;
-  #loop: Promise<void> | undefined;
-  #nudge: (() => void) | undefined;
+  #started = false;
+  #loop: Loop | undefined;
 
   /** Create a worker for `shards` (default: all of `queue.shards`). */
   constructor(queue: Queue, workerId: string, shards?: readonly string[]) {
@@ -83,7 +84,7 @@ export class Worker {
     if (typeof handler !== "function") {
       throw new TypeError(`The handler of ${taskType} must be a function`);
     }
-    if (this.#loop) throw new Error("Register handlers before run()");
+    if (this.#started) throw new Error("Register handlers before run()");
     this.#handlers.set(taskType, handler as Handler);
     return this;
   }
@@ -103,7 +104,7 @@ export class Worker {
 
   /** Ids of the tasks running now. */
   get inFlight(): string[] {
-    return [...this.#running.keys()];
+    return [...this.#executions.keys()];
   }
 
   /** Apply options without starting the loop (for driving {@link Worker.pollOnce} directly). */
@@ -132,22 +133,18 @@ export class Worker {
   }
 
   /** Run until {@link Worker.stop}. Resolves once stopped. */
-  run(options: WorkerRunOptions = {}): Promise<void> {
-    if (this.#loop) throw new Error("Worker is already running");
+  async run(options: WorkerRunOptions = {}): Promise<void> {
+    if (this.#started) throw new Error("Worker is already running");
+    this.#started = true;
     this.configure(options);
     this.#stopping = false;
-    this.#loop = this.#runLoop();
-    return this.#loop;
-  }
-
-  async #runLoop(): Promise<void> {
     const q = this.#queue;
     await q.now(); // make sure the store clock is synced
     await this.#heartbeat!.start();
     if (this.#o.withMonitor) {
       this.#monitor = new Monitor(q, {
         checkIntervalS: this.#o.monitorCheckIntervalS,
-        activityHint: () => this.#running.size > 0,
+        activityHint: () => this.#executions.size > 0,
       });
       this.#monitor.events.on(
         "monitor:error",
@@ -155,30 +152,24 @@ export class Worker {
       );
       void this.#monitor.run();
     }
-    while (!this.#stopping) {
-      let result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
-      try {
-        result = await this.pollOnce();
-      } catch (e) {
-        this.events.emit("worker:error", { error: e as Error, context: "poll" });
-      }
-      if (this.#stopping) break;
-      const free = this.#o.concurrency - this.#running.size;
-      if (result.claimed > 0 && free > 0) continue;
-      const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - q.store.now();
-      await this.#sleep(Math.max(0, Math.min(delay, 60_000)));
-    }
+    this.#loop = new Loop(() => this.#step());
+    if (this.#stopping) return; // stop() was called during start-up
+    await this.#loop.start();
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.#nudge = done;
-    });
+  // One turn of the loop: poll, then say how long to wait (0: go on at once).
+  async #step(): Promise<number> {
+    let result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
+    try {
+      result = await this.pollOnce();
+    } catch (e) {
+      this.events.emit("worker:error", { error: e as Error, context: "poll" });
+    }
+    const free = this.#o.concurrency - this.#executions.size;
+    if (result.claimed > 0 && free > 0) return 0;
+    // With no free slot, a finishing handler wakes the loop (see #start).
+    const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - this.#queue.store.now();
+    return Math.max(1, Math.min(delay, 60_000));
   }
 
   /**
@@ -290,7 +281,7 @@ export class Worker {
       cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
       abortGraceMs: 1000,
     });
-    this.#running.set(exec.taskId, exec);
+    this.#executions.set(exec.taskId, exec);
     this.#heartbeat?.busy();
     const task = new Task(claimed.rec);
     this.events.emit("task:claimed", { task });
@@ -298,8 +289,8 @@ export class Worker {
     void exec.run(handler).then((r) => this.#finished(r, started)).catch((e) => {
       this.events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
     }).finally(() => {
-      this.#running.delete(exec.taskId);
-      this.#nudge?.();
+      this.#executions.delete(exec.taskId);
+      this.#loop?.wake();
     });
   }
 
@@ -337,7 +328,7 @@ export class Worker {
 
   /** Wait until every running handler has finished and its outcome is recorded. */
   async drain(): Promise<void> {
-    while (this.#running.size > 0) {
+    while (this.#executions.size > 0) {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -348,17 +339,17 @@ export class Worker {
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#stopping = true;
-    this.#nudge?.();
-    await this.#loop?.catch(() => undefined);
+    await this.#loop?.stop();
     const deadline = Date.now() + (options.timeoutMs ?? this.#o.shutdownTimeoutMs);
-    while (this.#running.size > 0 && Date.now() < deadline) {
+    while (this.#executions.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const exec of this.#running.values()) exec.abort("shutdown", "worker is shutting down");
+    for (const exec of this.#executions.values()) exec.abort("shutdown", "worker is shutting down");
     await this.drain();
     await this.#monitor?.stop();
     await this.#heartbeat?.stop();
     this.#loop = undefined;
+    this.#started = false;
   }
 
   #fresh(laneKey: string, now: number): boolean {
@@ -367,7 +358,7 @@ export class Worker {
   }
 
   #free(): number {
-    return this.#o.concurrency - this.#running.size;
+    return this.#o.concurrency - this.#executions.size;
   }
 
   #isBad(taskId: string, now: number): boolean {

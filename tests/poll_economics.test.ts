@@ -13,7 +13,7 @@ import { memQueue } from "./helpers.ts";
 
 const HOURS_PER_MONTH = 720; // 30 days, as in the spec's "$400 a month" figure
 
-async function idleWorld(types: string[]) {
+function idleWorld(types: string[]) {
   const world = memQueue(); // default options: 4 shards
   const { queue, store, clock } = world;
   const claimedAt: number[] = [];
@@ -50,7 +50,7 @@ async function idleWorld(types: string[]) {
 describe("poll economics (simulated, default settings)", () => {
   for (const types of [["email"], ["email", "report", "resize"]]) {
     it(`an idle worker with ${types.length} type(s) and its embedded monitor: under $1 a month`, async () => {
-      const w = await idleWorld(types);
+      const w = idleWorld(types);
       await w.runUntil(w.clock.ms + 60_000); // start-up: every lane listed once, first cycles
       const before = w.store.counters.snapshot();
       const hourStart = w.clock.ms;
@@ -69,7 +69,7 @@ describe("poll economics (simulated, default settings)", () => {
   }
 
   it("a task submitted after an idle hour starts within 5 s (wake-up signal, no LIST polling)", async () => {
-    const w = await idleWorld(["email"]);
+    const w = idleWorld(["email"]);
     await w.runUntil(w.clock.ms + 3_600_000);
     const lateness: number[] = [];
     for (let i = 0; i < 20; i++) {

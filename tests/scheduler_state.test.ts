@@ -284,7 +284,11 @@ describe("Scheduler: cost and loop", () => {
     c0 = store.counters.snapshot();
     r = await s.runOnce(); // first runs: + a check of the schedule object each
     d = RequestCounters.diff(store.counters.snapshot(), c0);
-    assert.equal(r.requests, d.LIST + d.GET + d.PUT - 3, "all but the 3 signal PUTs");
+    assert.equal(
+      r.requests,
+      d.LIST + d.GET + d.PUT - 6,
+      "all but the 6 signal PUTs (type + queue-wide)",
+    );
     at(clock, "2026-11-22T14:00:00Z");
     c0 = store.counters.snapshot();
     r = await s.runOnce();
@@ -293,8 +297,8 @@ describe("Scheduler: cost and loop", () => {
     assert.equal(r.requests, 1 + 3 + 3 * 3);
     assert.deepEqual(
       [d.LIST, d.GET, d.PUT],
-      [1, 3, 3 * 4],
-      "per run: record check (GET); ready entry, task, signal (coalesced by default), record (PUT)",
+      [1, 3, 3 * 5],
+      "per run: record check (GET); ready entry, task, 2 signals (coalesced by default), record (PUT)",
     );
   });
 
