@@ -1,13 +1,10 @@
 /**
- * The `oq` command line. Parses arguments and dispatches to `src/cli/`; nothing else.
+ * The `oq` command line: parses arguments and dispatches to `src/cli/`; nothing else.
+ * `oq --help` lists the commands; docs/cli.md documents each one.
  *
  * @module
  */
-import { Command } from "@commander-js/extra-typings";
-import { VERSION } from "./src/version.ts";
+import { main } from "./src/cli/main.ts";
+import { cliArgs } from "./src/runtime.ts";
 
-const program = new Command("oq")
-  .description("oq: a distributed task queue whose only backend is S3-compatible object storage")
-  .version(VERSION, "-V, --version", "print the version");
-
-await program.parseAsync();
+await main(cliArgs());

@@ -11,7 +11,7 @@
  * bench/results/ and prints it.
  */
 import { parseArgs } from "node:util";
-import { writeFile, mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { Queue, RequestCounters, S3Store, Worker } from "../mod.ts";
 import { VERSION } from "../src/version.ts";
@@ -78,13 +78,14 @@ for (let i = 0; i < samples; i++) {
 await worker.stop();
 await run;
 
-const fmt = (c: Record<string, number>) => Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ");
+const fmt = (c: Record<string, number>) =>
+  Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ");
 const report = `# Idle worker cost and wake-up latency (${values.backend})
 
 - date: ${new Date().toISOString()}
-- oq ${VERSION}, runtime ${runtimeName()} ${globalThis.process?.version ?? ""}, machine: ${cpus().length} cores, ${
-  Math.round(totalmem() / 2 ** 30)
-} GiB
+- oq ${VERSION}, runtime ${runtimeName()} ${
+  globalThis.process?.version ?? ""
+}, machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB
 - backend: ${values.backend} at ${values.endpoint}
 - command: \`node --import tsx bench/idle.ts --endpoint ${values.endpoint} --backend ${values.backend} --minutes ${minutes} --samples ${samples}\`
 - worker: default settings (embedded monitor, 4 shards, 1 task type)
@@ -103,6 +104,9 @@ By the store's clock, per sample (ms): ${lateness.map((x) => x.toFixed(0)).join(
 } ms.
 `;
 await mkdir(new URL("./results/", import.meta.url), { recursive: true });
-const file = new URL(`./results/idle-${values.backend}-${new Date().toISOString().slice(0, 10)}.md`, import.meta.url);
+const file = new URL(
+  `./results/idle-${values.backend}-${new Date().toISOString().slice(0, 10)}.md`,
+  import.meta.url,
+);
 await writeFile(file, report);
 console.log(report);

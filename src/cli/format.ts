@@ -1,0 +1,127 @@
+/**
+ * Human output: aligned tables, relative times, task details.
+ *
+ * @module
+ */
+
+import type { Task } from "../task.ts";
+import type { Style } from "./io.ts";
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** The visible width of a string (ANSI codes excluded). */
+export function visibleWidth(s: string): number {
+  return [...s.replace(ANSI, "")].length;
+}
+
+/**
+ * An aligned table: a bold header row, columns separated by two spaces, no trailing blanks.
+ *
+ * @example
+ * ```ts
+ * import { table } from "./format.ts";
+ * import { Style } from "./io.ts";
+ * table(["ID", "STATUS"], [["0-01JD", "pending"]], new Style(false));
+ * // "ID      STATUS\n0-01JD  pending"
+ * ```
+ */
+export function table(headers: string[], rows: string[][], style: Style): string {
+  const widths = headers.map((h, i) =>
+    Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(r[i] ?? "")))
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => i === cells.length - 1 ? c : c + " ".repeat(widths[i]! - visibleWidth(c)))
+      .join("  ").trimEnd();
+  return [style.paint("bold", line(headers)), ...rows.map(line)].join("\n");
+}
+
+/** A short duration: `850ms`, `12s`, `5m`, `3h`, `2d` (`1m30s` style below an hour). */
+export function formatDuration(ms: number): string {
+  const a = Math.abs(ms);
+  if (a < 1000) return `${Math.round(a)}ms`;
+  const s = Math.round(a / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) {
+    const m = Math.floor(s / 60), r = s % 60;
+    return m < 10 && r ? `${m}m${r}s` : `${m}m`;
+  }
+  if (s < 86_400) {
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return h < 10 && m ? `${h}h${m}m` : `${h}h`;
+  }
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+/** A time relative to `now`: `5s ago`, `in 3m`, `just now`, `-` for null. */
+export function relativeTime(date: Date | null | undefined, now: number): string {
+  if (!date) return "-";
+  const d = date.getTime() - now;
+  if (Math.abs(d) < 1000) return "just now";
+  return d < 0 ? `${formatDuration(-d)} ago` : `in ${formatDuration(d)}`;
+}
+
+/** Cut a string to `max` characters with an ellipsis; newlines become spaces. */
+export function truncate(s: string | null | undefined, max: number): string {
+  if (!s) return "";
+  const one = s.replace(/\s+/g, " ").trim();
+  return one.length <= max ? one : `${one.slice(0, max - 1)}…`;
+}
+
+/** The rows of `oq list`. */
+export function taskRows(tasks: readonly Task[], now: number, style: Style): string[][] {
+  return tasks.map((t) => [
+    t.id,
+    t.taskType,
+    style.status(t.status),
+    String(t.attempt),
+    relativeTime(t.createdAt, now),
+    relativeTime(t.status === "pending" ? t.availableAt : t.updatedAt, now),
+    truncate(t.lastError, 60),
+  ]);
+}
+
+/** Headers of {@link taskRows}. */
+export const TASK_HEADERS = [
+  "ID",
+  "TYPE",
+  "STATUS",
+  "ATTEMPT",
+  "CREATED",
+  "UPDATED/DUE",
+  "LAST ERROR",
+];
+
+/** `oq get`: one task as aligned `field: value` lines. */
+export function taskDetails(t: Task, now: number, style: Style): string {
+  const time = (d: Date | null) => d ? `${d.toISOString()} (${relativeTime(d, now)})` : "-";
+  const json = (v: unknown) => JSON.stringify(v);
+  const fields: Array<[string, string]> = [
+    ["id", t.id],
+    ["type", t.taskType],
+    ["status", style.status(t.status) + (t.cancelRequested ? " (cancel requested)" : "")],
+    ["shard", t.shard],
+    ["attempt", `${t.attempt} (retries ${t.retryCount}/${t.maxRetries})`],
+    ["created", time(t.createdAt)],
+    ["updated", time(t.updatedAt)],
+    ["available", time(t.availableAt)],
+    ["expires", time(t.expiresAt)],
+    ["timeout", `${t.timeoutSeconds}s`],
+    ["worker", t.workerId ?? "-"],
+    ["lease until", time(t.leaseExpiresAt)],
+    ["completed", time(t.completedAt)],
+    ["idempotency", t.idempotencyKey ?? "-"],
+    ["input", json(t.input)],
+    ["output", json(t.output)],
+    ["last error", t.lastError ?? "-"],
+  ];
+  if (t.cancelReason) fields.push(["cancel reason", t.cancelReason]);
+  const width = Math.max(...fields.map(([k]) => k.length));
+  const lines = fields.map(([k, v]) => `${style.paint("bold", k.padEnd(width))}  ${v}`);
+  for (const e of t.errors) {
+    lines.push(
+      `${" ".repeat(width)}  ${style.paint("dim", `attempt ${e.attempt} ${e.kind}`)}: ${e.message}`,
+    );
+  }
+  return lines.join("\n");
+}

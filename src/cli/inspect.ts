@@ -1,0 +1,231 @@
+/**
+ * Read commands: `oq get`, `list`, `history`, `now`, `stats`, `workers`. Each has `--json`.
+ *
+ * @module
+ */
+
+import type { HeartbeatRecord } from "../heartbeat.ts";
+import type { Queue } from "../queue.ts";
+import type { TaskStatus } from "../task.ts";
+import type { Task } from "../task.ts";
+import { openQueue } from "./config.ts";
+import { notFoundError, usageError } from "./errors.ts";
+import { relativeTime, table, TASK_HEADERS, taskDetails, taskRows } from "./format.ts";
+import { out, outJson, styles } from "./io.ts";
+import { collect, parseIntFlag, parseList } from "./parse.ts";
+import { examples, globals, type Program } from "./program.ts";
+
+/** Every task status (as TASK_STATUSES of src/task.ts, which would load zod at start-up). */
+export const STATUSES: readonly TaskStatus[] = [
+  "pending",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "expired",
+  "archived",
+];
+
+/** Shards from `--shard` (comma-separated, repeatable), or all of the queue's. */
+export function pickShards(queue: Queue, given: string[] | undefined): string[] {
+  const shards = (given ?? []).flatMap(parseList);
+  if (shards.length === 0) return [...queue.shards];
+  for (const s of shards) {
+    if (!queue.shards.includes(s)) {
+      throw usageError(
+        `Unknown shard ${JSON.stringify(s)}: the queue has shards ${queue.shards.join(", ")} ` +
+          "(set --shard-count / OQ_SHARD_COUNT if it has more)",
+      );
+    }
+  }
+  return shards;
+}
+
+/** Register the read commands. */
+export function registerInspect(program: Program): void {
+  program.command("get")
+    .description("Show a task (one GET); exit 3 when it does not exist")
+    .argument("<id>", "task id")
+    .option("--json", "print the task as JSON")
+    .addHelpText(
+      "after",
+      examples("oq get 2-01JD3XW1Q8", "oq get 2-01JD3XW1Q8 --json | jq .output"),
+    )
+    .action(async (id, flags, cmd) => {
+      const queue = await openQueue(globals(cmd));
+      const task = await queue.get(id);
+      if (task === null) throw notFoundError(`Task ${JSON.stringify(id)} not found`);
+      if (flags.json) outJson(task);
+      else out(taskDetails(task, queue.store.now(), styles.out));
+    });
+
+  program.command("list")
+    .description("List tasks, oldest first (all shards unless --shard is given)")
+    .option("--shard <shards>", "only these shards (comma-separated, repeatable)", collect)
+    .option("--status <status>", `only this status: ${STATUSES.join(", ")}`)
+    .option("--type <type>", "only this task type")
+    .option("--limit <n>", "at most this many tasks", "100")
+    .option("--json", "print a JSON array")
+    .addHelpText(
+      "after",
+      examples(
+        "oq list",
+        "oq list --status failed --type send_email --limit 20",
+        "oq list --shard 0,1 --json | jq -r '.[].id'",
+      ) +
+        "\n\nCost: one LIST per 1000 task objects scanned plus one GET per task scanned; with a" +
+        "\nfilter it scans until --limit tasks match (finished tasks included).",
+    )
+    .action(async (flags, cmd) => {
+      const limit = parseIntFlag(flags.limit, "--limit", 1);
+      if (flags.status !== undefined && !STATUSES.includes(flags.status as TaskStatus)) {
+        throw usageError(
+          `Invalid --status ${JSON.stringify(flags.status)}: one of ${STATUSES.join(", ")}`,
+        );
+      }
+      const queue = await openQueue(globals(cmd));
+      const shards = pickShards(queue, flags.shard);
+      const per = await Promise.all(shards.map((s) =>
+        queue.list(s, {
+          status: flags.status as TaskStatus | undefined,
+          taskType: flags.type,
+          limit,
+        })
+      ));
+      const tasks = per.flat().sort((a, b) =>
+        a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id)
+      ).slice(0, limit);
+      if (flags.json) return outJson(tasks);
+      if (tasks.length === 0) return;
+      out(table(TASK_HEADERS, taskRows(tasks, queue.store.now(), styles.out), styles.out));
+    });
+
+  program.command("history")
+    .description("Every version of a task, oldest first (needs bucket versioning)")
+    .argument("<id>", "task id")
+    .option("--json", "print a JSON array of the versions")
+    .addHelpText("after", examples("oq history 2-01JD3XW1Q8", "oq history 2-01JD3XW1Q8 --json"))
+    .action(async (id, flags, cmd) => {
+      const queue = await openQueue(globals(cmd));
+      const versions = await queue.getHistory(id);
+      if (versions.length === 0) throw notFoundError(`Task ${JSON.stringify(id)} not found`);
+      if (flags.json) return outJson(versions);
+      const now = queue.store.now();
+      const s = styles.out;
+      out(table(
+        ["REV", "STATUS", "ATTEMPT", "RETRIES", "WORKER", "UPDATED", "NOTE"],
+        versions.map((t: Task) => [
+          String(t.revision),
+          s.status(t.status) + (t.cancelRequested ? "*" : ""),
+          String(t.attempt),
+          String(t.retryCount),
+          t.workerId ?? "-",
+          `${t.updatedAt.toISOString()} (${relativeTime(t.updatedAt, now)})`,
+          t.lastError ?? (t.cancelRequested ? "cancel requested" : ""),
+        ]),
+        s,
+      ));
+    });
+
+  program.command("now")
+    .description("The object store's time (what oq schedules by) and the local clock's offset")
+    .option("--json", "print JSON")
+    .addHelpText("after", examples("oq now", "oq now --json"))
+    .action(async (flags, cmd) => {
+      const queue = await openQueue(globals(cmd));
+      const now = await queue.now();
+      const local = Date.now();
+      const offsetMs = Math.round(local - now.getTime());
+      if (flags.json) {
+        return outJson({
+          now: now.toISOString(),
+          local: new Date(local).toISOString(),
+          localOffsetMs: offsetMs,
+          uncertaintyMs: Math.round(queue.store.clockUncertaintyMs()),
+        });
+      }
+      out(now.toISOString());
+    });
+
+  program.command("stats")
+    .description("Counts per shard from the indexes (LISTs only, no task reads)")
+    .option("--json", "print JSON")
+    .addHelpText("after", examples("oq stats", "oq stats --json | jq .total"))
+    .action(async (flags, cmd) => {
+      const queue = await openQueue(globals(cmd));
+      const st = await queue.stats();
+      if (flags.json) return outJson(st);
+      const row = (
+        name: string,
+        s: { ready: number; scheduled: number; running: number; tasks: number },
+      ) => [name, String(s.ready), String(s.scheduled), String(s.running), String(s.tasks)];
+      const rows = Object.keys(st.shards).sort((a, b) => Number(a) - Number(b)).map((k) =>
+        row(k, st.shards[k]!)
+      );
+      rows.push(row(styles.out.paint("bold", "total"), st.total));
+      out(table(["SHARD", "READY", "SCHEDULED", "RUNNING", "TASKS"], rows, styles.out));
+      out(`workers: ${st.workers}`);
+    });
+
+  program.command("workers")
+    .description("Workers from their heartbeats (one LIST plus one GET per worker)")
+    .option("--json", "print JSON")
+    .addHelpText("after", examples("oq workers", "oq workers --json"))
+    .action(async (flags, cmd) => {
+      const queue = await openQueue(globals(cmd));
+      const beats = await readHeartbeats(queue);
+      const now = queue.store.now();
+      if (flags.json) return outJson(beats.map((b) => ({ ...b, stale: isStale(b, now) })));
+      if (beats.length === 0) return;
+      const s = styles.out;
+      out(table(
+        ["WORKER", "RUNTIME", "IN FLIGHT", "TYPES", "SHARDS", "STARTED", "LAST SEEN"],
+        beats.map((b) => [
+          b.worker_id,
+          b.runtime,
+          `${b.in_flight}/${b.concurrency}`,
+          b.task_types.join(","),
+          b.shards.join(","),
+          relativeTime(new Date(b.started_at), now),
+          isStale(b, now)
+            ? s.paint("yellow", `${relativeTime(new Date(b.last_seen_at), now)} (stale)`)
+            : relativeTime(new Date(b.last_seen_at), now),
+        ]),
+        s,
+      ));
+    });
+}
+
+/** A heartbeat older than this is shown as stale (the idle interval is 5 minutes). */
+export const STALE_AFTER_MS = 11 * 60_000;
+
+function isStale(b: HeartbeatRecord, now: number): boolean {
+  return now - Date.parse(b.last_seen_at) > STALE_AFTER_MS;
+}
+
+/** Every heartbeat under `workers/`, by worker id (malformed ones are skipped). */
+export async function readHeartbeats(queue: Queue): Promise<HeartbeatRecord[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await queue.store.list({
+      prefix: queue.keys.workersPrefix(),
+      continuationToken: token,
+    });
+    token = page.nextContinuationToken;
+    keys.push(...page.objects.map((o) => o.key));
+  } while (token);
+  const { HeartbeatSchema } = await import("../heartbeat.ts");
+  const beats = await Promise.all(keys.map(async (key) => {
+    const o = await queue.store.get(key);
+    if (o === null || o.kind !== "object") return null;
+    try {
+      return HeartbeatSchema.parse(JSON.parse(new TextDecoder().decode(o.body)));
+    } catch {
+      return null;
+    }
+  }));
+  return beats.filter((b): b is HeartbeatRecord => b !== null).sort((a, b) =>
+    a.worker_id.localeCompare(b.worker_id)
+  );
+}

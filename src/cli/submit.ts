@@ -1,0 +1,172 @@
+/**
+ * `oq submit`: one task from flags, or many from a JSON-lines file (`--file`).
+ *
+ * @module
+ */
+
+import type { Queue } from "../queue.ts";
+import type { SubmitOptions } from "../submit.ts";
+import type { Task } from "../task.ts";
+import { openQueue } from "./config.ts";
+import { usageError } from "./errors.ts";
+import { clearProgress, out, outJson, progress } from "./io.ts";
+import {
+  parseDuration,
+  parseIntFlag,
+  parseJsonText,
+  parseTimeFlag,
+  readJsonInput,
+  readTextFlag,
+} from "./parse.ts";
+import { examples, globals, type Program } from "./program.ts";
+import { readStdin } from "../runtime.ts";
+
+/** The flags of `oq submit` that become submit options. */
+interface SubmitFlags {
+  at?: string;
+  delay?: string;
+  ttl?: string;
+  expiresAt?: string;
+  timeout?: string;
+  maxRetries?: string;
+  idempotencyKey?: string;
+}
+
+/** Turn flags into submit options (validated, before any I/O). */
+export function submitOptions(f: SubmitFlags): SubmitOptions {
+  if (f.at !== undefined && f.delay !== undefined) {
+    throw usageError("Give --at or --delay, not both");
+  }
+  if (f.ttl !== undefined && f.expiresAt !== undefined) {
+    throw usageError("Give --ttl or --expires-at, not both");
+  }
+  const o: SubmitOptions = {};
+  if (f.at !== undefined) o.scheduleAt = parseTimeFlag(f.at, "--at");
+  if (f.delay !== undefined) o.delaySeconds = parseDuration(f.delay, "--delay") / 1000;
+  if (f.ttl !== undefined) o.ttlSeconds = parseDuration(f.ttl, "--ttl") / 1000;
+  if (f.expiresAt !== undefined) o.expiresAt = parseTimeFlag(f.expiresAt, "--expires-at");
+  if (f.timeout !== undefined) {
+    o.timeoutSeconds = parseDuration(f.timeout, "--timeout") / 1000;
+    if (!(o.timeoutSeconds > 0)) throw usageError("Invalid --timeout: must be more than 0");
+  }
+  if (f.maxRetries !== undefined) o.maxRetries = parseIntFlag(f.maxRetries, "--max-retries", 0);
+  if (f.idempotencyKey !== undefined) o.idempotencyKey = f.idempotencyKey;
+  return o;
+}
+
+const LINE_OPTIONS = [
+  "timeoutSeconds",
+  "maxRetries",
+  "scheduleAt",
+  "delaySeconds",
+  "ttlSeconds",
+  "expiresAt",
+  "idempotencyKey",
+] as const;
+
+type Entry = [string, unknown, SubmitOptions];
+
+/** Parse a JSON-lines file: inputs (with `-t`), or `{ type, input, ...options }` objects. */
+export function parseJsonLines(text: string, where: string, taskType?: string): Entry[] {
+  const entries: Entry[] = [];
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === "") return;
+    const at = `${where} line ${i + 1}`;
+    const value = parseJsonText(line, at);
+    if (taskType !== undefined) return void entries.push([taskType, value, {}]);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw usageError(`${at}: expected an object {"type": ..., "input": ...} (or give -t TYPE)`);
+    }
+    const { type, taskType: tt, input = null, ...rest } = value as Record<string, unknown>;
+    const t = type ?? tt;
+    if (typeof t !== "string") throw usageError(`${at}: "type" must be a string`);
+    for (const k of Object.keys(rest)) {
+      if (!(LINE_OPTIONS as readonly string[]).includes(k)) {
+        throw usageError(
+          `${at}: unknown field "${k}" (allowed: type, input, ${LINE_OPTIONS.join(", ")})`,
+        );
+      }
+    }
+    entries.push([t, input, rest as SubmitOptions]);
+  });
+  return entries;
+}
+
+async function submitFile(
+  queue: Queue,
+  entries: Entry[],
+  shared: SubmitOptions,
+): Promise<Task[]> {
+  // Validate every entry before writing anything, so a bad line leaves no half batch.
+  const now = (await queue.now()).getTime();
+  const { newTaskRecord } = await import("../submit.ts");
+  for (const [i, [type, input, opts]] of entries.entries()) {
+    try {
+      await newTaskRecord(type, input, { ...shared, ...opts }, queue.options, now, () => "0");
+    } catch (e) {
+      throw usageError(`entry ${i + 1}: ${(e as Error).message}`);
+    }
+  }
+  const tasks: Task[] = [];
+  for (let i = 0; i < entries.length; i += 100) {
+    tasks.push(...await queue.submitMany(entries.slice(i, i + 100), shared));
+    progress(`submitted ${tasks.length}/${entries.length}`);
+  }
+  clearProgress();
+  return tasks;
+}
+
+/** Register `oq submit`. */
+export function registerSubmit(program: Program): void {
+  program.command("submit")
+    .description("Submit a task (or many from a JSON-lines file); prints the task id")
+    .option("-t, --type <type>", "task type")
+    .option("-i, --input <json>", "input: JSON, @file.json, or - for stdin (default: null)")
+    .option("-f, --file <path>", "submit one task per line of a JSON-lines file (- for stdin)")
+    .option("--at <time>", "not before this RFC 3339 time")
+    .option("--delay <duration>", "not before now + duration (30s, 5m, 1h)")
+    .option("--ttl <duration>", "expire if not started within this duration")
+    .option("--expires-at <time>", "expire if not started by this RFC 3339 time")
+    .option("--timeout <duration>", "per-attempt time limit (bare number: seconds; default 300)")
+    .option("--max-retries <n>", "retries after the first attempt (default 3)")
+    .option("--idempotency-key <key>", "same key, same task: a second submit creates nothing")
+    .option("--json", "print the task as JSON (an array with --file)")
+    .addHelpText(
+      "after",
+      examples(
+        `oq submit -t send_email -i '{"to":"a@b.c"}'`,
+        "oq submit -t report -i @params.json --delay 1h --timeout 10m",
+        `echo '{"n":1}' | oq submit -t compute -i - --json`,
+        "oq submit -t resize --file inputs.jsonl           # one input per line",
+        `oq submit --file tasks.jsonl   # lines like {"type":"resize","input":{...},"delaySeconds":60}`,
+      ) +
+        "\n\nWith --file, prints one id per line; progress goes to stderr on a terminal.",
+    )
+    .action(async (flags, cmd) => {
+      const shared = submitOptions(flags);
+      if (flags.file !== undefined) {
+        if (flags.input !== undefined) throw usageError("Give --input or --file, not both");
+        if (flags.idempotencyKey !== undefined) {
+          throw usageError(
+            "--idempotency-key applies to one task: put idempotencyKey in each line",
+          );
+        }
+        const text = flags.file === "-"
+          ? new TextDecoder().decode(await readStdin())
+          : await readTextFlag(flags.file, "--file");
+        const entries = parseJsonLines(text, flags.file === "-" ? "stdin" : flags.file, flags.type);
+        const queue = await openQueue(globals(cmd));
+        const tasks = await submitFile(queue, entries, shared);
+        if (flags.json) outJson(tasks);
+        else if (tasks.length > 0) out(tasks.map((t) => t.id).join("\n"));
+        return;
+      }
+      if (flags.type === undefined) throw usageError("Missing -t/--type (or give --file)");
+      const input = flags.input === undefined ? null : await readJsonInput(flags.input, "--input");
+      const queue = await openQueue(globals(cmd));
+      const task = await queue.submit(flags.type, input, shared);
+      if (flags.json) outJson(task);
+      else out(task.id);
+    });
+}

@@ -1,0 +1,192 @@
+/**
+ * `oq worker`: run handlers from `--exec TYPE=COMMAND` and/or `--handlers FILE` until
+ * SIGINT/SIGTERM, logging one line per task event on stderr.
+ *
+ * @module
+ */
+
+import type { Handler } from "../handler.ts";
+import { hostName, processId } from "../runtime.ts";
+import { openQueue } from "./config.ts";
+import { runDaemon } from "./daemon.ts";
+import { usageError } from "./errors.ts";
+import { ExecRunner, parseExecSpec } from "./exec.ts";
+import { loadHandlersFile } from "./handlers_file.ts";
+import { EventLog, parseLogFormat } from "./log.ts";
+import { collect, parseDuration, parseIntFlag, parseList } from "./parse.ts";
+import { examples, globals, type Program } from "./program.ts";
+
+/** The default worker id: `hostname-pid`, with characters a worker id cannot hold replaced. */
+export async function defaultWorkerId(): Promise<string> {
+  const host = (await hostName()).replace(/[^A-Za-z0-9_.:=@+-]/g, "_").replace(/\.\.+/g, ".");
+  return `${host.replace(/^[^A-Za-z0-9_]/, "_").slice(0, 100)}-${processId()}`;
+}
+
+/** Register `oq worker`. */
+export function registerWorker(program: Program): void {
+  program.command("worker")
+    .description("Run a worker: claim tasks and run their handlers until SIGINT/SIGTERM")
+    .option(
+      "--exec <TYPE=COMMAND>",
+      "run COMMAND (via /bin/sh -c) per task of TYPE; repeatable",
+      collect,
+    )
+    .option("--handlers <file>", "a .ts/.js module exporting handlers by task type")
+    .option("--id <id>", "worker id (default: hostname-pid)")
+    .option("--shards <list>", "shards to poll, comma-separated (default: all)")
+    .option("--concurrency <n>", "tasks run at once", "1")
+    .option(
+      "--poll-interval <duration>",
+      "poll interval of an active lane (bare number: ms)",
+      "500ms",
+    )
+    .option("--no-monitor", "do not embed a monitor (run `oq monitor` somewhere instead)")
+    .option("--monitor-check-interval <duration>", "embedded monitor's check interval", "15s")
+    .option(
+      "--shutdown-timeout <duration>",
+      "on SIGINT/SIGTERM, wait this long for running tasks before giving them back",
+      "5s",
+    )
+    .option(
+      "--cancel-check-interval <duration>",
+      "how often a running task checks for a cancel request (one conditional GET)",
+      "5s",
+    )
+    .option(
+      "--kill-grace <duration>",
+      "time between SIGTERM and SIGKILL of an --exec command",
+      "3s",
+    )
+    .option("--log-format <format>", "human or json (one JSON object per line)", "human")
+    .addHelpText(
+      "after",
+      examples(
+        "oq worker --exec 'resize=./resize.sh' --exec 'email=python3 send.py' --concurrency 4",
+        "oq worker --handlers ./handlers.ts --shards 0,1 --log-format json",
+      ) + `
+
+--exec protocol: the task input is JSON on stdin; env OQ_TASK_ID, OQ_TASK_TYPE,
+OQ_ATTEMPT, OQ_RETRY_COUNT, OQ_MAX_RETRIES, OQ_TIMEOUT_SECONDS, OQ_WORKER_ID.
+stdout is the output (JSON if it parses, else text). Exit 0: completed. Exit 75: retry.
+Other exit codes: failed for good, with the end of stderr as the error. On timeout,
+cancellation or shutdown the command gets SIGTERM, then SIGKILL after --kill-grace.
+
+The first SIGINT/SIGTERM stops claiming, waits up to --shutdown-timeout for running
+tasks, gives the others back (pending, retry count unchanged) and exits 0; a second
+one exits 130 at once.`,
+    )
+    .action(async (flags, cmd) => {
+      const format = parseLogFormat(flags.logFormat);
+      const concurrency = parseIntFlag(flags.concurrency, "--concurrency", 1, 10_000);
+      const pollIntervalMs = parseDuration(flags.pollInterval, "--poll-interval", "ms");
+      const checkS = parseDuration(flags.monitorCheckInterval, "--monitor-check-interval") / 1000;
+      const shutdownMs = parseDuration(flags.shutdownTimeout, "--shutdown-timeout");
+      const killGraceMs = parseDuration(flags.killGrace, "--kill-grace");
+      const cancelCheckIntervalMs = parseDuration(
+        flags.cancelCheckInterval,
+        "--cancel-check-interval",
+      );
+      if (!(cancelCheckIntervalMs > 0)) {
+        throw usageError("Invalid --cancel-check-interval: must be more than 0");
+      }
+      if (!(pollIntervalMs > 0)) throw usageError("Invalid --poll-interval: must be more than 0");
+      if (!(checkS > 0)) throw usageError("Invalid --monitor-check-interval: must be more than 0");
+      const log = new EventLog(format, { worker_id: flags.id });
+      const runner = new ExecRunner({
+        killGraceMs,
+        onStderrLine: (t, line) =>
+          log.event("task:stderr", {
+            task_id: t.id,
+            task_type: t.taskType,
+            attempt: t.attempt,
+            line,
+          }),
+      });
+      const handlers = new Map<string, Handler>();
+      for (const spec of flags.exec ?? []) {
+        const { taskType, command } = parseExecSpec(spec);
+        if (handlers.has(taskType)) {
+          throw usageError(`Task type "${taskType}" has two --exec handlers`);
+        }
+        handlers.set(taskType, runner.handler(command));
+      }
+      if (flags.handlers !== undefined) {
+        for (const [type, handler] of await loadHandlersFile(flags.handlers)) {
+          if (handlers.has(type)) {
+            throw usageError(
+              `Task type "${type}" has a handler in ${flags.handlers} and an --exec`,
+            );
+          }
+          handlers.set(type, handler);
+        }
+      }
+      if (handlers.size === 0) {
+        throw usageError("No handlers: give --exec TYPE=COMMAND (repeatable) or --handlers FILE");
+      }
+      const id = flags.id ?? await defaultWorkerId();
+      const queue = await openQueue(globals(cmd));
+      const shards = flags.shards === undefined ? undefined : parseList(flags.shards);
+      const { Worker } = await import("../worker.ts");
+      const worker = new Worker(queue, id, shards);
+      for (const [type, h] of handlers) worker.task(type, h);
+      log.setBase({ worker_id: id });
+      attachLog(worker, log);
+      log.event("worker:started", {
+        worker_id: id,
+        task_types: [...handlers.keys()].join(","),
+        shards: worker.shards.join(","),
+        concurrency,
+        monitor: flags.monitor,
+      });
+      await runDaemon({
+        name: `oq worker ${id}`,
+        log: (m) => log.info(m),
+        run: () =>
+          worker.run({
+            concurrency,
+            pollIntervalMs,
+            withMonitor: flags.monitor,
+            monitorCheckIntervalS: checkS,
+            shutdownTimeoutMs: shutdownMs,
+            cancelCheckIntervalMs,
+          }),
+        stop: async () => {
+          await worker.stop({ timeoutMs: shutdownMs });
+          await runner.stopAll();
+        },
+        force: () => runner.stopAll(true),
+      });
+      log.event("worker:stopped", { worker_id: id });
+    });
+}
+
+function attachLog(worker: import("../worker.ts").Worker, log: EventLog): void {
+  const base = (t: { id: string; taskType: string; attempt: number }) => ({
+    task_id: t.id,
+    task_type: t.taskType,
+    attempt: t.attempt,
+  });
+  worker.on("task:claimed", ({ task }) => log.event("task:claimed", base(task)));
+  worker.on(
+    "task:completed",
+    ({ task, durationMs }) =>
+      log.event("task:completed", { ...base(task), duration_ms: durationMs }),
+  );
+  worker.on("task:retried", ({ task, error, retryAt }) =>
+    log.event("task:retried", {
+      ...base(task),
+      retry_at: retryAt.toISOString(),
+      error: error.message,
+    }));
+  worker.on(
+    "task:failed",
+    ({ task, error }) => log.event("task:failed", { ...base(task), error: error.message }, "error"),
+  );
+  worker.on("task:cancelled", ({ task }) => log.event("task:cancelled", base(task)));
+  worker.on("task:released", ({ task }) => log.event("task:released", base(task)));
+  worker.on(
+    "task:lost",
+    ({ taskId, reason }) => log.event("task:lost", { task_id: taskId, reason }, "error"),
+  );
+  worker.on("worker:error", ({ error, context }) => log.error(context, error));
+}
