@@ -158,6 +158,9 @@ async function countKeys(q: Queue, prefix: string, f?: (key: string) => boolean)
 /** Index-based counts: one LIST per 1000 keys of each index, no GETs. */
 export async function stats(q: Queue): Promise<QueueStats> {
   const now = q.store.now();
+  // Entries due within the clock's uncertainty count as ready: another process's "now" may
+  // be a little ahead of ours.
+  const readyBy = now + q.store.clockUncertaintyMs();
   const shards: Record<string, ShardStats> = {};
   const total: ShardStats = { ready: 0, scheduled: 0, running: 0, tasks: 0 };
   await Promise.all(q.shards.map(async (shard) => {
@@ -165,7 +168,7 @@ export async function stats(q: Queue): Promise<QueueStats> {
       countKeys(
         q,
         q.keys.readyShardPrefix(shard),
-        (k) => (q.keys.parseReady(k)?.dueAt ?? Infinity) <= now,
+        (k) => (q.keys.parseReady(k)?.dueAt ?? Infinity) <= readyBy,
       ),
       countKeys(q, q.keys.readyShardPrefix(shard)),
       countKeys(q, q.keys.deadlinePrefix(shard), (k) => q.keys.parseDeadline(k)?.kind === "lease"),
