@@ -146,6 +146,7 @@ export class Keys {
 
   /** `ready/{shard}/{type}/{due}/{id}`: claimable-from-`due` index entry. */
   ready(shard: string, taskType: string, dueAt: number, taskId: string): string {
+    shardOfTaskId(taskId);
     return `${this.readyTypePrefix(shard, taskType)}${timeStamp(dueAt)}/${taskId}`;
   }
 

@@ -93,6 +93,7 @@ export class Monitor {
   #lastSweepAt = Number.NEGATIVE_INFINITY;
   #rotation = 0;
   #loop: Loop | undefined;
+  #idleWait = false;
 
   /** Create a monitor; validates options, no I/O. */
   constructor(queue: Queue, options: MonitorOptions = {}) {
@@ -274,14 +275,28 @@ export class Monitor {
   run(): Promise<void> {
     if (this.#loop?.running) throw new Error("Monitor is already running");
     this.#loop = new Loop(async () => {
+      let delayMs = this.#o.checkIntervalS * 1000;
       try {
-        return this.nextDelayMs(await this.runOnce());
+        delayMs = this.nextDelayMs(await this.runOnce());
       } catch (e) {
         this.events.emit("monitor:error", { error: e as Error });
-        return this.#o.checkIntervalS * 1000;
       }
+      this.#idleWait = delayMs > this.#o.checkIntervalS * 1000;
+      return delayMs;
     });
     return this.#loop.start();
+  }
+
+  /**
+   * Tell a running monitor that work has started (an embedded monitor's worker went from
+   * idle to busy): if it is waiting out the idle interval, it runs a cycle now and from
+   * then on checks every `checkIntervalS`, so a lease that ends soon is not left for the
+   * rest of the idle wait. Costs one cycle per idle-to-busy change; otherwise a no-op.
+   */
+  nudge(): void {
+    if (!this.#idleWait) return;
+    this.#idleWait = false;
+    this.#loop?.wake();
   }
 
   /** Stop the loop (waits for the current cycle). */

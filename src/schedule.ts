@@ -156,13 +156,22 @@ export function parseCron(cron: unknown, timezone: unknown = "UTC"): Cron {
     throw new TypeError(`Invalid cron ${shown}: ${why}`);
   }
   const tz = validateTimezone(timezone);
+  let parsed: Cron;
   try {
-    return new Cron(cron, { mode: "5-part", timezone: tz });
+    parsed = new Cron(cron, { mode: "5-part", timezone: tz });
   } catch (e) {
-    const message = (e as Error).message.replace(/^Cron\w*: /, "");
+    // Croner may echo the input: escape control characters so the message prints safely.
+    const message = JSON.stringify((e as Error).message.replace(/^Cron\w*: /, "")).slice(1, -1);
     const Ctor = e instanceof RangeError ? RangeError : TypeError;
     throw new Ctor(`Invalid cron ${shown}: ${message}`);
   }
+  // A valid pattern can still name a date that never comes ("0 0 31 2 *"): a schedule that
+  // would silently never run is refused. (Checked from 2000, so any pattern that ever fires
+  // has a run after that date; croner searches a bounded number of years.)
+  if (parsed.nextRun(new Date(Date.UTC(2000, 0, 1))) === null) {
+    throw new RangeError(`Invalid cron ${shown}: it never fires (no such date)`);
+  }
+  return parsed;
 }
 
 /**

@@ -8,6 +8,8 @@
 import { z } from "zod";
 import { parseStored } from "./stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
+import { SchemaError } from "./errors.ts";
+import { shardOfTaskId, validateName } from "./keys.ts";
 
 /**
  * The states of a task. Who moves a task out of each state:
@@ -149,7 +151,21 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
 
 /** Parse stored bytes into a record; a mismatch is a {@link SchemaError} naming the key. */
 export function parseTaskRecord(key: string, body: Uint8Array): TaskRecord {
-  return parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION);
+  const rec = parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION);
+  // The record must be the task its key names: an object copied or written by someone else
+  // under another task's key (or with a name that could not be a key) is not trusted.
+  let problem: string | null = null;
+  try {
+    if (shardOfTaskId(rec.id) !== rec.shard) problem = `shard "${rec.shard}" is not the id's`;
+    validateName("task type", rec.task_type);
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  if (problem === null && !key.endsWith(`tasks/${rec.shard}/${rec.id}.json`)) {
+    problem = `id "${rec.id}" is not the task this key holds`;
+  }
+  if (problem !== null) throw new SchemaError(key, problem);
+  return rec;
 }
 
 function date(s: string | null): Date | null {

@@ -281,6 +281,7 @@ export class Worker {
       cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
       abortGraceMs: 1000,
     });
+    if (this.#executions.size === 0) this.#monitor?.nudge();
     this.#executions.set(exec.taskId, exec);
     this.#heartbeat?.busy();
     const task = new Task(claimed.rec);

@@ -4,7 +4,10 @@ import { Monitor } from "../src/monitor.ts";
 import { Worker } from "../src/worker.ts";
 import { RequestCounters } from "../src/store/counters.ts";
 import type { Queue } from "../src/queue.ts";
-import { memQueue } from "./helpers.ts";
+import { memQueue, until } from "./helpers.ts";
+import { Queue as QueueClass } from "../src/queue.ts";
+import { MemoryStore } from "../src/store/memory_store.ts";
+import { claimCandidate, listLane } from "../src/claim.ts";
 
 /** A worker whose handler never returns (a hung or dead worker), holding `n` claimed tasks. */
 async function hang(queue: Queue, type: string, n = 1) {
@@ -217,5 +220,62 @@ describe("Monitor", () => {
       `# after 2,000 tasks (200 retried once): versions left under ready/ ${left.ready}, deadlines/ ${left.leases}`,
     );
     assert.deepEqual(left, { ready: 0, leases: 0 });
+  });
+});
+
+describe("Monitor.nudge", () => {
+  it("cuts an idle wait short when work starts; busy, it checks every checkIntervalS", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    let busy = false;
+    const m = new Monitor(queue, {
+      checkIntervalS: 0.05,
+      idleCheckIntervalS: 300,
+      activityHint: () => busy,
+    });
+    let cycles = 0;
+    const runOnce = m.runOnce.bind(m);
+    m.runOnce = (o) => {
+      cycles++;
+      return runOnce(o);
+    };
+    const done = m.run();
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      await wait(200);
+      assert.equal(cycles, 1, "an empty, idle queue: one cycle, then the idle wait");
+      busy = true;
+      m.nudge();
+      await wait(300);
+      assert.ok(cycles >= 4, `busy: a cycle at once, then every 50 ms (${cycles} cycles)`);
+      busy = false;
+      await wait(100);
+      const settled = cycles;
+      await wait(200);
+      assert.equal(cycles, settled, "idle again: back to the idle wait");
+    } finally {
+      await m.stop();
+      await done;
+    }
+  });
+
+  it("an embedded monitor gone idle recovers a lease once its worker gets busy", async () => {
+    // Real time: a task claimed by a worker that dies at once (no execution, no timers).
+    const queue = new QueueClass(new MemoryStore(), { shardCount: 1, warn: () => {} });
+    const w = new Worker(queue, "ok").task("b", () => new Promise((r) => setTimeout(r, 500)));
+    const run = w.run({ pollIntervalMs: 20, maxPollIntervalMs: 50, monitorCheckIntervalS: 0.1 });
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // its monitor found nothing: idle wait
+      const a = await queue.submit("job", {}, { timeoutSeconds: 1 });
+      const lane = await listLane(queue, a.shard, "job", queue.store.now(), 10);
+      const r = await claimCandidate(queue, lane.candidates[0]!, "dead", 0);
+      assert.equal(r.kind, "claimed");
+      await new Promise((r) => setTimeout(r, 2500)); // the lease (1 s) has surely ended
+      assert.equal((await queue.get(a.id))?.status, "running", "the idle monitor did not look");
+      await queue.submit("b", {}); // "ok" gets busy: its monitor checks again at once
+      await until(async () => (await queue.get(a.id))?.status === "pending", 3000, "recovery");
+    } finally {
+      await w.stop();
+      await run;
+    }
   });
 });

@@ -70,3 +70,31 @@ describe("ServerClock", () => {
     assert.equal(clock.synced(), false);
   });
 });
+
+describe("ServerClock.now is monotonic", () => {
+  it("never reads earlier when a new sample moves the estimate back a little", () => {
+    let local = 5_000_000_000;
+    const clock = new ServerClock({ localNow: () => local });
+    // A sample bounding the offset to [SKEW - 1000, SKEW + 1000], then one taken when the
+    // server's clock reads x.999 s, which caps the offset at SKEW + 1: the midpoint steps
+    // back by about 500 ms.
+    clock.observe(dateAt(local + SKEW + 900), local, local + 1000);
+    local += 999;
+    const before = clock.now();
+    clock.observe(dateAt(local + SKEW), local, local + 5);
+    assert.ok(clock.now() >= before, `${clock.now()} >= ${before}`);
+    local += 2000;
+    assert.ok(clock.now() > before, "and moves on once the estimate catches up");
+    assert.ok(Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs() + 1000);
+  });
+
+  it("follows a large jump back", () => {
+    let local = 6_000_000_000;
+    const clock = new ServerClock({ localNow: () => local });
+    clock.observe(dateAt(local + SKEW), local, local + 10);
+    clock.now();
+    local += 100;
+    clock.observe(dateAt(local + SKEW - 60_000), local, local + 10); // server set back 1 min
+    assert.ok(Math.abs(clock.now() - (local + SKEW - 60_000)) <= clock.uncertaintyMs());
+  });
+});

@@ -24,6 +24,9 @@ export interface ServerClockOptions {
   maxSampleAgeMs?: number;
 }
 
+/** The largest step back of the estimate that {@link ServerClock.now} hides (ms). */
+export const MAX_HELD_STEP_MS = 5000;
+
 interface Sample {
   /** Lower bound of the offset. */
   lo: number;
@@ -53,6 +56,7 @@ export class ServerClock {
   #samples: Sample[] = [];
   #lo = 0;
   #hi = 0;
+  #last = Number.NEGATIVE_INFINITY;
 
   /** Create an unsynced clock. */
   constructor(options: ServerClockOptions = {}) {
@@ -108,10 +112,15 @@ export class ServerClock {
 
   /**
    * Estimated server time in milliseconds since the epoch: the midpoint of the interval
-   * (the local clock until the first sample).
+   * (the local clock until the first sample). It does not go back when a new sample
+   * narrows the interval (a step back of up to {@link MAX_HELD_STEP_MS} is held until the
+   * estimate catches up), so a caller never sees time reverse between two readings; a
+   * larger step back (a clock really jumped) is followed.
    */
   now(): number {
-    return this.#localNow() + this.offsetMs();
+    const t = this.#localNow() + this.offsetMs();
+    if (t >= this.#last || this.#last - t > MAX_HELD_STEP_MS) this.#last = t;
+    return this.#last;
   }
 
   /**
