@@ -96,6 +96,8 @@ function workloadRows(run: BenchRun, kind: WorkloadResult["kind"]): string {
       fmt(w.conflicts / Math.max(1, w.completed), 3),
       ...latencyCells(w),
       fmt(rss, 0),
+      fmt(w.workerCpuMs / Math.max(1, w.completed), 2),
+      w.serverCpuMs === undefined ? "" : fmt(w.serverCpuMs / Math.max(1, w.completed), 2),
     ];
   });
   return table([
@@ -112,6 +114,8 @@ function workloadRows(run: BenchRun, kind: WorkloadResult["kind"]): string {
     "submit→start s p50/p95/p99",
     "submit→complete s p50/p95/p99",
     "peak RSS MiB",
+    "worker CPU ms/task",
+    "server CPU ms/task",
   ], rows);
 }
 
@@ -332,7 +336,11 @@ export function markdown(run: BenchRun): string {
           } s; claims ${w.claimed}; lease PUTs beyond one per claim ${w.conflicts}; ` +
           `left in indexes: ready ${w.leftover.ready}, deadlines ${w.leftover.deadlines}; worker errors: ${
             JSON.stringify(w.errors)
-          }; peak RSS per worker (MiB): ${w.peakRssKb.map((k) => fmt(k / 1024, 0)).join(", ")}`,
+          }; peak RSS per worker (MiB): ${
+            w.peakRssKb.map((k) => fmt(k / 1024, 0)).join(", ")
+          }; CPU: workers ${fmt(w.workerCpuMs / 1000, 1)} s${
+            w.serverCpuMs === undefined ? "" : `, server ${fmt(w.serverCpuMs / 1000, 1)} s`
+          } (workers from ready to exit; server from the first submit)`,
       );
     }
   }

@@ -255,3 +255,15 @@ export class RssSampler {
     clearInterval(this.#timer);
   }
 }
+
+/** CPU time (user + system, ms) used so far by the processes `pids`; 0 for one that is gone. */
+export async function cpuMsOf(pids: number[]): Promise<number> {
+  let ms = 0;
+  for (const pid of pids) {
+    const bytes = await readFileBytes(`/proc/${pid}/stat`).catch(() => null);
+    const stat = bytes ? new TextDecoder().decode(bytes) : "";
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (f.length > 13) ms += (Number(f[11]) + Number(f[12])) * 10; // USER_HZ = 100
+  }
+  return ms;
+}

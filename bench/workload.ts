@@ -16,7 +16,7 @@ import {
 } from "../tests/fixtures/classifying_store.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "../tests/fixtures/procs.ts";
 import type { BenchBackend } from "./backends.ts";
-import { addCounts, emptyCounts, shortId, sleep, summary, waitUntil } from "./util.ts";
+import { addCounts, cpuMsOf, emptyCounts, shortId, sleep, summary, waitUntil } from "./util.ts";
 
 /** What to run. */
 export interface WorkloadOptions {
@@ -78,6 +78,10 @@ export interface WorkloadResult {
   errors: Record<string, number>;
   /** Peak RSS (VmHWM) per worker process in KiB (the harness process on memory). */
   peakRssKb: number[];
+  /** CPU time (ms) of all worker processes from ready to exit (NaN on memory). */
+  workerCpuMs: number;
+  /** CPU time (ms) of the server process(es) from the first submit to the last completion. */
+  serverCpuMs?: number;
   /** Tasks/s the server sustains for this run's worker request mix replayed as plain requests. */
   replayCapacity?: number;
   /** Index objects left after the run (ready, deadlines). */
@@ -178,6 +182,7 @@ export async function runWorkload(
   const queue = new Queue(producerStore, { prefix, warn: () => {} });
   const c0 = producerStore.counters.snapshot();
   const memory = backend.inProcess;
+  const serverCpu0 = await cpuMsOf(backend.pids);
 
   const startWorkers = async (): Promise<WorkerHandle[]> => {
     if (memory) {
@@ -277,6 +282,7 @@ export async function runWorkload(
       o.timeoutMs,
       20,
     );
+    const serverCpuMs = (await cpuMsOf(backend.pids)) - serverCpu0;
     const wallSecs = (lastDone - wallStart) / 1000;
     await Promise.all(workers.map((w) => w.stop()));
     collect();
@@ -338,6 +344,13 @@ export async function runWorkload(
       conflicts: (workerCalls["PUT lease"] ?? 0) - claimed,
       errors,
       peakRssKb: finals.map((f) => Number(f?.hwmKb ?? NaN)),
+      serverCpuMs: backend.pids.length ? serverCpuMs : undefined,
+      // From each worker's "ready" line to its exit: the start-up (runtime, transpiling) is
+      // not the work.
+      workerCpuMs: memory ? Number.NaN : workers.reduce((sum, w, i) => {
+        const ready = w.events.find((e) => e.ev === "ready");
+        return sum + Number(finals[i]?.cpuMs ?? NaN) - Number(ready?.cpuMs ?? NaN);
+      }, 0),
       leftover: { ready: ready.objects.length, deadlines: deadlines.objects.length },
     };
   } finally {

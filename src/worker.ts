@@ -279,7 +279,7 @@ export class Worker {
       workerId: this.id,
       leaseGraceMs: this.#o.leaseGraceSeconds * 1000,
       cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
-      abortGraceMs: 1000,
+      abortGraceMs: this.#o.abortGraceMs,
     });
     if (this.#executions.size === 0) this.#monitor?.nudge();
     this.#executions.set(exec.taskId, exec);

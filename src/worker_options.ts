@@ -32,6 +32,12 @@ export interface WorkerRunOptions extends Partial<PollSettings> {
   candidateTtlMs?: number;
   /** Time `stop()` waits for running handlers before giving their tasks back. @default 30000 */
   shutdownTimeoutMs?: number;
+  /**
+   * After a timeout, a lost lease or the end of `shutdownTimeoutMs`, how long a handler that
+   * ignores its abort signal is waited for before the attempt is settled without it (the
+   * timeout recorded, or the task given back). @default 1000
+   */
+  abortGraceMs?: number;
 }
 
 /** Events of a worker. */
@@ -78,6 +84,7 @@ export const WORKER_DEFAULTS = {
   listLimit: 100,
   candidateTtlMs: 2000,
   shutdownTimeoutMs: 30_000,
+  abortGraceMs: 1000,
 } as const;
 
 /** Worker options after defaults. */
@@ -110,7 +117,13 @@ export function resolveWorkerOptions(
   for (const k of positive) {
     if (!(typeof o[k] === "number" && o[k] > 0)) throw new RangeError(`Invalid ${k}: ${o[k]}`);
   }
-  for (const k of ["leaseGraceSeconds", "candidateTtlMs", "shutdownTimeoutMs"] as const) {
+  const nonNegative = [
+    "leaseGraceSeconds",
+    "candidateTtlMs",
+    "shutdownTimeoutMs",
+    "abortGraceMs",
+  ] as const;
+  for (const k of nonNegative) {
     if (!(typeof o[k] === "number" && o[k] >= 0)) throw new RangeError(`Invalid ${k}: ${o[k]}`);
   }
   if (o.idleAfterMs <= signalCoalesceMs + o.wakeCheckIntervalMs) {

@@ -172,6 +172,30 @@ describe("Worker", () => {
     await w.drain();
   });
 
+  it("abortGraceMs sets how long an ignored abort is waited for", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    const releases: Array<() => void> = [];
+    const w = new Worker(queue, "w1").task(
+      "stuck",
+      () => new Promise<void>((r) => releases.push(r)),
+    );
+    assert.throws(() => w.configure({ abortGraceMs: -1 }), /Invalid abortGraceMs/);
+    const settledAfter = async (abortGraceMs: number) => {
+      w.configure({ abortGraceMs });
+      const t = await queue.submit("stuck", {}, { timeoutSeconds: 0.05, maxRetries: 0 });
+      const started = Date.now();
+      await w.pollOnce();
+      await until(async () => (await queue.get(t.id))?.status === "failed", 10_000, "timeout");
+      return Date.now() - started;
+    };
+    const quick = await settledAfter(0);
+    const slow = await settledAfter(1500);
+    assert.ok(quick < 1000, `abortGraceMs 0: settled after ${quick} ms`);
+    assert.ok(slow >= 1500, `abortGraceMs 1500: settled after ${slow} ms`);
+    for (const r of releases) r();
+    await w.drain();
+  });
+
   it("a completion that finds its lease lost does not overwrite the newer state", async () => {
     const { queue, clock } = memQueue({ shardCount: 1 });
     let finish!: () => void;

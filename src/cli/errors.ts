@@ -27,7 +27,7 @@ export class CliError extends Error {
 
   /** Create an error with an exit code. */
   constructor(message: string, exitCode: number) {
-    super(message);
+    super(printable(message));
     this.name = "CliError";
     this.exitCode = exitCode;
   }
@@ -43,8 +43,29 @@ export function notFoundError(message: string): CliError {
   return new CliError(message, EXIT.notFound);
 }
 
-/** How an error ends the process: exit code and the message to print. */
+/**
+ * `s` with control characters (C0 but newline and tab, DEL, C1) and the bidirectional
+ * overrides escaped as `\uXXXX`: an error message can quote user input (a flag value, a
+ * JSON parser's excerpt, an object key) and must not drive the terminal.
+ */
+export function printable(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const c = ch.charCodeAt(0);
+    const control = (c < 0x20 && ch !== "\n" && ch !== "\t") || (c >= 0x7f && c <= 0x9f);
+    const bidi = (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+    out += control || bidi ? `\\u${c.toString(16).padStart(4, "0")}` : ch;
+  }
+  return out;
+}
+
+/** How an error ends the process: exit code and the message to print (made printable). */
 export function describeError(e: unknown): { exitCode: number; message: string } {
+  const d = describe(e);
+  return { exitCode: d.exitCode, message: printable(d.message) };
+}
+
+function describe(e: unknown): { exitCode: number; message: string } {
   if (e instanceof CliError) return { exitCode: e.exitCode, message: e.message };
   if (e instanceof StoreError || e instanceof ConfigError) {
     return { exitCode: EXIT.failure, message: e.message };

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { usageError } from "./errors.ts";
+import { printable, usageError } from "./errors.ts";
 import { err, styles } from "./io.ts";
 import { formatDuration } from "./format.ts";
 import type { ColorName } from "./io.ts";
@@ -67,17 +67,28 @@ export class EventLog {
       return;
     }
     const s = styles.err;
-    if (event === "log") return err(`${s.paint("dim", time)} ${fields.message ?? ""}`);
+    if (event === "log") {
+      return err(`${s.paint("dim", time)} ${printable(String(fields.message ?? ""))}`);
+    }
     const name = event.includes(":") ? event.slice(event.indexOf(":") + 1) : event;
     const color = EVENT_COLOR[event] ?? (level === "error" ? "red" : undefined);
     const parts = [s.paint("dim", time), color ? s.paint(color, name.padEnd(9)) : name.padEnd(9)];
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined || v === null) continue;
-      if (k === "task_id" || k === "task_type" || k === "message") parts.push(String(v));
-      else if (k === "line") parts.push(`| ${v}`);
+      // Values can quote a command's output or an object key: never raw control characters.
+      if (k === "task_id" || k === "task_type" || k === "message") parts.push(printable(String(v)));
+      else if (k === "line") parts.push(`| ${printable(String(v))}`);
       else if (k === "duration_ms" && typeof v === "number") {
         parts.push(`duration=${formatDuration(v)}`);
-      } else parts.push(`${k}=${typeof v === "string" && /\s/.test(v) ? JSON.stringify(v) : v}`);
+      } else {
+        parts.push(
+          `${k}=${
+            typeof v === "string" && /\s/.test(v)
+              ? printable(JSON.stringify(v))
+              : printable(String(v))
+          }`,
+        );
+      }
     }
     err(parts.join(" "));
   }
