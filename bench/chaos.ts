@@ -20,6 +20,7 @@
  * --timeout-s S (task timeout), --lease-grace-s S, --monitor-interval-s S, --restart-after MS,
  * --seed N, --runtime node|bun|deno, --backend moto|dev|ceph|endpoint=URL, --out DIR.
  */
+import { Monitor } from "../src/monitor.ts";
 import { Queue } from "../src/queue.ts";
 import { mapLimit } from "../src/queue.ts";
 import {
@@ -144,6 +145,10 @@ interface Figures {
   taskLostEvents: number;
   workerErrors: Record<string, number>;
   leftover: { ready: number; deadlines: number };
+  /** What the leftover entries point to (`deadline -> completed`: ...). */
+  leftoverPointsTo: Record<string, number>;
+  /** Index entries still there after one monitor cycle past their deadlines. */
+  leftAfterMonitor: number;
 }
 
 /** One round: a fresh bucket (and, on moto, a fresh server), proxy, workers and `tasks` tasks. */
@@ -369,10 +374,32 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
   }
   const producerCounts = viaProxy.store.counters.snapshot();
   const check = backend.store(bucket);
-  const [readyLeft, deadlinesLeft] = await Promise.all([
-    check.list({ prefix: `${prefix}ready/` }),
-    check.list({ prefix: `${prefix}deadlines/` }),
-  ]);
+  const left = () =>
+    Promise.all([
+      check.list({ prefix: `${prefix}ready/` }),
+      check.list({ prefix: `${prefix}deadlines/` }),
+    ]);
+  const [readyLeft, deadlinesLeft] = await left();
+  // Entries left behind are stale hints (a worker killed between its task write and the
+  // cleanup). Say what they point to, then let one monitor cycle past their deadlines
+  // remove them: they must not outlive it.
+  const leftoverPointsTo: Record<string, number> = {};
+  let latest = 0;
+  for (const o of [...readyLeft.objects, ...deadlinesLeft.objects]) {
+    const e = direct.keys.parseDeadline(o.key) ?? direct.keys.parseReady(o.key);
+    const at = e && "at" in e ? e.at : e?.dueAt ?? 0;
+    latest = Math.max(latest, at);
+    const t = e ? await direct.get(e.taskId) : null;
+    const k = `${o.key.includes("/deadlines/") ? "deadline" : "ready"} -> ${t?.status ?? "?"}`;
+    leftoverPointsTo[k] = (leftoverPointsTo[k] ?? 0) + 1;
+  }
+  let leftAfterMonitor = 0;
+  if (readyLeft.objects.length + deadlinesLeft.objects.length > 0) {
+    await sleep(Math.max(0, latest - direct.store.now()) + 2000);
+    await new Monitor(direct).runOnce({ sweep: false });
+    const [r2, d2] = await left();
+    leftAfterMonitor = r2.objects.length + d2.objects.length;
+  }
   const figures: Figures = {
     tasks: ids.length,
     finished,
@@ -396,6 +423,8 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
     taskLostEvents: lostEvents,
     workerErrors: errors,
     leftover: { ready: readyLeft.objects.length, deadlines: deadlinesLeft.objects.length },
+    leftoverPointsTo,
+    leftAfterMonitor,
   };
   return {
     figures,
@@ -460,7 +489,7 @@ async function main(): Promise<number> {
   log(`backend ${backend.version}`);
   const interference = new Set<string>();
   const sample = async () => {
-    for (const l of await busyProcesses([processId(), ...backend.pids])) {
+    for (const l of await busyProcesses(() => [processId(), ...backend.pids])) {
       if (!/worker_process\.ts|bench\/(main|chaos|dev_server)\.ts/.test(l)) {
         interference.add(`${new Date().toISOString().slice(11, 19)} ${l}`);
       }
@@ -515,6 +544,8 @@ async function main(): Promise<number> {
     taskLostEvents: 0,
     workerErrors: {},
     leftover: { ready: 0, deadlines: 0 },
+    leftoverPointsTo: {},
+    leftAfterMonitor: 0,
   };
   const counts = emptyCounts();
   const producerCounts = emptyCounts();
@@ -549,13 +580,18 @@ async function main(): Promise<number> {
     total.proxy.forwarded += f.proxy.forwarded;
     total.leftover.ready += f.leftover.ready;
     total.leftover.deadlines += f.leftover.deadlines;
+    total.leftAfterMonitor += f.leftAfterMonitor;
+    for (const [k, v] of Object.entries(f.leftoverPointsTo)) {
+      total.leftoverPointsTo[k] = (total.leftoverPointsTo[k] ?? 0) + v;
+    }
     addCounts(counts, r.counts);
     addCounts(producerCounts, r.producerCounts);
     addCalls(calls, r.calls);
   }
   const ok = total.finished && total.lost === 0 && total.completedTwice === 0 &&
     total.changedAfterCompleted === 0 && total.attemptRanTwice === 0 &&
-    total.duplicatesUnexplained === 0 && (total.statusCounts.completed ?? 0) === total.tasks;
+    total.duplicatesUnexplained === 0 && (total.statusCounts.completed ?? 0) === total.tasks &&
+    total.leftAfterMonitor === 0;
   const md = chaosMarkdown({
     command: `npm run chaos -- ${cliArgs().join(" ")}`,
     startedAt: new Date(started).toISOString(),
@@ -613,9 +649,9 @@ async function main(): Promise<number> {
   );
   log(
     `- ${fmt(total.runSecs, 1)} s running, ${fmt(total.tasks / total.runSecs, 1)} tasks/s; ` +
-      `leftover index entries ${
-        JSON.stringify(total.leftover)
-      }; interference: ${interference.size} ` +
+      `leftover index entries ${JSON.stringify(total.leftover)} ${
+        JSON.stringify(total.leftoverPointsTo)
+      }, ${total.leftAfterMonitor} after a monitor cycle; interference: ${interference.size} ` +
       `busy process(es)`,
   );
   log(`results: ${file.replace(ROOT, "")}`);
@@ -702,6 +738,8 @@ function chaosMarkdown(r: {
       ["task:lost events (outcome not recorded: lease lost first)", String(f.taskLostEvents)],
       ["worker errors by context", JSON.stringify(f.workerErrors)],
       ["index entries left (ready, deadlines)", JSON.stringify(f.leftover)],
+      ["what they point to", JSON.stringify(f.leftoverPointsTo)],
+      ["left after one monitor cycle past their deadlines", String(f.leftAfterMonitor)],
     ]),
     "",
     "## Rounds",

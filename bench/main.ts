@@ -61,6 +61,8 @@ const outDir = args.get("out") ?? `${ROOT}bench/results`;
 // A fresh moto per workload in full runs (--restart / --no-restart to choose).
 const freshServer = args.has("restart") || (!quick && !args.has("no-restart"));
 const maxServerRssKb = numberArg(args, "max-server-rss-gb", 6) * 1024 * 1024;
+// Extra flags for every worker process, e.g. "--poll-ms 2000" (tests/fixtures/worker_process.ts).
+const workerArgs = (args.get("worker-args") ?? "").split(/\s+/).filter(Boolean);
 if (!["node", "bun", "deno"].includes(runtime)) throw new RangeError(`Unknown runtime ${runtime}`);
 
 const log = (line: string) => writeStd("stdout", line + "\n");
@@ -71,7 +73,7 @@ const interference = new Set<string>();
 let backend: BenchBackend | undefined;
 
 async function sampleInterference(): Promise<void> {
-  const own = [processId(), ...(backend?.pids ?? [])];
+  const own = () => [processId(), ...(backend?.pids ?? [])];
   for (const l of await busyProcesses(own)) {
     // Our own harness and worker processes are expected; everything else is interference.
     if (/worker_process\.ts|bench\/(main|dev_server|chaos)\.ts/.test(l)) continue;
@@ -161,7 +163,9 @@ async function main(): Promise<number> {
         listKeys,
         memorySizes,
         s3Sizes,
-        pollSettings: "library defaults",
+        pollSettings: workerArgs.length
+          ? `worker flags: ${workerArgs.join(" ")}`
+          : "library defaults",
       },
       interference: [...interference],
       raw,
@@ -182,6 +186,7 @@ async function main(): Promise<number> {
           concurrency,
           runtime,
           timeoutMs,
+          workerArgs,
           abort,
         }, log);
         r.serverPeakRssKb = serverRss.peakKb;
@@ -230,6 +235,7 @@ async function main(): Promise<number> {
         concurrency,
         runtime,
         timeoutMs,
+        workerArgs,
         abort,
       }, log);
       r.serverPeakRssKb = serverRss.peakKb;

@@ -151,9 +151,12 @@ export async function machineInfo(): Promise<Record<string, string>> {
  * /proc/{pid}/stat), except `ownPids`: evidence of interference on a shared machine.
  */
 export async function busyProcesses(
-  ownPids: readonly number[],
+  ownPids: readonly number[] | (() => readonly number[]),
   windowMs = 1000,
 ): Promise<string[]> {
+  // Read at the end of the window too: a server restarted during it is still ours.
+  const own = () => typeof ownPids === "function" ? ownPids() : ownPids;
+  const ownAtStart = own();
   const fs = await import("node:fs/promises");
   const ticks = async () => {
     const out = new Map<number, number>();
@@ -173,7 +176,7 @@ export async function busyProcesses(
   const out: string[] = [];
   for (const [pid, after] of b) {
     const cpu = (after - (a.get(pid) ?? after)) / 100 / secs; // USER_HZ = 100
-    if (cpu < 0.1 || ownPids.includes(pid)) continue;
+    if (cpu < 0.1 || ownAtStart.includes(pid) || own().includes(pid)) continue;
     const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(
       /\0/g,
       " ",
