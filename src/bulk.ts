@@ -96,23 +96,29 @@ export async function cancelByType(
   const out: BulkCancelResult = { cancelled: [], requested: [], skipped: [] };
   const concurrency = o.concurrency ?? 16;
   for (const shard of q.shards) {
-    // Cancelling removes entries as we go, so keep listing from the start until empty,
-    // remembering ids already handled (a skipped task's entry may stay).
-    const seen = new Set<string>();
+    // Page through the lane in key order: entries already handled sort before `after`, so
+    // an entry that stays (a skipped task's) is never listed twice, and memory stays one
+    // page however long the lane is.
+    let after: string | undefined;
     for (;;) {
       const page = await q.store.list({
         prefix: q.keys.readyTypePrefix(shard, taskType),
+        startAfter: after,
         maxKeys: 1000,
       });
-      const ids = page.objects.map((obj) => q.keys.parseReady(obj.key)?.taskId).filter((
-        id,
-      ): id is string => id !== undefined && !seen.has(id));
-      if (ids.length === 0) break;
-      for (const id of ids) seen.add(id);
+      if (page.objects.length === 0) break;
+      after = page.objects[page.objects.length - 1]!.key;
+      const ids = [
+        ...new Set(
+          page.objects.map((obj) => q.keys.parseReady(obj.key)?.taskId).filter((
+            id,
+          ): id is string => id !== undefined),
+        ),
+      ];
       const results = await mapLimit(ids, concurrency, (id) => q.cancel(id, { reason: o.reason }));
       for (const r of results) collect(out, r);
       progress(out, o);
-      if (seen.size > 1_000_000) break; // a runaway guard; never reached in practice
+      if (!page.isTruncated) break;
     }
     if (o.includeRunning) await cancelRunningOfType(q, shard, taskType, out, o, concurrency);
   }

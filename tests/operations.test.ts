@@ -132,6 +132,32 @@ describe("bulk cancellation", () => {
     assert.equal((await queue.stats()).total.ready, 1);
   });
 
+  it("cancelByType over thousands of tasks: pages past entries that stay, reports progress", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 1 });
+    // 1,100 stale entries at the head of the lane (their tasks are already cancelled, so
+    // each is skipped and stays), then 2,000 pending tasks.
+    const old = await queue.submitMany(
+      Array.from({ length: 1100 }, (_, i) => ["bulk", { i }] as const),
+    );
+    await queue.cancelMany(old.map((t) => t.id));
+    for (const t of old) {
+      await store.put(queue.keys.ready("0", "bulk", clock.now() - 86_400_000, t.id), "");
+    }
+    clock.advance(1000);
+    const pending = await queue.submitMany(
+      Array.from({ length: 2000 }, (_, i) => ["bulk", { i }] as const),
+    );
+    const progress: number[] = [];
+    const r = await queue.cancelByType("bulk", { onProgress: (p) => void progress.push(p.done) });
+    assert.equal(r.cancelled.length, 2000);
+    assert.equal(r.skipped.length, 1100);
+    assert.ok(progress.length >= 4, `progress reported per page (${progress.length} reports)`);
+    assert.equal(progress[progress.length - 1], 3100);
+    for (const t of pending.slice(0, 50)) {
+      assert.equal((await queue.get(t.id))?.status, "cancelled");
+    }
+  });
+
   it("cancelByType with includeRunning asks running tasks of the type to stop", async () => {
     const { queue } = memQueue({ shardCount: 1 });
     const w = new Worker(queue, "w").task(
