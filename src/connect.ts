@@ -35,8 +35,8 @@ let warnedNoVersioning = false;
  * (unless `allowNoVersioning` / `OQ_ALLOW_NO_VERSIONING=1`, then warns once).
  *
  * @example
- * ```ts ignore
- * import { connect } from "./mod.ts";
+ * ```ts
+ * import { connect } from "../mod.ts";
  * const queue = await connect({ endpoint: "http://127.0.0.1:9000", bucket: "oq-dev" });
  * await queue.submit("send_email", { to: "a@b.c" });
  * ```

@@ -13,7 +13,11 @@ import type { Task } from "./task.ts";
  * @example
  * ```ts
  * import { RetryableError } from "./handler.ts";
- * throw new RetryableError("upstream answered 503");
+ * const handler = (input: { status: number }) => {
+ *   if (input.status === 503) throw new RetryableError("upstream answered 503");
+ *   return { delivered: true };
+ * };
+ * handler({ status: 200 });
  * ```
  */
 export class RetryableError extends Error {
@@ -31,7 +35,11 @@ export class RetryableError extends Error {
  * @example
  * ```ts
  * import { PermanentError } from "./handler.ts";
- * throw new PermanentError("invalid address");
+ * const handler = (input: { to: string }) => {
+ *   if (!input.to.includes("@")) throw new PermanentError("invalid address");
+ *   return { sent: input.to };
+ * };
+ * handler({ to: "a@b.c" });
  * ```
  */
 export class PermanentError extends Error {

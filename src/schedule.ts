@@ -214,7 +214,9 @@ export function nextDueAt(cron: Cron, after: number): number | null {
  * A schedule as users see it (camelCase, `Date`s): a snapshot read from the bucket.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * const queue = new Queue(new MemoryStore());
  * const s = await queue.getSchedule("nightly-report");
  * if (s) console.log(s.cron, s.timezone, s.enabled, s.nextRunAfter(await queue.now()));
  * ```

@@ -46,7 +46,10 @@ export interface CreateScheduleOptions {
  * `createSchedule` met an existing id (and `upsert` was not set).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue, ScheduleExistsError } from "../mod.ts";
+ * import { createSchedule } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
  * try { await createSchedule(queue, "nightly", "report", {}, "0 2 * * *"); }
  * catch (e) { if (!(e instanceof ScheduleExistsError)) throw e; }
  * ```
@@ -176,7 +179,10 @@ export function runOptions(
  * Read a schedule (one GET). `null` when it does not exist.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { getSchedule } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
  * const s = await getSchedule(queue, "nightly-report");
  * ```
  */
@@ -190,7 +196,10 @@ export async function getSchedule(queue: Queue, scheduleId: string): Promise<Sch
  * that does not match the schema is skipped with a warning (queue option `warn`).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { listSchedules } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
  * for (const s of await listSchedules(queue)) console.log(s.id, s.cron, s.enabled);
  * ```
  */
@@ -249,7 +258,11 @@ async function mutate(
  * `RangeError` when it does not exist.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { createSchedule, enableSchedule } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *", { enabled: false });
  * await enableSchedule(queue, "nightly-report");
  * ```
  */
@@ -266,7 +279,11 @@ export function enableSchedule(queue: Queue, scheduleId: string): Promise<Schedu
  * `RangeError` when it does not exist.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { createSchedule, disableSchedule } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *");
  * await disableSchedule(queue, "nightly-report");
  * ```
  */
@@ -279,7 +296,11 @@ export function disableSchedule(queue: Queue, scheduleId: string): Promise<Sched
  * submitted are not touched; a scheduler that is mid-cycle skips it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { createSchedule, deleteSchedule } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *");
  * await deleteSchedule(queue, "nightly-report"); // true
  * ```
  */
@@ -298,7 +319,11 @@ export async function deleteSchedule(queue: Queue, scheduleId: string): Promise<
  * `RangeError` when the schedule does not exist.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { createSchedule, triggerSchedule } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *");
  * const task = await triggerSchedule(queue, "nightly-report");
  * ```
  */
@@ -313,7 +338,10 @@ export async function triggerSchedule(queue: Queue, scheduleId: string): Promise
  * it has not run yet. One GET.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * import { getScheduleLastRun } from "./schedules.ts";
+ * const queue = new Queue(new MemoryStore());
  * const last = await getScheduleLastRun(queue, "nightly-report");
  * if (last) console.log(last.lastRunAt, last.lastTaskId, last.nextRunAt);
  * ```

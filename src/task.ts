@@ -177,7 +177,10 @@ function date(s: string | null): Date | null {
  * authoritative time from `queue.now()`, never the local clock.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemoryStore, Queue } from "../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * const { id } = await queue.submit("email", { to: "a@b.c" });
  * const task = await queue.get(id);
  * if (task && task.isAvailableAt(await queue.now())) console.log("claimable");
  * ```
