@@ -109,7 +109,7 @@ interface Kill {
   inFlight: string[];
 }
 
-/** What one round found. */
+/** What one round found (and, summed, the whole run). */
 interface RoundResult {
   figures: Figures;
   kills: Kill[];
@@ -660,25 +660,19 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-function chaosMarkdown(r: {
-  command: string;
-  startedAt: string;
-  durationSecs: number;
-  machine: Record<string, string>;
-  backend: string;
-  settings: Record<string, unknown>;
-  interference: string[];
-  figures: Figures;
-  rounds: Array<Figures & { serverPeakRssKb: number }>;
-  ok: boolean;
-  kills: Kill[];
-  counts: RequestCounts;
-  producerCounts: RequestCounts;
-  calls: CallCounts;
-  lostIds: string[];
-  unexplained: string[];
-  submitErrors: string[];
-}): string {
+function chaosMarkdown(
+  r: RoundResult & {
+    command: string;
+    startedAt: string;
+    durationSecs: number;
+    machine: Record<string, string>;
+    backend: string;
+    settings: Record<string, unknown>;
+    interference: string[];
+    rounds: Array<Figures & { serverPeakRssKb: number }>;
+    ok: boolean;
+  },
+): string {
   const f = r.figures;
   const n = Math.max(1, f.tasks);
   const lines = [

@@ -110,6 +110,8 @@ async function main(): Promise<number> {
     serverRss.lastKb > maxServerRssKb
       ? `server RSS ${fmt(serverRss.lastKb / 1024 / 1024, 1)} GiB over --max-server-rss-gb`
       : null;
+  // What every workload shares; each adds its kind and worker count.
+  const workload = { tasks, rate, durationS, concurrency, runtime, timeoutMs, workerArgs, abort };
   if (backend.restart && freshServer) {
     notes.push(
       "moto was restarted before the raw measurement and before each workload: moto 5.2.1's " +
@@ -177,18 +179,7 @@ async function main(): Promise<number> {
       for (const w of workerCounts) {
         log(`burn-down: ${tasks} tasks, ${w} worker(s) x ${concurrency}`);
         await fresh();
-        const r = await runWorkload(backend, {
-          kind: "burn-down",
-          tasks,
-          rate,
-          durationS,
-          workers: w,
-          concurrency,
-          runtime,
-          timeoutMs,
-          workerArgs,
-          abort,
-        }, log);
+        const r = await runWorkload(backend, { ...workload, kind: "burn-down", workers: w }, log);
         r.serverPeakRssKb = serverRss.peakKb;
         if (rawBucket && r.completed > 0 && !r.aborted) {
           // The server's capacity for exactly this mix, replayed as plain requests in the
@@ -226,18 +217,11 @@ async function main(): Promise<number> {
     if (!skip.has("steady")) {
       log(`steady: ${rate}/s for ${durationS} s, ${steadyWorkers} worker(s) x ${concurrency}`);
       await fresh();
-      const r = await runWorkload(backend, {
-        kind: "steady",
-        tasks,
-        rate,
-        durationS,
-        workers: steadyWorkers,
-        concurrency,
-        runtime,
-        timeoutMs,
-        workerArgs,
-        abort,
-      }, log);
+      const r = await runWorkload(
+        backend,
+        { ...workload, kind: "steady", workers: steadyWorkers },
+        log,
+      );
       r.serverPeakRssKb = serverRss.peakKb;
       workloads.push(r);
       log(

@@ -2,9 +2,10 @@
  * Small helpers shared by the benchmark and the chaos run: argument parsing, statistics,
  * shell commands, machine facts, formatting.
  */
-import { readFileBytes, spawnProcess } from "../src/runtime.ts";
+import { concatBytes, readFileBytes, spawnProcess } from "../src/runtime.ts";
 import { PRICE_PER_REQUEST, REQUEST_KINDS, type RequestCounts } from "../src/store/counters.ts";
 import { emptyCounts } from "../src/store/counters.ts";
+import { procCpuMs } from "../tests/fixtures/procs.ts";
 
 /** Repository root. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -105,18 +106,8 @@ export async function run(
     onStderr: (c) => err.push(c),
   });
   const s = await p.exited;
-  const text = (cs: Uint8Array[]) => new TextDecoder().decode(concat(cs));
+  const text = (cs: Uint8Array[]) => new TextDecoder().decode(concatBytes(cs));
   return { code: s.code, stdout: text(out), stderr: text(err) };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** Facts about this machine and the tools, for the result files. */
@@ -162,9 +153,8 @@ export async function busyProcesses(
     const out = new Map<number, number>();
     for (const name of await fs.readdir("/proc").catch(() => [] as string[])) {
       if (!/^\d+$/.test(name)) continue;
-      const stat = await fs.readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (f.length > 13) out.set(Number(name), Number(f[11]) + Number(f[12]));
+      const ms = await procCpuMs(Number(name));
+      if (!Number.isNaN(ms)) out.set(Number(name), ms);
     }
     return out;
   };
@@ -175,7 +165,7 @@ export async function busyProcesses(
   const secs = (performance.now() - t) / 1000;
   const out: string[] = [];
   for (const [pid, after] of b) {
-    const cpu = (after - (a.get(pid) ?? after)) / 100 / secs; // USER_HZ = 100
+    const cpu = (after - (a.get(pid) ?? after)) / 1000 / secs; // share of one core
     if (cpu < 0.1 || ownAtStart.includes(pid) || own().includes(pid)) continue;
     const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(
       /\0/g,
@@ -262,11 +252,6 @@ export class RssSampler {
 /** CPU time (user + system, ms) used so far by the processes `pids`; 0 for one that is gone. */
 export async function cpuMsOf(pids: number[]): Promise<number> {
   let ms = 0;
-  for (const pid of pids) {
-    const bytes = await readFileBytes(`/proc/${pid}/stat`).catch(() => null);
-    const stat = bytes ? new TextDecoder().decode(bytes) : "";
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (f.length > 13) ms += (Number(f[11]) + Number(f[12])) * 10; // USER_HZ = 100
-  }
+  for (const pid of pids) ms += (await procCpuMs(pid)) || 0;
   return ms;
 }

@@ -8,6 +8,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CliError, describeError, EXIT } from "../src/cli/errors.ts";
+import { EventLog } from "../src/cli/log.ts";
 import { parseDuration, parseIntFlag, parseJsonText, parseTimeFlag } from "../src/cli/parse.ts";
 import { parseJsonLines, submitOptions } from "../src/cli/submit.ts";
 import { memQueue } from "./helpers.ts";
@@ -161,5 +162,25 @@ describe("fuzz: oq submit options and JSON-lines files", () => {
         assertUsage(e, "f.jsonl line ", text);
       }
     }
+  });
+});
+
+describe("fuzz: worker log lines", () => {
+  it("human lines never carry raw control characters from task output or ids", () => {
+    const rng = new Rng(11);
+    const log = new EventLog("human");
+    for (let i = 0; i < 300; i++) {
+      const fields = {
+        task_id: hostileString(rng),
+        line: hostileString(rng) + "\x1b[2J\x07\u202e",
+        error: hostileString(rng),
+        attempt: rng.int(0, 9),
+      };
+      const line = log.line(rng.chance(0.5) ? "task:stderr" : "task:failed", fields, "error");
+      assert.ok(!unprintable(line), JSON.stringify(line));
+      assert.ok(line.includes("\\u001b[2J"), "escaped, not dropped");
+    }
+    const message = log.line("log", { message: "ok\x1b]0;pwned\x07" });
+    assert.ok(!unprintable(message) && message.includes("\\u001b]0;pwned\\u0007"), message);
   });
 });

@@ -14,7 +14,7 @@
 
 import { PermanentError, RetryableError, type TaskContext } from "../handler.ts";
 import type { Handler } from "../handler.ts";
-import { spawnProcess, type Subprocess, unrefTimer } from "../runtime.ts";
+import { concatBytes, spawnProcess, type Subprocess, unrefTimer } from "../runtime.ts";
 import { usageError } from "./errors.ts";
 
 /** The exit code that asks for a retry (EX_TEMPFAIL from sysexits.h). */
@@ -139,7 +139,7 @@ export class ExecRunner {
           `command output is ${stdoutBytes} bytes, over the limit of ${MAX_STDOUT_BYTES}`,
         );
       }
-      return parseOutput(new TextDecoder().decode(concat(stdout)));
+      return parseOutput(new TextDecoder().decode(concatBytes(stdout)));
     }
     if (status.code === EXIT_RETRY) {
       throw new RetryableError(errText || `command exited with ${EXIT_RETRY} (retry)`);
@@ -191,16 +191,6 @@ export function parseOutput(text: string): unknown {
 }
 
 function keepTail(tail: Uint8Array, chunk: Uint8Array, max: number): Uint8Array {
-  const joined = concat([tail, chunk]);
+  const joined = concatBytes([tail, chunk]);
   return joined.length <= max ? joined : joined.slice(joined.length - max);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

@@ -58,17 +58,21 @@ export class EventLog {
 
   /** Log an event with fields. */
   event(event: string, fields: LogFields = {}, level: "info" | "error" = "info"): void {
+    err(this.line(event, fields, level));
+  }
+
+  /** The line {@link EventLog.event} writes (without the newline). */
+  line(event: string, fields: LogFields = {}, level: "info" | "error" = "info"): string {
     const time = new Date().toISOString();
     if (this.format === "json") {
       const clean = Object.fromEntries(
         Object.entries({ ...this.#base, ...fields }).filter(([, v]) => v !== undefined),
       );
-      err(JSON.stringify({ time, level, event, ...clean }));
-      return;
+      return JSON.stringify({ time, level, event, ...clean });
     }
     const s = styles.err;
     if (event === "log") {
-      return err(`${s.paint("dim", time)} ${printable(String(fields.message ?? ""))}`);
+      return `${s.paint("dim", time)} ${printable(String(fields.message ?? ""))}`;
     }
     const name = event.includes(":") ? event.slice(event.indexOf(":") + 1) : event;
     const color = EVENT_COLOR[event] ?? (level === "error" ? "red" : undefined);
@@ -81,16 +85,11 @@ export class EventLog {
       else if (k === "duration_ms" && typeof v === "number") {
         parts.push(`duration=${formatDuration(v)}`);
       } else {
-        parts.push(
-          `${k}=${
-            typeof v === "string" && /\s/.test(v)
-              ? printable(JSON.stringify(v))
-              : printable(String(v))
-          }`,
-        );
+        const text = typeof v === "string" && /\s/.test(v) ? JSON.stringify(v) : String(v);
+        parts.push(`${k}=${printable(text)}`);
       }
     }
-    err(parts.join(" "));
+    return parts.join(" ");
   }
 
   /** Log a message (human) or `{event: "log", message}` (JSON). */

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { concatBytes } from "../runtime.ts";
 import { md5 } from "../s3/md5.ts";
 import { checksum, CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, toBase64 } from "./checksums.ts";
 import { invalidRequest, S3Error } from "./errors.ts";
@@ -40,18 +41,6 @@ function indexOfCrlf(bytes: Uint8Array, from: number): number {
     if (bytes[i] === CRLF[0] && bytes[i + 1] === CRLF[1]) return i;
   }
   return -1;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /**
@@ -128,7 +117,7 @@ export async function decodeAwsChunked(
       );
     }
   }
-  return { body: concat(chunks), trailers };
+  return { body: concatBytes(chunks), trailers };
 }
 
 /**
