@@ -90,4 +90,8 @@ export { S3Store } from "./src/store/s3_store.ts";
 export type { FetchFunction, S3ClientOptions } from "./src/s3/config.ts";
 export { VERSION } from "./src/version.ts";
 export { initBucket, lifecycleRules } from "./src/init.ts";
+export { Layout, LAYOUT_FORMAT } from "./src/layout.ts";
+export type { LayoutChange, LayoutRecord } from "./src/layout.ts";
+export { reshard } from "./src/reshard.ts";
+export type { DrainResult, ReshardOptions, ReshardResult } from "./src/reshard.ts";
 export type { InitOptions, InitResult } from "./src/init.ts";

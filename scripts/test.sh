@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): start the test S3 servers, run the whole suite on Node,
-# Bun and Deno, stop the servers (also on failure).
+# The test command (`npm test`): start the test S3 servers, run every test file on Node, Bun
+# and Deno, stop the servers (also on failure). Each file runs in its own process group under
+# a hard time limit, so a test that hangs fails its file instead of hanging the run.
+#
+# A test file may declare, in a line of its own near the top:
+#   // oq-test: runtimes=node timeout=600
+# runtimes: where it runs (default node,bun,deno); timeout: seconds for the whole file on one
+# runtime (default 300). Keep the store conformance suite and the CLI tests on all three
+# runtimes; a file whose cases exercise no runtime-specific code may run on one.
+#
 #   OQ_TEST_RUNTIMES=node,bun,deno   which runtimes (default: all three)
+#   OQ_TEST_FILES="tests/a.test.ts"   which files (default: tests/*.test.ts)
+#   OQ_TEST_ALL_RUNTIMES=1            ignore the files' runtimes= (run each on every runtime)
 #   OQ_REQUIRE_BACKENDS=moto,ceph     fail instead of skipping when these are unavailable
 #   OQ_TEST_NO_SERVERS=1              do not start servers (use what the env already names)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 runtimes="${OQ_TEST_RUNTIMES:-node,bun,deno}"
+start_all=$(date +%s)
 
 if [ "${OQ_TEST_NO_SERVERS:-0}" != 1 ]; then
   trap 'bash scripts/servers.sh stop' EXIT
@@ -18,15 +29,59 @@ if [ "${OQ_TEST_NO_SERVERS:-0}" != 1 ]; then
   set +a
 fi
 
-files=(tests/*.test.ts)
-status=0
-for rt in ${runtimes//,/ }; do
-  echo "=== tests on $rt ==="
-  case "$rt" in
-    node) node --import tsx --test --test-concurrency=1 "${files[@]}" || status=1 ;;
-    bun) bun test --timeout 600000 "${files[@]/#/./}" || status=1 ;;
-    deno) deno test -A --quiet "${files[@]}" || status=1 ;;
-    *) echo "unknown runtime $rt" >&2; exit 2 ;;
+# shellcheck disable=SC2206
+files=(${OQ_TEST_FILES:-tests/*.test.ts})
+declare -a failed=() timed_out=() summary=()
+
+# The value of key $2 in file $1's `// oq-test:` line, or $3.
+setting() {
+  local line
+  line=$(grep -m1 -E '^// oq-test:' "$1" || true)
+  if [[ $line =~ (^|[[:space:]])$2=([^[:space:]]+) ]]; then echo "${BASH_REMATCH[2]}"; else echo "$3"; fi
+}
+
+run_one() { # runtime file seconds
+  case "$1" in
+    node) node --import tsx --test --test-concurrency=1 "$2" ;;
+    bun) bun test --timeout "$(($3 * 1000))" "./$2" ;;
+    deno) deno test -A --quiet "$2" ;;
+    *) echo "unknown runtime $1" >&2; return 2 ;;
   esac
+}
+
+for rt in ${runtimes//,/ }; do
+  for f in "${files[@]}"; do
+    want=$(setting "$f" runtimes node,bun,deno)
+    [ "${OQ_TEST_ALL_RUNTIMES:-0}" = 1 ] && want=node,bun,deno
+    [[ ",$want," == *",$rt,"* ]] || continue
+    secs=$(setting "$f" timeout 300)
+    echo "=== $rt $f (limit ${secs} s) ==="
+    t0=$(date +%s)
+    # `timeout` runs the command in a process group of its own and signals the whole group,
+    # so workers and servers a hung test started are stopped with it.
+    set +e
+    timeout --kill-after=15 "$secs" bash -c "$(declare -f run_one); run_one $rt $f $secs"
+    code=$?
+    set -e
+    took=$(($(date +%s) - t0))
+    if [ "$code" = 124 ] || [ "$code" = 137 ]; then
+      echo "!!! $rt $f: TIMED OUT after ${secs} s (the file's limit); its processes were killed" >&2
+      timed_out+=("$rt $f")
+      failed+=("$rt $f")
+    elif [ "$code" != 0 ]; then
+      failed+=("$rt $f")
+    fi
+    summary+=("$(printf '%5d s  %-4s %-40s %s' "$took" "$rt" "$f" "$([ "$code" = 0 ] && echo ok || echo FAILED)")")
+  done
 done
-exit $status
+
+echo
+echo "=== summary (wall time $(($(date +%s) - start_all)) s) ==="
+printf '%s\n' "${summary[@]}"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED: ${#failed[@]} file run(s):" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  [ "${#timed_out[@]}" -gt 0 ] && printf '  timed out: %s\n' "${timed_out[@]}" >&2
+  exit 1
+fi
+echo "all passed"

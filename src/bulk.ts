@@ -95,7 +95,7 @@ export async function cancelByType(
   validateName("task type", taskType);
   const out: BulkCancelResult = { cancelled: [], requested: [], skipped: [] };
   const concurrency = o.concurrency ?? 16;
-  for (const shard of q.shards) {
+  for (const shard of (await q.syncLayout()).shards) {
     // Page through the lane in key order: entries already handled sort before `after`, so
     // an entry that stays (a skipped task's) is never listed twice, and memory stays one
     // page however long the lane is.

@@ -83,6 +83,8 @@ export async function connect(options: ConnectOptions = {}): Promise<Queue> {
       );
     }
   }
+  // The bucket's layout: adopt its shard count, or refuse a different explicit one.
+  await queue.syncLayout();
   return queue;
 }
 

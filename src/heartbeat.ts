@@ -29,7 +29,7 @@ export type HeartbeatRecord = z.infer<typeof HeartbeatSchema>;
 /** Writes one worker's heartbeat on a timer. */
 export class Heartbeat {
   readonly #queue: Queue;
-  readonly #base: Omit<HeartbeatRecord, "last_seen_at" | "in_flight" | "in_flight_tasks">;
+  #base: Omit<HeartbeatRecord, "last_seen_at" | "in_flight" | "in_flight_tasks">;
   readonly #inFlight: () => string[];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = true;
@@ -49,6 +49,11 @@ export class Heartbeat {
     this.#queue = queue;
     this.#base = { schema_version: 1, ...base };
     this.#inFlight = inFlight;
+  }
+
+  /** Record the shards the worker now polls (after a reshard); written with the next beat. */
+  setShards(shards: string[]): void {
+    this.#base = { ...this.#base, shards };
   }
 
   /** Write now, then keep writing on the timer. */

@@ -7,6 +7,8 @@
  */
 
 import type { Keys } from "./keys.ts";
+import { ensureLayout } from "./layout.ts";
+import { VERSION } from "./version.ts";
 import type { LifecycleRule, ObjectStore, VersioningState } from "./store/types.ts";
 
 /** Options of {@link initBucket}. */
@@ -20,6 +22,12 @@ export interface InitOptions {
    * @default undefined: history is kept until the task is purged
    */
   taskHistoryDays?: number;
+  /**
+   * Shard count recorded in the bucket's layout when it has none yet; an existing layout
+   * with another count is a ConfigError (change it with `oq reshard`).
+   * @default 4, or the shards a bucket used before layouts existed
+   */
+  shardCount?: number;
 }
 
 /** What {@link initBucket} did. */
@@ -30,6 +38,8 @@ export interface InitResult {
   versioning: VersioningState;
   /** Lifecycle rules installed. */
   rules: LifecycleRule[];
+  /** The bucket's shard count (from its layout, written by this call when absent). */
+  shardCount: number;
 }
 
 /** The lifecycle rules oq installs for a key layout. */
@@ -79,5 +89,15 @@ export async function initBucket(
   if (o.versioning ?? true) await store.putVersioning(true);
   const rules = lifecycleRules(keys, o);
   await store.putLifecycle(rules);
-  return { created, versioning: await store.getVersioning(), rules };
+  const layout = await ensureLayout(store, keys, {
+    shardCount: o.shardCount ?? 4,
+    explicit: o.shardCount !== undefined,
+    by: `oq ${VERSION} init`,
+  });
+  return {
+    created,
+    versioning: await store.getVersioning(),
+    rules,
+    shardCount: layout.rec.shard_count,
+  };
 }

@@ -163,7 +163,9 @@ export async function stats(q: Queue): Promise<QueueStats> {
   const readyBy = now + q.store.clockUncertaintyMs();
   const shards: Record<string, ShardStats> = {};
   const total: ShardStats = { ready: 0, scheduled: 0, running: 0, tasks: 0 };
-  await Promise.all(q.shards.map(async (shard) => {
+  // Every home shard: a shard a reshard retired still holds task objects.
+  const homes = (await q.syncLayout()).homeShards;
+  await Promise.all(homes.map(async (shard) => {
     const [ready, all, running, tasks] = await Promise.all([
       countKeys(
         q,

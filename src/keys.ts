@@ -254,6 +254,11 @@ export class Keys {
     return `${this.prefix}schedule-runs/${validateName("schedule id", scheduleId)}.json`;
   }
 
+  /** `layout.json`: the bucket's layout (shard count, format version; src/layout.ts). */
+  layout(): string {
+    return `${this.prefix}layout.json`;
+  }
+
   /** Scratch keys used by `oq doctor`. */
   scratch(name: string): string {
     return `${this.prefix}doctor/${validateName("scratch name", name)}`;

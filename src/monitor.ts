@@ -102,7 +102,7 @@ export class Monitor {
       checkIntervalS: options.checkIntervalS ?? 15,
       idleCheckIntervalS: options.idleCheckIntervalS ?? 300,
       leasesPerShard: options.leasesPerShard ?? 100,
-      shardsPerCycle: options.shardsPerCycle ?? queue.shards.length,
+      shardsPerCycle: options.shardsPerCycle ?? Number.POSITIVE_INFINITY,
       activityHint: options.activityHint,
       sweepIntervalS: options.sweepIntervalS ?? 300,
       sweepMaxGets: options.sweepMaxGets ?? 200,
@@ -147,13 +147,16 @@ export class Monitor {
       sweep: null,
       requests: 0,
     };
-    const shards = q.shards;
+    const layoutBefore = q.layoutRequests;
+    const shards = (await q.syncLayout()).shards;
+    r.requests += q.layoutRequests - layoutBefore;
     for (let i = 0; i < Math.min(this.#o.shardsPerCycle, shards.length); i++) {
       const shard = shards[(this.#rotation + i) % shards.length]!;
       r.shards++;
       await this.#deadlines(shard, r);
     }
-    this.#rotation = (this.#rotation + this.#o.shardsPerCycle) % shards.length;
+    this.#rotation = (this.#rotation + Math.min(this.#o.shardsPerCycle, shards.length)) %
+      shards.length;
     const now = q.store.now();
     if (options.sweep ?? now - this.#lastSweepAt >= this.#o.sweepIntervalS * 1000) {
       this.#lastSweepAt = now;

@@ -5,6 +5,7 @@
  */
 
 import { validatePrefix, validateShard } from "./keys.ts";
+import { MAX_SHARD_COUNT } from "./layout.ts";
 import { DEFAULT_RETRY_POLICY, resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { DEFAULT_SIGNAL_COALESCE_MS } from "./signal.ts";
 
@@ -12,7 +13,12 @@ import { DEFAULT_SIGNAL_COALESCE_MS } from "./signal.ts";
 export interface QueueOptions {
   /** Key prefix inside the bucket, e.g. `"oq/"`, to share a bucket. @default "" */
   prefix?: string;
-  /** Number of shards; shards are named `"0"` .. `"N-1"`. @default 4 */
+  /**
+   * Number of shards; shards are named `"0"` .. `"N-1"`. The bucket records its shard count
+   * (`layout.json`, written by the first process): when this option is left unset, a process
+   * uses the bucket's count; when it is set and differs, the process refuses to start.
+   * @default 4 for a new bucket, else the bucket's
+   */
   shardCount?: number;
   /** Largest task input accepted, as serialized JSON bytes. @default 262144 (256 KiB) */
   maxInputBytes?: number;
@@ -24,6 +30,11 @@ export interface QueueOptions {
   defaultRetryPolicy?: Partial<RetryPolicy>;
   /** Minimum interval between two wake-up signals of one type from this queue. @default 10000 */
   signalCoalesceMs?: number;
+  /**
+   * How often a process re-reads the bucket's layout (one conditional GET) to learn of a
+   * reshard. @default 60000
+   */
+  layoutCheckIntervalMs?: number;
   /** Where warnings go. @default console.warn */
   warn?: (message: string) => void;
 }
@@ -32,8 +43,12 @@ export interface QueueOptions {
 export interface ResolvedQueueOptions {
   /** Key prefix. */
   prefix: string;
-  /** Shard names. */
+  /** Shard names from the configured (or default) shard count; the bucket's layout decides. */
   shards: string[];
+  /** True when `shardCount` was given (then it must match the bucket's layout). */
+  shardCountExplicit: boolean;
+  /** Layout re-read interval. */
+  layoutCheckIntervalMs: number;
   /** Input size limit in bytes. */
   maxInputBytes: number;
   /** Default timeout. */
@@ -59,7 +74,9 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
 /** Fill defaults and validate; throws `TypeError`/`RangeError` naming the option. */
 export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions {
   const shardCount = positiveInt("shardCount", o.shardCount, 4);
-  if (shardCount > 256) throw new RangeError(`Invalid shardCount: ${shardCount} (at most 256)`);
+  if (shardCount > MAX_SHARD_COUNT) {
+    throw new RangeError(`Invalid shardCount: ${shardCount} (at most ${MAX_SHARD_COUNT})`);
+  }
   const timeout = o.defaultTimeoutSeconds ?? 300;
   if (!(timeout > 0 && Number.isFinite(timeout))) {
     throw new RangeError(
@@ -69,6 +86,8 @@ export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions 
   return {
     prefix: validatePrefix(o.prefix ?? ""),
     shards: Array.from({ length: shardCount }, (_, i) => validateShard(String(i))),
+    shardCountExplicit: o.shardCount !== undefined,
+    layoutCheckIntervalMs: positiveInt("layoutCheckIntervalMs", o.layoutCheckIntervalMs, 60_000),
     maxInputBytes: positiveInt("maxInputBytes", o.maxInputBytes, 256 * 1024),
     defaultTimeoutSeconds: timeout,
     defaultMaxRetries: positiveInt("defaultMaxRetries", o.defaultMaxRetries, 3, 0),

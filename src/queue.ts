@@ -20,6 +20,9 @@ import {
   stats,
 } from "./inspect.ts";
 import { Keys } from "./keys.ts";
+import { nonce } from "./ids.ts";
+import { ensureLayout, Layout, type LayoutRecord, readLayout, writeLayout } from "./layout.ts";
+import { VERSION } from "./version.ts";
 import type { Schedule, ScheduleLastRun } from "./schedule.ts";
 import {
   createSchedule,
@@ -34,7 +37,7 @@ import {
 } from "./schedules.ts";
 import { type QueueOptions, type ResolvedQueueOptions, resolveQueueOptions } from "./options.ts";
 import { SignalWriter } from "./signal.ts";
-import { type DerivedId, newTaskRecord, type SubmitOptions } from "./submit.ts";
+import { type DerivedId, newTaskRecord, PROBE_PLACEMENT, type SubmitOptions } from "./submit.ts";
 import { Task, type TaskRecord } from "./task.ts";
 import { registerTaskStore, TaskStore } from "./task_store.ts";
 import * as transitions from "./transitions.ts";
@@ -79,6 +82,10 @@ export class Queue {
   readonly keys: Keys;
   readonly #tasks: TaskStore;
   #nextShard = Math.floor(Math.random() * 1_000_000);
+  #layout: { layout: Layout; etag: string; checkedAt: number } | null = null;
+  #syncing: Promise<Layout> | null = null;
+  #warnedStaleCount = false;
+  #layoutRequests = 0;
 
   /** Create a queue over a store. Validates options; does no I/O. */
   constructor(store: ObjectStore, options: QueueOptions = {}) {
@@ -86,13 +93,124 @@ export class Queue {
     this.options = resolveQueueOptions(options);
     this.keys = new Keys(this.options.prefix);
     const signals = new SignalWriter(store, this.keys, this.options.signalCoalesceMs);
-    this.#tasks = new TaskStore(store, this.keys, signals);
+    this.#tasks = new TaskStore(store, this.keys, signals, (rec) => this.#laneOf(rec));
     registerTaskStore(this, this.#tasks);
   }
 
-  /** The configured shard names (`"0"` .. `"N-1"`). */
+  /**
+   * The shard names producers submit to and workers poll (`"0"` .. `"N-1"`): the bucket's
+   * layout once it has been read ({@link Queue.syncLayout}), the configured count before.
+   */
   get shards(): readonly string[] {
-    return this.options.shards;
+    return this.#layout?.layout.shards ?? this.options.shards;
+  }
+
+  /**
+   * Every shard that may hold task objects (`tasks/{shard}/`): the current shards plus
+   * those a reshard retired, whose tasks keep their ids and objects.
+   */
+  get homeShards(): readonly string[] {
+    return this.#layout?.layout.homeShards ?? this.options.shards;
+  }
+
+  /** The shard count ids derived from keys are computed with (fixed for the bucket's life). */
+  get keyShardCount(): number {
+    return this.#layout?.layout.keyShardCount ?? this.options.shards.length;
+  }
+
+  /** The bucket's layout as last read, `null` before {@link Queue.syncLayout}. */
+  get layout(): Layout | null {
+    return this.#layout?.layout ?? null;
+  }
+
+  /**
+   * Read the bucket's layout (creating it when the bucket has none), or re-read it when
+   * `layoutCheckIntervalMs` has passed (one conditional GET). Every producer, worker and
+   * monitor calls this before it acts, so a reshard reaches them within that interval.
+   * Throws a ConfigError when an explicitly configured shard count disagrees with the
+   * bucket's at start-up.
+   */
+  syncLayout(options: { force?: boolean } = {}): Promise<Layout> {
+    const cur = this.#layout;
+    if (
+      cur && !options.force &&
+      this.store.now() - cur.checkedAt < this.options.layoutCheckIntervalMs
+    ) {
+      return Promise.resolve(cur.layout);
+    }
+    this.#syncing ??= this.#readLayout().finally(() => (this.#syncing = null));
+    return this.#syncing;
+  }
+
+  /**
+   * Requests this queue has sent for the layout (reads, re-checks, and its creation), so
+   * loops that report their request counts can include them.
+   */
+  get layoutRequests(): number {
+    return this.#layoutRequests;
+  }
+
+  async #readLayout(): Promise<Layout> {
+    // Count this queue's own layout requests (the store's counters also see other work).
+    const store = new Proxy(this.store, {
+      get: (target, prop, receiver) => {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== "function") return v;
+        if (["get", "put", "list", "head", "listVersions"].includes(prop as string)) {
+          return (...args: unknown[]) => (this.#layoutRequests++, v.apply(target, args));
+        }
+        return v.bind(target);
+      },
+    });
+    return await this.#readLayoutFrom(store);
+  }
+
+  async #readLayoutFrom(store: ObjectStore): Promise<Layout> {
+    const wish = {
+      shardCount: this.options.shards.length,
+      explicit: this.options.shardCountExplicit,
+      by: `oq ${VERSION}`,
+    };
+    const cur = this.#layout;
+    if (cur) {
+      const r = await readLayout(store, this.keys, cur.etag);
+      const checkedAt = this.store.now();
+      if (r === "unchanged") {
+        cur.checkedAt = checkedAt;
+        return cur.layout;
+      }
+      if (r !== null) {
+        // A reshard while running: follow the bucket (an explicit count that now differs
+        // would be refused at the next start).
+        if (wish.explicit && r.rec.shard_count !== wish.shardCount && !this.#warnedStaleCount) {
+          this.#warnedStaleCount = true;
+          this.options.warn(
+            `oq: the bucket's shard count changed to ${r.rec.shard_count}; this process was ` +
+              `configured with ${wish.shardCount} and now uses the bucket's (update the setting)`,
+          );
+        }
+        return this.#adopt(r, checkedAt);
+      }
+      // The layout object was deleted: write it again from what this process knows.
+      const lost = cur.layout.record;
+      const again = await writeLayout(store, this.keys, { ...lost, write_id: nonce() });
+      if (again) return this.#adopt(again, checkedAt);
+    }
+    const found = await ensureLayout(store, this.keys, wish);
+    return this.#adopt(found, this.store.now());
+  }
+
+  #adopt(r: { rec: LayoutRecord; etag: string }, checkedAt: number): Layout {
+    const layout = new Layout(r.rec);
+    this.#layout = { layout, etag: r.etag, checkedAt };
+    return layout;
+  }
+
+  // The lane a record's index entries belong in under the current layout.
+  #laneOf(rec: TaskRecord): string {
+    const layout = this.#layout?.layout;
+    if (!layout || layout.isLane(rec.shard)) return rec.shard;
+    return layout.laneFor(rec.id);
   }
 
   /**
@@ -124,15 +242,14 @@ export class Queue {
     derived?: DerivedId,
   ): Promise<{ task: Task; created: boolean }> {
     const now = (await this.now()).getTime();
-    const rec = await newTaskRecord(
-      taskType,
-      input,
-      options,
-      this.options,
-      now,
-      () => this.#pickShard(),
-      derived,
-    );
+    const rec = await newTaskRecord(taskType, input, options, this.options, now, async () => {
+      const layout = await this.syncLayout();
+      return {
+        pickShard: () => this.#pickShard(),
+        keyShardCount: layout.keyShardCount,
+        laneFor: (id) => layout.laneFor(id),
+      };
+    }, derived);
     // Index first: a crash after this PUT leaves a hint to a missing task (removed by
     // pollers and the monitor), never a pending task that no index points to.
     const entry = await this.#tasks.putReady(rec);
@@ -163,14 +280,7 @@ export class Queue {
     const now = (await this.now()).getTime();
     // Validate every entry first, so a bad one does not leave half a batch behind.
     for (const [type, input, opts] of entries) {
-      await newTaskRecord(
-        type,
-        input,
-        { ...shared, ...opts },
-        this.options,
-        now,
-        () => this.shards[0]!,
-      );
+      await newTaskRecord(type, input, { ...shared, ...opts }, this.options, now, PROBE_PLACEMENT);
     }
     return await mapLimit(
       entries,
@@ -243,6 +353,7 @@ export class Queue {
    * retry count reset. History keeps every earlier version.
    */
   async retry(taskId: string): Promise<Task> {
+    await this.syncLayout();
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       const v = await this.#tasks.read(taskId);
       if (v === null) throw new RangeError(`Task ${JSON.stringify(taskId)} not found`);

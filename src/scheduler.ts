@@ -162,6 +162,7 @@ export class Scheduler {
   async runOnce(): Promise<SchedulerResult> {
     const q = this.#queue;
     if (!this.#now) await q.now(); // sync the store clock once
+    const layoutBefore = q.layoutRequests; // submits read the bucket's layout now and then
     const listed: Array<{ id: string; key: string; etag: string }> = [];
     const failures: ScheduleFailure[] = [];
     let token: string | undefined;
@@ -214,6 +215,7 @@ export class Scheduler {
     r.submitted.sort((a, b) =>
       a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0
     );
+    r.requests += q.layoutRequests - layoutBefore;
     return r;
   }
 

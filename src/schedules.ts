@@ -25,7 +25,7 @@ import {
   toLastRun,
   writeStored,
 } from "./schedule.ts";
-import { newTaskRecord, type SubmitOptions } from "./submit.ts";
+import { newTaskRecord, PROBE_PLACEMENT, type SubmitOptions } from "./submit.ts";
 import type { Task } from "./task.ts";
 
 /** Options of `createSchedule`. */
@@ -116,7 +116,7 @@ export async function createSchedule(
     timeout_seconds: options.timeoutSeconds ?? null,
     max_retries: options.maxRetries ?? null,
   });
-  const probe = await newTaskRecord(taskType, input, submit, queue.options, 0, () => "0");
+  const probe = await newTaskRecord(taskType, input, submit, queue.options, 0, PROBE_PLACEMENT);
   const key = queue.keys.schedule(scheduleId);
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const now = (await queue.now()).toISOString();

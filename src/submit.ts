@@ -84,7 +84,7 @@ export async function newTaskRecord(
   opts: SubmitOptions,
   q: ResolvedQueueOptions,
   now: number,
-  pickShard: () => string,
+  placement: Placement | (() => Promise<Placement>),
   derived?: DerivedId,
 ): Promise<TaskRecord> {
   validateName("task type", taskType);
@@ -121,28 +121,30 @@ export async function newTaskRecord(
   if (opts.expiresAt !== undefined) expires = parseTime("expiresAt", opts.expiresAt);
   if (ttl !== undefined) expires = now + ttl * 1000;
 
+  if (
+    opts.idempotencyKey !== undefined && (typeof opts.idempotencyKey !== "string" ||
+      opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > 1024)
+  ) {
+    throw new TypeError("Invalid idempotencyKey: a non-empty string of at most 1024 characters");
+  }
+  // Everything is validated: only now learn where the task goes (this may read the layout).
+  const place = typeof placement === "function" ? await placement() : placement;
   let id: string;
   let key: string | null = null;
   if (derived !== undefined) {
-    id = await derivedTaskId(q.shards, derived);
+    id = await derivedTaskId(place.keyShardCount, derived);
   } else if (opts.idempotencyKey !== undefined) {
-    if (
-      typeof opts.idempotencyKey !== "string" || opts.idempotencyKey.length === 0 ||
-      opts.idempotencyKey.length > 1024
-    ) {
-      throw new TypeError("Invalid idempotencyKey: a non-empty string of at most 1024 characters");
-    }
     key = opts.idempotencyKey;
     // Same key, same id: the create-only write of the task itself is the idempotency record.
-    id = await derivedTaskId(q.shards, { tag: "k", material: key });
+    id = await derivedTaskId(place.keyShardCount, { tag: "k", material: key });
   } else {
-    id = newTaskId(pickShard(), now);
+    id = newTaskId(place.pickShard(), now);
   }
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     schema_version: TASK_SCHEMA_VERSION,
     id,
-    shard: id.slice(0, id.indexOf("-")),
+    shard: place.laneFor(id),
     task_type: taskType,
     status: "pending",
     input: value,
@@ -183,8 +185,28 @@ export interface DerivedId {
   material: string;
 }
 
-/** `{shard}-{tag}{base32(sha256(material))}`, the shard picked by FNV-1a of the material. */
-export async function derivedTaskId(shards: readonly string[], d: DerivedId): Promise<string> {
-  const shard = shards[fnv1a(d.material) % shards.length]!;
-  return `${shard}-${d.tag}${await hashId(d.material)}`;
+/**
+ * `{shard}-{tag}{base32(sha256(material))}`, the shard picked by FNV-1a of the material
+ * among `keyShardCount` shards (the bucket's `key_shard_count`, fixed for its life, so a
+ * key names the same task before and after a reshard).
+ */
+export async function derivedTaskId(keyShardCount: number, d: DerivedId): Promise<string> {
+  return `${fnv1a(d.material) % keyShardCount}-${d.tag}${await hashId(d.material)}`;
+}
+
+/** A placement for records built only to validate options (nothing is written). */
+export const PROBE_PLACEMENT: Placement = {
+  pickShard: () => "0",
+  keyShardCount: 1,
+  laneFor: () => "0",
+};
+
+/** Where a new task goes: the bucket layout's part of building a record. */
+export interface Placement {
+  /** A lane for a task with a generated id (its home shard too). */
+  pickShard(): string;
+  /** The shard count ids derived from keys use. */
+  keyShardCount: number;
+  /** The lane of a task id (its home shard while that is a lane). */
+  laneFor(taskId: string): string;
 }

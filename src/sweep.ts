@@ -14,6 +14,7 @@
 
 import { SchemaError } from "./errors.ts";
 import type { Queue } from "./queue.ts";
+import { drainLane, moveTask } from "./reshard.ts";
 import { parseTaskRecord, type TaskRecord } from "./task.ts";
 import { tasksOf } from "./task_store.ts";
 import * as transitions from "./transitions.ts";
@@ -42,6 +43,8 @@ export interface SweepResult {
   purged: number;
   /** Objects that do not match the task schema (reported, left alone). */
   invalid: number;
+  /** Pending or running tasks moved out of a lane a reshard retired. */
+  moved: number;
   /** A full pass over every shard ended with this step. */
   passCompleted: boolean;
   /** Requests sent (LIST, GET, HEAD, PUT; DELETEs are free and not counted). */
@@ -81,10 +84,12 @@ export class Sweeper {
       archived: 0,
       purged: 0,
       invalid: 0,
+      moved: 0,
       passCompleted: false,
       requests: 0,
     };
-    const shard = q.shards[this.#shard % q.shards.length]!;
+    const homes = (await q.syncLayout()).homeShards;
+    const shard = homes[this.#shard % homes.length]!;
     const page = await q.store.list({
       prefix: q.keys.tasksPrefix(shard),
       startAfter: this.#after,
@@ -117,7 +122,8 @@ export class Sweeper {
     if (pageDone && !page.isTruncated) {
       this.#after = undefined;
       this.#shard++;
-      r.passCompleted = this.#shard % q.shards.length === 0;
+      r.passCompleted = this.#shard % homes.length === 0;
+      if (r.passCompleted) await this.#drainRetired(r);
     } else {
       this.#after = last;
     }
@@ -135,6 +141,12 @@ export class Sweeper {
     const tasks = tasksOf(q);
     const now = q.store.now();
     if (now - modifiedAt < SETTLE_MS) return false;
+    if ((rec.status === "pending" || rec.status === "running") && tasks.laneOf(rec) !== rec.shard) {
+      // Its lane was retired by a reshard after a stale process indexed it there.
+      if ((await moveTask(q, rec.id, this.onInvalid)).startsWith("moved")) r.moved++;
+      r.requests += 4;
+      return false;
+    }
     if (rec.status === "pending") {
       r.requests++;
       if (await q.store.head(tasks.readyKey(rec)) === null) {
@@ -169,6 +181,16 @@ export class Sweeper {
       return false;
     }
     return true;
+  }
+
+  // Once per pass: work a process with an old layout indexed in a retired lane (a reshard
+  // moves everything; this is the backstop). Two LISTs per retired lane when empty.
+  async #drainRetired(r: SweepResult): Promise<void> {
+    for (const shard of (await this.#queue.syncLayout()).retiredShards) {
+      const d = await drainLane(this.#queue, shard, this.onInvalid);
+      r.moved += d.movedPending + d.movedRunning;
+      r.requests += 2 + 4 * (d.movedPending + d.movedRunning);
+    }
   }
 
   /** Delete every version of a task (its whole history). */

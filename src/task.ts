@@ -9,7 +9,7 @@ import { z } from "zod";
 import { parseStored } from "./stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import { SchemaError } from "./errors.ts";
-import { shardOfTaskId, validateName } from "./keys.ts";
+import { shardOfTaskId, validateName, validateShard } from "./keys.ts";
 
 /**
  * The states of a task. Who moves a task out of each state:
@@ -154,14 +154,18 @@ export function parseTaskRecord(key: string, body: Uint8Array): TaskRecord {
   const rec = parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION);
   // The record must be the task its key names: an object copied or written by someone else
   // under another task's key (or with a name that could not be a key) is not trusted.
+  // The id names the object's home shard; `shard` is the index lane, which differs from
+  // the home shard only after a reshard (src/layout.ts).
   let problem: string | null = null;
+  let home = "";
   try {
-    if (shardOfTaskId(rec.id) !== rec.shard) problem = `shard "${rec.shard}" is not the id's`;
+    home = shardOfTaskId(rec.id);
+    validateShard(rec.shard);
     validateName("task type", rec.task_type);
   } catch (e) {
     problem = (e as Error).message;
   }
-  if (problem === null && !key.endsWith(`tasks/${rec.shard}/${rec.id}.json`)) {
+  if (problem === null && !key.endsWith(`tasks/${home}/${rec.id}.json`)) {
     problem = `id "${rec.id}" is not the task this key holds`;
   }
   if (problem !== null) throw new SchemaError(key, problem);

@@ -35,19 +35,39 @@ export class TaskStore {
   /** Wake-up signal writer, touched whenever a task becomes pending. */
   readonly signals: SignalWriter;
 
-  /** Create task I/O for a store and key layout. */
-  constructor(store: ObjectStore, keys: Keys, signals: SignalWriter) {
+  readonly #laneOf: (rec: TaskRecord) => string;
+
+  /**
+   * Create task I/O for a store and key layout. `laneOf` says which lane a record's index
+   * entries belong in under the bucket's current layout (its own `shard` unless a reshard
+   * retired that lane).
+   */
+  constructor(
+    store: ObjectStore,
+    keys: Keys,
+    signals: SignalWriter,
+    laneOf: (rec: TaskRecord) => string = (rec) => rec.shard,
+  ) {
     this.store = store;
     this.keys = keys;
     this.signals = signals;
+    this.#laneOf = laneOf;
+  }
+
+  /** The lane a record's index entries belong in under the bucket's current layout. */
+  laneOf(rec: TaskRecord): string {
+    return this.#laneOf(rec);
   }
 
   /**
    * Write a transition that makes a task pending: the ready entry first, then the task
    * (compare-and-swap), then a wake-up signal. `null` when the task changed under us.
-   * Shared by retry, the worker's back-off and the monitor's lease recovery.
+   * Shared by retry, the worker's back-off and the monitor's lease recovery. A task whose
+   * lane a reshard retired moves to a current lane on the way.
    */
   async makePending(next: TaskRecord, etag: string): Promise<Versioned | null> {
+    const lane = this.#laneOf(next);
+    if (lane !== next.shard) next = { ...next, shard: lane };
     const entry = await this.putReady(next);
     const w = await this.replace(next, etag);
     if (w === null) {

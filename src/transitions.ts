@@ -263,3 +263,15 @@ export function archive(rec: TaskRecord, now: number): Transition {
   }
   return write(rec, now, { status: "archived" });
 }
+
+/**
+ * pending or running → the same state in another index lane (a reshard). Nothing else
+ * changes: a running task's worker keeps its attempt and lease.
+ */
+export function moveLane(rec: TaskRecord, now: number, shard: string): Transition {
+  if (rec.status !== "pending" && rec.status !== "running") {
+    return no(rec, `only pending and running tasks have index entries (task is ${rec.status})`);
+  }
+  if (rec.shard === shard) return no(rec, `task is already in shard ${shard}`);
+  return write(rec, now, { shard });
+}

@@ -12,6 +12,7 @@ import type { Handler } from "./handler.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Loop } from "./loop.ts";
 import { validateName, validateShard } from "./keys.ts";
+import type { Layout } from "./layout.ts";
 import { Monitor } from "./monitor.ts";
 import { PollSchedule } from "./poll_schedule.ts";
 import {
@@ -44,8 +45,6 @@ import { type EntryRef, tasksOf, type Versioned } from "./task_store.ts";
 export class Worker {
   /** Worker id. */
   readonly id: string;
-  /** Shards this worker polls. */
-  readonly shards: readonly string[];
   /** Typed events. */
   readonly events: Emitter<WorkerEvents> = new Emitter<WorkerEvents>();
   readonly #queue: Queue;
@@ -64,18 +63,30 @@ export class Worker {
   #stopping = false;
   #started = false;
   #loop: Loop | undefined;
+  readonly #chosenShards: readonly string[] | undefined;
+  #shards: readonly string[];
+  #layoutSeen: Layout | null = null;
 
-  /** Create a worker for `shards` (default: all of `queue.shards`). */
+  /**
+   * Create a worker for `shards` (default: every shard of the bucket's layout, followed
+   * through reshards).
+   */
   constructor(queue: Queue, workerId: string, shards?: readonly string[]) {
     this.#queue = queue;
     this.id = validateName("worker id", workerId);
-    this.shards = (shards ?? queue.shards).map(validateShard);
-    for (const s of this.shards) {
+    this.#chosenShards = shards?.map(validateShard);
+    this.#shards = this.#chosenShards ?? queue.shards;
+    for (const s of this.#shards) {
       if (!queue.shards.includes(s)) {
         throw new RangeError(`Shard ${JSON.stringify(s)} is not one of the queue's shards`);
       }
     }
     this.#watcher = new SignalWatcher(queue.store, queue.keys);
+  }
+
+  /** Shards this worker polls. */
+  get shards(): readonly string[] {
+    return this.#shards;
   }
 
   /** Register the handler of a task type. Returns the worker, for chaining. */
@@ -140,6 +151,7 @@ export class Worker {
     this.#stopping = false;
     const q = this.#queue;
     await q.now(); // make sure the store clock is synced
+    this.#followLayout(await q.syncLayout());
     await this.#heartbeat!.start();
     if (this.#o.withMonitor) {
       this.#monitor = new Monitor(q, {
@@ -178,8 +190,9 @@ export class Worker {
    */
   async pollOnce(): Promise<PollResult> {
     if (!this.#schedule) this.configure();
-    const schedule = this.#schedule!;
     const q = this.#queue;
+    this.#followLayout(await q.syncLayout());
+    const schedule = this.#schedule!;
     const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
     let now = q.store.now();
     if (schedule.wakeCheckDue(now)) {
@@ -271,6 +284,34 @@ export class Worker {
       schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
     }
     return result;
+  }
+
+  // Adopt a new layout (at start, or after a reshard): poll its shards, or the chosen ones
+  // that are still shards (a chosen shard the layout no longer has is reported once).
+  #followLayout(layout: Layout): void {
+    if (layout === this.#layoutSeen) return;
+    this.#layoutSeen = layout;
+    let shards: readonly string[] = layout.shards;
+    if (this.#chosenShards) {
+      shards = this.#chosenShards.filter((s) => layout.isLane(s));
+      const gone = this.#chosenShards.filter((s) => !layout.isLane(s));
+      if (gone.length) {
+        this.events.emit("worker:error", {
+          error: new RangeError(
+            `Shards ${gone.join(", ")} are not shards of the bucket's layout ` +
+              `(${layout.shards.length} shards): this worker polls ${
+                shards.join(", ") || "nothing"
+              }`,
+          ),
+          context: "layout",
+        });
+      }
+    }
+    if (sameList(shards, this.#shards)) return;
+    this.#shards = shards;
+    this.#buffers.clear();
+    this.#schedule = new PollSchedule(shards, this.taskTypes, this.#o, this.#queue.store.now());
+    this.#heartbeat?.setShards([...shards]);
   }
 
   #start(claimed: Versioned, lease: EntryRef): void {
@@ -369,6 +410,10 @@ export class Worker {
     this.#badTasks.delete(taskId);
     return false;
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function laneKeyOf(lane: { shard: string; taskType: string }): string {

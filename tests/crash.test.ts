@@ -9,39 +9,9 @@ import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor.ts";
 import { Queue } from "../src/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import type { ObjectStore } from "../src/store/types.ts";
 import { Worker } from "../src/worker.ts";
 import { FakeClock } from "./helpers.ts";
-
-/** Passes `budget` requests to the store, then behaves like a dead process: everything fails. */
-function dyingStore(inner: ObjectStore, budget: number): ObjectStore & { died: () => boolean } {
-  let left = budget;
-  const gate = <T>(f: () => Promise<T>): Promise<T> => {
-    if (left <= 0) return Promise.reject(new Error("process died"));
-    left--;
-    return f();
-  };
-  return {
-    name: `dying(${inner.name})`,
-    counters: inner.counters,
-    now: () => inner.now(),
-    clockUncertaintyMs: () => inner.clockUncertaintyMs(),
-    clockSynced: () => inner.clockSynced(),
-    died: () => left <= 0,
-    headBucket: (s) => gate(() => inner.headBucket(s)),
-    createBucket: (s) => gate(() => inner.createBucket(s)),
-    getVersioning: (s) => gate(() => inner.getVersioning(s)),
-    putVersioning: (e, s) => gate(() => inner.putVersioning(e, s)),
-    putLifecycle: (r, s) => gate(() => inner.putLifecycle(r, s)),
-    get: (k, o) => gate(() => inner.get(k, o)),
-    head: (k, o) => gate(() => inner.head(k, o)),
-    put: (k, b, o) => gate(() => inner.put(k, b, o)),
-    delete: (k, o) => gate(() => inner.delete(k, o)),
-    deleteMany: (e, s) => gate(() => inner.deleteMany(e, s)),
-    list: (o) => gate(() => inner.list(o)),
-    listVersions: (o) => gate(() => inner.listVersions(o)),
-  };
-}
+import { dyingStore } from "./fixtures/dying_store.ts";
 
 interface World {
   clock: FakeClock;

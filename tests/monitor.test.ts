@@ -177,6 +177,7 @@ describe("Monitor", () => {
     for (const n of [0, 1000, 10_000]) {
       const { queue, store } = memQueue({ shardCount: 4 });
       await queue.submitMany(Array.from({ length: n }, (_, i) => ["job", { i }] as const));
+      await queue.syncLayout(); // written once per bucket, read once per process
       const m = new Monitor(queue);
       const before = store.counters.snapshot();
       const r = await m.runOnce({ sweep: false });

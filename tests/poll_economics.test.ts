@@ -94,6 +94,7 @@ describe("poll economics (simulated, default settings)", () => {
 
   it("under load the wake-up signal adds a fraction of a request per task", async () => {
     const { queue, store } = memQueue({ shardCount: 4 });
+    await queue.syncLayout(); // written once per bucket
     const before = store.counters.snapshot();
     await queue.submitMany(Array.from({ length: 1000 }, (_, i) => ["email", { i }] as const));
     const used = RequestCounters.diff(store.counters.snapshot(), before);

@@ -6,6 +6,7 @@ import { memQueue } from "./helpers.ts";
 describe("Queue.submit and get", () => {
   it("writes the ready entry then the task; the id embeds the shard; get is one GET", async () => {
     const { queue, store } = memQueue({ shardCount: 4 });
+    await queue.syncLayout(); // the bucket's layout: written once, by the first process
     const before = store.counters.snapshot();
     const task = await queue.submit("send_email", { to: "a@b.c" });
     const used = store.counters.snapshot();

@@ -81,7 +81,10 @@ describe("three schedulers on moto", { skip: moto.skip }, () => {
         let t = c.nextRun(s!.enabledAt);
         while (t && t.getTime() <= end + 400) {
           expected.add(
-            await derivedTaskId(queue.shards, { tag: "s", material: `${id}@${t.toISOString()}` }),
+            await derivedTaskId(queue.keyShardCount, {
+              tag: "s",
+              material: `${id}@${t.toISOString()}`,
+            }),
           );
           t = c.nextRun(t);
         }

@@ -253,7 +253,11 @@ describe("Scheduler: failures", () => {
     const again = await s.runOnce();
     assert.deepEqual(again.errors, [], "reported once per object version");
     assert.equal(again.submitted.length, 1);
-    assert.equal(store.counters.snapshot().GET - g0, 1, "only the due schedule's last-run check");
+    assert.equal(
+      store.counters.snapshot().GET - g0,
+      2,
+      "only the due schedule's last-run check, and the submit's re-check of the layout (a minute passed)",
+    );
   });
 });
 
@@ -264,6 +268,7 @@ describe("Scheduler: cost and loop", () => {
       new FakeClock(Date.parse(START)),
     );
     for (const id of ["a", "b", "c"]) await createSchedule(queue, id, "t", {}, "0 * * * *");
+    await queue.syncLayout(); // written once per bucket
     const s = new Scheduler(queue);
     let c0 = store.counters.snapshot();
     let r = await s.runOnce();
@@ -294,11 +299,12 @@ describe("Scheduler: cost and loop", () => {
     r = await s.runOnce();
     d = RequestCounters.diff(store.counters.snapshot(), c0);
     assert.equal(r.submitted.length, 3);
-    assert.equal(r.requests, 1 + 3 + 3 * 3);
+    assert.equal(r.requests, 1 + 3 + 3 * 3 + 1);
     assert.deepEqual(
       [d.LIST, d.GET, d.PUT],
-      [1, 3, 3 * 5],
-      "per run: record check (GET); ready entry, task, 2 signals (coalesced by default), record (PUT)",
+      [1, 3 + 1, 3 * 5],
+      "per run: record check (GET); ready entry, task, 2 signals (coalesced by default), record " +
+        "(PUT); and one re-check of the bucket's layout (GET: an hour passed)",
     );
   });
 

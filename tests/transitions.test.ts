@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, resolveRetryPolicy } from "../src/retry_policy.ts";
 import * as t from "../src/transitions.ts";
 import type { TaskRecord } from "../src/task.ts";
-import { newTaskRecord } from "../src/submit.ts";
+import { newTaskRecord, PROBE_PLACEMENT } from "../src/submit.ts";
 import { resolveQueueOptions } from "../src/options.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const opts = resolveQueueOptions({ warn: () => {} });
 
 async function rec(o: Parameters<typeof newTaskRecord>[2] = {}): Promise<TaskRecord> {
-  return await newTaskRecord("job", { n: 1 }, o, opts, T0, () => "0");
+  return await newTaskRecord("job", { n: 1 }, o, opts, T0, PROBE_PLACEMENT);
 }
 
 function ok(r: t.Transition): TaskRecord {

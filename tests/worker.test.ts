@@ -14,6 +14,7 @@ describe("Worker", () => {
       (input: { to: string }) => ({ sent: input.to }),
     );
     const n = 10;
+    await queue.syncLayout(); // the bucket's layout: written once, by the first process
     const s0 = store.counters.snapshot();
     const tasks = await queue.submitMany(
       Array.from({ length: n }, (_, i) => ["email", { to: `u${i}` }] as const),

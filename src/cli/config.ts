@@ -106,11 +106,20 @@ function parseShardCount(v: string | undefined): number | undefined {
 // The library is imported when a command needs it, not at start-up: `oq --help` and
 // usage errors stay fast (on Node through tsx especially).
 
-/** Connect to the queue (checks that the bucket exists and keeps versions). */
-export async function openQueue(flags: GlobalFlags): Promise<Queue> {
+/**
+ * Connect to the queue (checks that the bucket exists and keeps versions, and reads its
+ * layout). `ignoreShardCount`: use the bucket's shard count whatever is configured (for
+ * `oq reshard`, which changes it).
+ */
+export async function openQueue(
+  flags: GlobalFlags,
+  o: { ignoreShardCount?: boolean } = {},
+): Promise<Queue> {
   const c = resolveConfig(flags);
   const { connect } = await import("../connect.ts");
-  return await connect({ ...c.s3, ...c.queue });
+  const queue = { ...c.queue };
+  if (o.ignoreShardCount) delete queue.shardCount;
+  return await connect({ ...c.s3, ...queue });
 }
 
 /** The bucket's store, without the start-up checks (for `oq init` and `oq doctor`). */

@@ -26,15 +26,17 @@ export const STATUSES: readonly TaskStatus[] = [
   "archived",
 ];
 
-/** Shards from `--shard` (comma-separated, repeatable), or all of the queue's. */
+/**
+ * Shards from `--shard` (comma-separated, repeatable), or all of the bucket's: every shard
+ * that holds task objects, including those a reshard retired.
+ */
 export function pickShards(queue: Queue, given: string[] | undefined): string[] {
   const shards = (given ?? []).flatMap(parseList);
-  if (shards.length === 0) return [...queue.shards];
+  if (shards.length === 0) return [...queue.homeShards];
   for (const s of shards) {
-    if (!queue.shards.includes(s)) {
+    if (!queue.homeShards.includes(s)) {
       throw usageError(
-        `Unknown shard ${JSON.stringify(s)}: the queue has shards ${queue.shards.join(", ")} ` +
-          "(set --shard-count / OQ_SHARD_COUNT if it has more)",
+        `Unknown shard ${JSON.stringify(s)}: the bucket has shards ${queue.homeShards.join(", ")}`,
       );
     }
   }

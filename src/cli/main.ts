@@ -13,6 +13,7 @@ import { registerDoctor } from "./doctor.ts";
 import { describeError, EXIT } from "./errors.ts";
 import { registerInspect } from "./inspect.ts";
 import { err } from "./io.ts";
+import { registerLayout } from "./layout.ts";
 import { registerMonitor } from "./monitor.ts";
 import { createProgram, type Program } from "./program.ts";
 import { registerSchedule } from "./schedule.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Program {
   registerMonitor(program);
   registerSchedule(program);
   registerSetup(program);
+  registerLayout(program);
   registerDoctor(program);
   registerCompletion(program);
   return program;

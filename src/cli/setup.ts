@@ -51,12 +51,14 @@ export function registerSetup(program: Program): void {
         versioning: flags.versioning,
         indexNoncurrentDays,
         taskHistoryDays,
+        shardCount: config.queue.shardCount,
       });
       if (flags.json) return outJson({ bucket: config.s3.bucket, ...r });
       out([
         `bucket      ${config.s3.bucket} (${r.created ? "created" : "exists"})`,
         `versioning  ${r.versioning}`,
         `lifecycle   ${r.rules.length} rules: ${r.rules.map((x) => x.id).join(", ")}`,
+        `shards      ${r.shardCount} (the bucket's layout; change with oq reshard)`,
       ].join("\n"));
     });
 

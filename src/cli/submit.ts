@@ -100,10 +100,10 @@ async function submitFile(
 ): Promise<Task[]> {
   // Validate every entry before writing anything, so a bad line leaves no half batch.
   const now = (await queue.now()).getTime();
-  const { newTaskRecord } = await import("../submit.ts");
+  const { newTaskRecord, PROBE_PLACEMENT } = await import("../submit.ts");
   for (const [i, [type, input, opts]] of entries.entries()) {
     try {
-      await newTaskRecord(type, input, { ...shared, ...opts }, queue.options, now, () => "0");
+      await newTaskRecord(type, input, { ...shared, ...opts }, queue.options, now, PROBE_PLACEMENT);
     } catch (e) {
       throw usageError(`entry ${i + 1}: ${(e as Error).message}`);
     }
