@@ -5,10 +5,15 @@
  * @module
  */
 
+import { reportBadObject } from "./bad_objects.ts";
 import { SchemaError } from "./errors.ts";
+import { type HeartbeatRecord, HeartbeatSchema } from "./heartbeat.ts";
 import { validateName, validateShard } from "./keys.ts";
 import type { Queue } from "./queue.ts";
+import { mapLimit } from "./queue.ts";
+import { parseStored } from "./stored.ts";
 import { parseTaskRecord, Task, TASK_STATUSES, type TaskStatus } from "./task.ts";
+import type { ObjectInfo } from "./store/types.ts";
 
 /** Options of `queue.list`. */
 export interface ListTasksOptions {
@@ -23,6 +28,7 @@ export interface ListTasksOptions {
 /**
  * Tasks of a shard, oldest first (ids are time-ordered). Cost: one LIST per 1000 tasks
  * scanned plus one GET per task scanned, so filtering by status scans until `limit` match.
+ * An object that is not a valid task is reported once (queue option `warn`) and skipped.
  */
 export async function listTasks(
   q: Queue,
@@ -55,8 +61,8 @@ export async function listTasks(
         try {
           return new Task(parseTaskRecord(obj.key, o2.body));
         } catch (e) {
-          if (e instanceof SchemaError) q.options.warn(`oq: skipped ${e.message}`);
-          else throw e;
+          if (!(e instanceof SchemaError)) throw e;
+          reportBadObject(q, obj.key, o2.etag, e.message);
           return null;
         }
       }));
@@ -98,7 +104,8 @@ export async function listReady(
 
 /**
  * Every stored version of a task, oldest first (one LIST per 1000 versions plus one GET
- * per version). Needs bucket versioning; without it, only the current version exists.
+ * per version). Needs bucket versioning; without it, only the current version exists. A
+ * version that is not a valid task is reported once (queue option `warn`) and skipped.
  */
 export async function getHistory(q: Queue, taskId: string): Promise<Task[]> {
   const key = q.keys.task(taskId);
@@ -112,10 +119,17 @@ export async function getHistory(q: Queue, taskId: string): Promise<Task[]> {
     keyMarker = page.nextKeyMarker;
     versionIdMarker = page.nextVersionIdMarker;
   }
-  const versions = await Promise.all(ids.map(async (versionId) => {
+  const versions = await mapLimit(ids, 16, async (versionId) => {
     const o = await q.store.get(key, { versionId: versionId === "null" ? undefined : versionId });
-    return o && o.kind === "object" ? new Task(parseTaskRecord(key, o.body)) : null;
-  }));
+    if (o === null || o.kind !== "object") return null;
+    try {
+      return new Task(parseTaskRecord(key, o.body));
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      reportBadObject(q, key, o.etag, `${e.message} (version ${versionId})`);
+      return null;
+    }
+  });
   // ListObjectVersions gives newest first; the revision counter orders them exactly.
   return versions.filter((t): t is Task => t !== null).sort((a, b) => a.revision - b.revision);
 }
@@ -140,22 +154,49 @@ export interface QueueStats {
   shards: Record<string, ShardStats>;
   /** Sum over shards. */
   total: ShardStats;
-  /** Heartbeat objects (workers that did not stop cleanly may linger until cleaned). */
+  /**
+   * Workers with a valid heartbeat, as {@link listHeartbeats} reads them (workers that did
+   * not stop cleanly may linger until cleaned).
+   */
   workers: number;
 }
 
-async function countKeys(q: Queue, prefix: string, f?: (key: string) => boolean): Promise<number> {
-  let n = 0;
+async function listAll(q: Queue, prefix: string): Promise<ObjectInfo[]> {
+  const all: ObjectInfo[] = [];
   let token: string | undefined;
   do {
     const page = await q.store.list({ prefix, continuationToken: token });
     token = page.nextContinuationToken;
-    n += f ? page.objects.filter((o) => f(o.key)).length : page.objects.length;
+    all.push(...page.objects);
   } while (token);
+  return all;
+}
+
+/** Count the listed objects `ok` accepts; report the others (once) as not oq's. */
+function countValid(q: Queue, objects: ObjectInfo[], ok: (key: string) => boolean): number {
+  let n = 0;
+  for (const o of objects) {
+    if (ok(o.key)) n++;
+    else reportBadObject(q, o.key, o.etag, `Object "${o.key}": the key is not one oq writes`);
+  }
   return n;
 }
 
-/** Index-based counts: one LIST per 1000 keys of each index, no GETs. */
+function isTaskKey(q: Queue, shard: string, key: string): boolean {
+  const p = q.keys.tasksPrefix(shard);
+  if (!key.startsWith(p) || !key.endsWith(".json")) return false;
+  try {
+    return q.keys.task(key.slice(p.length, -5)) === key;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Index-based counts: one LIST per 1000 keys of each index, no GET per task, plus one
+ * LIST and one GET per worker heartbeat. Keys that oq does not write (and heartbeats that
+ * are not valid) are reported once (queue option `warn`) and not counted.
+ */
 export async function stats(q: Queue): Promise<QueueStats> {
   const now = q.store.now();
   // Entries due within the clock's uncertainty count as ready: another process's "now" may
@@ -166,16 +207,17 @@ export async function stats(q: Queue): Promise<QueueStats> {
   // Every home shard: a shard a reshard retired still holds task objects.
   const homes = (await q.syncLayout()).homeShards;
   await Promise.all(homes.map(async (shard) => {
-    const [ready, all, running, tasks] = await Promise.all([
-      countKeys(
-        q,
-        q.keys.readyShardPrefix(shard),
-        (k) => (q.keys.parseReady(k)?.dueAt ?? Infinity) <= readyBy,
-      ),
-      countKeys(q, q.keys.readyShardPrefix(shard)),
-      countKeys(q, q.keys.deadlinePrefix(shard), (k) => q.keys.parseDeadline(k)?.kind === "lease"),
-      countKeys(q, q.keys.tasksPrefix(shard)),
+    const [readyIndex, deadlines, taskObjects] = await Promise.all([
+      listAll(q, q.keys.readyShardPrefix(shard)),
+      listAll(q, q.keys.deadlinePrefix(shard)),
+      listAll(q, q.keys.tasksPrefix(shard)),
     ]);
+    const all = countValid(q, readyIndex, (k) => q.keys.parseReady(k) !== null);
+    const ready = readyIndex.filter((o) => (q.keys.parseReady(o.key)?.dueAt ?? Infinity) <= readyBy)
+      .length;
+    countValid(q, deadlines, (k) => q.keys.parseDeadline(k) !== null);
+    const running = deadlines.filter((o) => q.keys.parseDeadline(o.key)?.kind === "lease").length;
+    const tasks = countValid(q, taskObjects, (k) => isTaskKey(q, shard, k));
     shards[shard] = { ready, scheduled: all - ready, running, tasks };
   }));
   for (const s of Object.values(shards)) {
@@ -184,5 +226,40 @@ export async function stats(q: Queue): Promise<QueueStats> {
     total.running += s.running;
     total.tasks += s.tasks;
   }
-  return { at: new Date(now), shards, total, workers: await countKeys(q, q.keys.workersPrefix()) };
+  const workers = (await listHeartbeats(q)).length;
+  return { at: new Date(now), shards, total, workers };
+}
+
+/**
+ * Every valid worker heartbeat (`workers/{id}.json`), by worker id. Cost: one LIST per
+ * 1000 heartbeats plus one GET each. An object that is not a valid heartbeat (malformed,
+ * or not the worker its key names) is reported once (queue option `warn`) and skipped.
+ */
+export async function listHeartbeats(q: Queue): Promise<HeartbeatRecord[]> {
+  const objects = await listAll(q, q.keys.workersPrefix());
+  const beats = await mapLimit(objects, 16, async (obj) => {
+    const o = await q.store.get(obj.key);
+    if (o === null || o.kind !== "object") return null; // stopped since the LIST
+    try {
+      const rec = parseStored(obj.key, o.body, HeartbeatSchema, 1);
+      let named: string | null = null;
+      try {
+        named = q.keys.worker(rec.worker_id);
+      } catch { /* an id no worker can have */ }
+      if (named !== obj.key) {
+        throw new SchemaError(
+          obj.key,
+          `worker_id ${JSON.stringify(rec.worker_id)} is not the worker this key holds`,
+        );
+      }
+      return rec;
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      reportBadObject(q, obj.key, o.etag, e.message);
+      return null;
+    }
+  });
+  return beats.filter((b): b is HeartbeatRecord => b !== null).sort((a, b) =>
+    a.worker_id < b.worker_id ? -1 : a.worker_id > b.worker_id ? 1 : 0
+  );
 }

@@ -285,6 +285,7 @@ export {
   hostName,
   isTerminal,
   onTermSignals,
+  prepareStdio,
   processId,
   readStdin,
   spawnProcess,

@@ -52,6 +52,10 @@ export type StdStream = "stdin" | "stdout" | "stderr";
 /** True when the stream is a terminal (colours, progress and relative times are for people). */
 export function isTerminal(stream: StdStream): boolean {
   try {
+    // isatty, not process.stdout.isTTY: creating Bun's stream object switches the descriptor
+    // to non-blocking mode, which the terminal (or pipe) shares with other processes.
+    const tty = builtin<{ isatty(fd: number): boolean }>("node:tty");
+    if (tty) return tty.isatty(FD[stream]);
     if (runtimeName() === "deno") return g.Deno[stream].isTerminal();
     return g.process[stream]?.isTTY === true;
   } catch {
@@ -59,35 +63,67 @@ export function isTerminal(stream: StdStream): boolean {
   }
 }
 
-let brokenPipe = false;
+const FD = { stdin: 0, stdout: 1, stderr: 2 } as const;
+
+interface FsSync {
+  writeSync(fd: number, data: Uint8Array, offset?: number, length?: number): number;
+}
+
+let fsModule: FsSync | undefined;
+
+/** A Node built-in module, synchronously (`process.getBuiltinModule`: Node 20.16+, Bun, Deno). */
+function builtin<T>(name: string): T | undefined {
+  return g.process?.getBuiltinModule?.(name) as T | undefined;
+}
 
 /**
- * Write text to stdout or stderr, synchronously where the runtime allows. A closed reader
- * (`oq list | head -1`) ends the process quietly with status 0, as Unix tools do.
+ * Load what {@link writeStd} needs (`node:fs`), for runtimes without
+ * `process.getBuiltinModule`. The CLI calls it once at start.
+ */
+export async function prepareStdio(): Promise<void> {
+  fsModule ??= builtin<FsSync>("node:fs") ?? (await import("node:fs")) as FsSync;
+}
+
+let brokenPipe = false;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Write text to stdout or stderr, synchronously: the call returns when the bytes are in the
+ * descriptor (a pipe's buffer, a file, a terminal), so nothing is pending when the process
+ * exits and order between the two streams is kept. A pipe whose reader is slow makes the
+ * call wait (as a shell tool does); a descriptor left non-blocking by another process
+ * (EAGAIN) is retried after short pauses. A closed reader (`oq list | head -1`) ends the
+ * process quietly with status 0, as Unix tools do.
+ *
+ * Runtime streams (`process.stdout.write`) are not used: Bun's buffer them in the process
+ * and drop what is left at `process.exit`, its write callback does not mean "written", and
+ * Node's flush cannot wait for a reader slower than its time limit.
  */
 export function writeStd(stream: "stdout" | "stderr", text: string): void {
   if (brokenPipe || text === "") return;
-  if (runtimeName() === "deno") {
-    let bytes = new TextEncoder().encode(text);
+  const fs = fsModule ??= builtin<FsSync>("node:fs");
+  let bytes = new TextEncoder().encode(text);
+  let pauseMs = 1;
+  while (bytes.length > 0) {
     try {
-      while (bytes.length > 0) bytes = bytes.subarray(g.Deno[stream].writeSync(bytes));
+      const n = fs ? fs.writeSync(FD[stream], bytes) : g.Deno[stream].writeSync(bytes);
+      bytes = bytes.subarray(n);
+      pauseMs = 1;
     } catch (e) {
-      if ((e as Error)?.name !== "BrokenPipe") throw e;
-      brokenPipe = true;
-      g.Deno.exit(0);
+      const code = (e as { code?: string })?.code;
+      const name = (e as Error)?.name;
+      if (code === "EPIPE" || name === "BrokenPipe") {
+        brokenPipe = true;
+        if (runtimeName() === "deno") g.Deno.exit(0);
+        g.process.exit(0);
+      }
+      if (code === "EINTR" || name === "Interrupted") continue;
+      if (code !== "EAGAIN" && name !== "WouldBlock") throw e;
+      // Non-blocking descriptor and a full pipe: wait for the reader (no poll(2) here).
+      Atomics.wait(sleeper, 0, 0, pauseMs);
+      pauseMs = Math.min(pauseMs * 2, 20);
     }
-    return;
   }
-  const s = g.process[stream];
-  if (!s.__oqPipeGuard) {
-    s.__oqPipeGuard = true;
-    s.on("error", (e: { code?: string }) => {
-      if (e?.code !== "EPIPE") throw e;
-      brokenPipe = true;
-      g.process.exit(0);
-    });
-  }
-  s.write(text);
 }
 
 /** Read all of stdin (for `-i -`). */
@@ -100,17 +136,12 @@ export async function readStdin(): Promise<Uint8Array> {
   return concatBytes(chunks);
 }
 
-/** Exit now with `code`, after stdout and stderr are flushed (Node may buffer pipes). */
-export async function exitProcess(code: number): Promise<never> {
+/**
+ * Exit now with `code`. Everything written with {@link writeStd} is already in its
+ * descriptor (the writes are synchronous), so nothing is lost through a pipe.
+ */
+export function exitProcess(code: number): Promise<never> {
   if (runtimeName() === "deno") g.Deno.exit(code);
-  const flush = (s: { write(t: string, cb: () => void): void } | undefined) =>
-    new Promise<void>((resolve) => {
-      if (!s || brokenPipe) return resolve();
-      const t = setTimeout(resolve, 2000);
-      s.write("", () => (clearTimeout(t), resolve()));
-    });
-  await flush(g.process.stdout);
-  await flush(g.process.stderr);
   g.process.exit(code);
   throw new Error("unreachable");
 }

@@ -7,10 +7,12 @@
  * @module
  */
 
+import { reportBadObject } from "./bad_objects.ts";
 import { OqError, SchemaError } from "./errors.ts";
 import { nonce } from "./ids.ts";
 import { validateName } from "./keys.ts";
 import type { Queue } from "./queue.ts";
+import { mapLimit } from "./queue.ts";
 import {
   parseCron,
   readCurrent,
@@ -193,7 +195,9 @@ export async function getSchedule(queue: Queue, scheduleId: string): Promise<Sch
 
 /**
  * Every schedule, by id. Cost: one LIST per 1000 schedules plus one GET each. An object
- * that does not match the schema is skipped with a warning (queue option `warn`).
+ * a scheduler could not run (it does not match the schema, its id is not its key's, its
+ * cron or timezone does not parse, or its key names no schedule) is reported once (queue
+ * option `warn`) and skipped, as the {@link Scheduler} does: the others are still listed.
  *
  * @example
  * ```ts
@@ -204,7 +208,7 @@ export async function getSchedule(queue: Queue, scheduleId: string): Promise<Sch
  * ```
  */
 export async function listSchedules(queue: Queue): Promise<Schedule[]> {
-  const keys: string[] = [];
+  const listed: Array<{ id: string; key: string }> = [];
   let token: string | undefined;
   do {
     const page = await queue.store.list({
@@ -212,25 +216,43 @@ export async function listSchedules(queue: Queue): Promise<Schedule[]> {
       continuationToken: token,
     });
     token = page.nextContinuationToken;
-    for (const o of page.objects) if (queue.keys.parseSchedule(o.key) !== null) keys.push(o.key);
+    for (const o of page.objects) {
+      const id = queue.keys.parseSchedule(o.key);
+      if (id !== null) listed.push({ id, key: o.key });
+      else reportBadObject(queue, o.key, o.etag, `Object "${o.key}": the key names no schedule`);
+    }
   } while (token);
-  const found: Array<ScheduleRecord | null> = [];
-  for (let i = 0; i < keys.length; i += 16) {
-    found.push(
-      ...await Promise.all(
-        keys.slice(i, i + 16).map(async (key) => {
-          try {
-            return (await readCurrent(queue, key, ScheduleRecordSchema))?.rec ?? null;
-          } catch (e) {
-            if (!(e instanceof SchemaError)) throw e;
-            queue.options.warn(`oq: skipped ${e.message}`);
-            return null;
-          }
-        }),
-      ),
-    );
-  }
+  const found = await mapLimit(listed, 16, async ({ id, key }) => {
+    let etag: string | undefined;
+    try {
+      const cur = await readCurrent(queue, key, ScheduleRecordSchema);
+      if (cur === null) return null; // deleted since the LIST
+      etag = cur.etag;
+      checkSchedule(key, id, cur.rec);
+      return cur.rec;
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      reportBadObject(queue, key, etag, e.message);
+      return null;
+    }
+  });
   return found.filter((r): r is ScheduleRecord => r !== null).map((r) => new Schedule(r));
+}
+
+/**
+ * A SchemaError when a well-formed schedule record cannot be run: its id is not the one its
+ * key names, or its cron or timezone does not parse.
+ * @internal
+ */
+export function checkSchedule(key: string, id: string, rec: ScheduleRecord): void {
+  if (rec.id !== id) {
+    throw new SchemaError(key, `id: ${JSON.stringify(rec.id)} does not match the key`);
+  }
+  try {
+    parseCron(rec.cron, rec.timezone);
+  } catch (e) {
+    throw new SchemaError(key, (e as Error).message);
+  }
 }
 
 /** Compare-and-swap a schedule until `change` is applied; `null` from `change`: nothing to do. */

@@ -245,15 +245,16 @@ describe("schedule operations", () => {
     await assert.rejects(triggerSchedule(queue, "nope"), { name: "RangeError" });
   });
 
-  it("lists schedules by id and skips a malformed object with a warning", async () => {
+  it("lists schedules by id and skips each malformed object with a warning", async () => {
     const warnings: string[] = [];
     const { queue, store } = memQueue({ warn: (m) => void warnings.push(m) });
     for (const id of ["b", "a", "c"]) await createSchedule(queue, id, "t", { id }, "0 * * * *");
     await store.put("schedules/broken.json", '{"schema_version":1,"id":"broken"}');
     await store.put("schedules/not an id.json", "{}");
     assert.deepEqual((await listSchedules(queue)).map((s) => s.id), ["a", "b", "c"]);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /schedules\/broken.json/);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!, /schedules\/not an id.json": the key names no schedule/);
+    assert.match(warnings[1]!, /schedules\/broken.json/);
   });
 
   it("delete removes the schedule and its last-run record; a new one of the same id starts afresh", async () => {

@@ -7,7 +7,7 @@
 import type { BulkCancelResult } from "../bulk.ts";
 import type { Task } from "../task.ts";
 import { openQueue } from "./config.ts";
-import { CliError, EXIT, usageError } from "./errors.ts";
+import { CliError, EXIT, printable, usageError } from "./errors.ts";
 import { clearProgress, err, out, outJson, progress, styles } from "./io.ts";
 import { examples, globals, type Program } from "./program.ts";
 
@@ -15,11 +15,13 @@ function report(r: BulkCancelResult, json: boolean): void {
   if (json) return outJson(r);
   const s = styles.out;
   const lines = [
-    ...r.cancelled.map((id) => `${id}  ${s.status("cancelled")}`),
+    ...r.cancelled.map((id) => `${printable(id)}  ${s.status("cancelled")}`),
     ...r.requested.map((id) =>
-      `${id}  ${s.paint("blue", "requested")} (running: its handler is told)`
+      `${printable(id)}  ${s.paint("blue", "requested")} (running: its handler is told)`
     ),
-    ...r.skipped.map((x) => `${x.taskId}  ${s.paint("dim", "skipped")}: ${x.reason}`),
+    ...r.skipped.map((x) =>
+      `${printable(x.taskId)}  ${s.paint("dim", "skipped")}: ${printable(x.reason)}`
+    ),
   ];
   if (lines.length > 0) out(lines.join("\n"));
 }
@@ -86,7 +88,7 @@ export function registerCancel(program: Program): void {
       "after",
       examples(
         "oq retry 2-01JD3XW1Q8",
-        "oq list --status failed --json | jq -r '.[].id' | xargs oq retry",
+        "oq list --status failed --all --json | jq -r '.[].id' | xargs -r oq retry",
       ) + "\n\nThe retry count starts again from 0; the history keeps every earlier version.",
     )
     .action(async (ids, flags, cmd) => {
@@ -105,7 +107,7 @@ export function registerCancel(program: Program): void {
             : e instanceof TypeError
             ? EXIT.usage
             : EXIT.failure;
-          err(`oq retry: ${e.message}`);
+          err(`oq retry: ${printable(e.message)}`);
         }
       }
       if (flags.json) outJson(done);

@@ -10,7 +10,7 @@ import type { QueueOptions } from "../options.ts";
 import { getEnv } from "../runtime.ts";
 import type { S3ClientOptions } from "../s3/config.ts";
 import type { S3Store } from "../store/s3_store.ts";
-import { usageError } from "./errors.ts";
+import { printable, usageError } from "./errors.ts";
 import { err } from "./io.ts";
 
 /** The global flags (`oq --endpoint ... COMMAND`). */
@@ -79,7 +79,7 @@ export function resolveConfig(flags: GlobalFlags): CliConfig {
     queue: {
       prefix: normalizePrefix(first(flags.prefix, getEnv("OQ_PREFIX"))),
       shardCount: parseShardCount(first(flags.shardCount, getEnv("OQ_SHARD_COUNT"))),
-      warn: (m) => err(m),
+      warn: (m) => err(printable(m)),
     },
   };
 }

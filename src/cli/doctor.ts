@@ -11,7 +11,7 @@ import { Keys } from "../keys.ts";
 import { getEnv } from "../runtime.ts";
 import type { ObjectStore } from "../store/types.ts";
 import { openStore } from "./config.ts";
-import { CliError, EXIT } from "./errors.ts";
+import { CliError, EXIT, printable } from "./errors.ts";
 import { table } from "./format.ts";
 import { out, outJson, styles } from "./io.ts";
 import { examples, globals, type Program } from "./program.ts";
@@ -246,7 +246,7 @@ export function registerDoctor(program: Program): void {
         out(
           table(
             ["CHECK", "RESULT", "DETAIL"],
-            checks.map((c) => [c.name, s.status(c.status), c.detail]),
+            checks.map((c) => [c.name, s.status(c.status), printable(c.detail)]),
             s,
           ),
         );

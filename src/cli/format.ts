@@ -5,6 +5,7 @@
  */
 
 import type { Task } from "../task.ts";
+import { printable } from "./errors.ts";
 import type { Style } from "./io.ts";
 
 // deno-lint-ignore no-control-regex
@@ -55,24 +56,28 @@ export function formatDuration(ms: number): string {
 
 /** A time relative to `now`: `5s ago`, `in 3m`, `just now`, `-` for null. */
 export function relativeTime(date: Date | null | undefined, now: number): string {
-  if (!date) return "-";
+  if (!date || Number.isNaN(date.getTime())) return "-";
   const d = date.getTime() - now;
   if (Math.abs(d) < 1000) return "just now";
   return d < 0 ? `${formatDuration(-d)} ago` : `in ${formatDuration(d)}`;
 }
 
-/** Cut a string to `max` characters with an ellipsis; newlines become spaces. */
-export function truncate(s: string | null | undefined, max: number): string {
+/**
+ * Stored text for one table cell or log field: whitespace runs (newlines too) become one
+ * space, control characters are escaped ({@link printable}), at most `max` characters are
+ * kept (before escaping) with an ellipsis.
+ */
+export function truncate(s: string | null | undefined, max = Infinity): string {
   if (!s) return "";
   const one = s.replace(/\s+/g, " ").trim();
-  return one.length <= max ? one : `${one.slice(0, max - 1)}…`;
+  return printable(one.length <= max ? one : `${one.slice(0, max - 1)}…`);
 }
 
 /** The rows of `oq list`. */
 export function taskRows(tasks: readonly Task[], now: number, style: Style): string[][] {
   return tasks.map((t) => [
-    t.id,
-    t.taskType,
+    printable(t.id),
+    printable(t.taskType),
     style.status(t.status),
     String(t.attempt),
     relativeTime(t.createdAt, now),
@@ -92,35 +97,40 @@ export const TASK_HEADERS = [
   "LAST ERROR",
 ];
 
-/** `oq get`: one task as aligned `field: value` lines. */
+/**
+ * `oq get`: one task as aligned `field: value` lines. Stored text (the last error is a
+ * handler's stderr) has its control characters escaped; newlines are kept.
+ */
 export function taskDetails(t: Task, now: number, style: Style): string {
   const time = (d: Date | null) => d ? `${d.toISOString()} (${relativeTime(d, now)})` : "-";
-  const json = (v: unknown) => JSON.stringify(v);
+  const json = (v: unknown) => printable(JSON.stringify(v) ?? "undefined");
   const fields: Array<[string, string]> = [
-    ["id", t.id],
-    ["type", t.taskType],
+    ["id", printable(t.id)],
+    ["type", printable(t.taskType)],
     ["status", style.status(t.status) + (t.cancelRequested ? " (cancel requested)" : "")],
-    ["shard", t.shard],
+    ["shard", printable(t.shard)],
     ["attempt", `${t.attempt} (retries ${t.retryCount}/${t.maxRetries})`],
     ["created", time(t.createdAt)],
     ["updated", time(t.updatedAt)],
     ["available", time(t.availableAt)],
     ["expires", time(t.expiresAt)],
     ["timeout", `${t.timeoutSeconds}s`],
-    ["worker", t.workerId ?? "-"],
+    ["worker", printable(t.workerId ?? "-")],
     ["lease until", time(t.leaseExpiresAt)],
     ["completed", time(t.completedAt)],
-    ["idempotency", t.idempotencyKey ?? "-"],
+    ["idempotency", printable(t.idempotencyKey ?? "-")],
     ["input", json(t.input)],
     ["output", json(t.output)],
-    ["last error", t.lastError ?? "-"],
+    ["last error", printable(t.lastError ?? "-")],
   ];
-  if (t.cancelReason) fields.push(["cancel reason", t.cancelReason]);
+  if (t.cancelReason) fields.push(["cancel reason", printable(t.cancelReason)]);
   const width = Math.max(...fields.map(([k]) => k.length));
   const lines = fields.map(([k, v]) => `${style.paint("bold", k.padEnd(width))}  ${v}`);
   for (const e of t.errors) {
     lines.push(
-      `${" ".repeat(width)}  ${style.paint("dim", `attempt ${e.attempt} ${e.kind}`)}: ${e.message}`,
+      `${" ".repeat(width)}  ${style.paint("dim", `attempt ${e.attempt} ${e.kind}`)}: ${
+        printable(e.message)
+      }`,
     );
   }
   return lines.join("\n");

@@ -9,9 +9,9 @@ import type { Queue } from "../queue.ts";
 import type { TaskStatus } from "../task.ts";
 import type { Task } from "../task.ts";
 import { openQueue } from "./config.ts";
-import { notFoundError, usageError } from "./errors.ts";
-import { relativeTime, table, TASK_HEADERS, taskDetails, taskRows } from "./format.ts";
-import { out, outJson, styles } from "./io.ts";
+import { notFoundError, printable, usageError } from "./errors.ts";
+import { relativeTime, table, TASK_HEADERS, taskDetails, taskRows, truncate } from "./format.ts";
+import { err, out, outJson, styles } from "./io.ts";
 import { collect, parseIntFlag, parseList } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
 
@@ -67,19 +67,24 @@ export function registerInspect(program: Program): void {
     .option("--status <status>", `only this status: ${STATUSES.join(", ")}`)
     .option("--type <type>", "only this task type")
     .option("--limit <n>", "at most this many tasks", "100")
+    .option("--all", "every matching task (no --limit)")
     .option("--json", "print a JSON array")
     .addHelpText(
       "after",
       examples(
         "oq list",
         "oq list --status failed --type send_email --limit 20",
-        "oq list --shard 0,1 --json | jq -r '.[].id'",
+        "oq list --status failed --all --json | jq -r '.[].id' | xargs -r oq retry",
       ) +
-        "\n\nCost: one LIST per 1000 task objects scanned plus one GET per task scanned; with a" +
+        "\n\nWhen more tasks match than --limit, a note on stderr says so (stdout stays data)." +
+        "\nCost: one LIST per 1000 task objects scanned plus one GET per task scanned; with a" +
         "\nfilter it scans until --limit tasks match (finished tasks included).",
     )
     .action(async (flags, cmd) => {
-      const limit = parseIntFlag(flags.limit, "--limit", 1);
+      if (flags.all && cmd.getOptionValueSource("limit") === "cli") {
+        throw usageError("Give --limit or --all, not both");
+      }
+      const limit = flags.all ? Infinity : parseIntFlag(flags.limit, "--limit", 1);
       if (flags.status !== undefined && !STATUSES.includes(flags.status as TaskStatus)) {
         throw usageError(
           `Invalid --status ${JSON.stringify(flags.status)}: one of ${STATUSES.join(", ")}`,
@@ -87,19 +92,29 @@ export function registerInspect(program: Program): void {
       }
       const queue = await openQueue(globals(cmd));
       const shards = pickShards(queue, flags.shard);
+      // One more than asked per shard: finding it tells that more tasks match.
       const per = await Promise.all(shards.map((s) =>
         queue.list(s, {
           status: flags.status as TaskStatus | undefined,
           taskType: flags.type,
-          limit,
+          limit: Number.isFinite(limit) ? limit + 1 : Number.MAX_SAFE_INTEGER,
         })
       ));
-      const tasks = per.flat().sort((a, b) =>
-        a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id)
-      ).slice(0, limit);
-      if (flags.json) return outJson(tasks);
-      if (tasks.length === 0) return;
-      out(table(TASK_HEADERS, taskRows(tasks, queue.store.now(), styles.out), styles.out));
+      const matched = per.flat().sort((a, b) =>
+        a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+      );
+      const tasks = matched.slice(0, limit);
+      if (flags.json) outJson(tasks);
+      else if (tasks.length > 0) {
+        out(table(TASK_HEADERS, taskRows(tasks, queue.store.now(), styles.out), styles.out));
+      } else err(`oq list: no tasks${describeFilter(flags)}`);
+      if (matched.length > tasks.length) {
+        const shown = `oq list: showing the oldest ${tasks.length} tasks${describeFilter(flags)}`;
+        err(
+          `${shown}; more match: add --all for every one, or a larger --limit ` +
+            `(e.g. --limit ${limit * 10})`,
+        );
+      }
     });
 
   program.command("history")
@@ -121,9 +136,11 @@ export function registerInspect(program: Program): void {
           s.status(t.status) + (t.cancelRequested ? "*" : ""),
           String(t.attempt),
           String(t.retryCount),
-          t.workerId ?? "-",
+          printable(t.workerId ?? "-"),
           `${t.updatedAt.toISOString()} (${relativeTime(t.updatedAt, now)})`,
-          t.lastError ?? (t.cancelRequested ? "cancel requested" : ""),
+          t.lastError !== null
+            ? truncate(t.lastError)
+            : (t.cancelRequested ? "cancel requested" : ""),
         ]),
         s,
       ));
@@ -175,19 +192,20 @@ export function registerInspect(program: Program): void {
     .addHelpText("after", examples("oq workers", "oq workers --json"))
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const beats = await readHeartbeats(queue);
+      const { listHeartbeats } = await import("../inspect.ts");
+      const beats = await listHeartbeats(queue);
       const now = queue.store.now();
       if (flags.json) return outJson(beats.map((b) => ({ ...b, stale: isStale(b, now) })));
-      if (beats.length === 0) return;
+      if (beats.length === 0) return err("oq workers: no worker heartbeats");
       const s = styles.out;
       out(table(
         ["WORKER", "RUNTIME", "IN FLIGHT", "TYPES", "SHARDS", "STARTED", "LAST SEEN"],
         beats.map((b) => [
-          b.worker_id,
-          b.runtime,
+          truncate(b.worker_id),
+          truncate(b.runtime),
           `${b.in_flight}/${b.concurrency}`,
-          b.task_types.join(","),
-          b.shards.join(","),
+          truncate(b.task_types.join(",")),
+          truncate(b.shards.join(",")),
           relativeTime(new Date(b.started_at), now),
           isStale(b, now)
             ? s.paint("yellow", `${relativeTime(new Date(b.last_seen_at), now)} (stale)`)
@@ -205,29 +223,12 @@ function isStale(b: HeartbeatRecord, now: number): boolean {
   return now - Date.parse(b.last_seen_at) > STALE_AFTER_MS;
 }
 
-/** Every heartbeat under `workers/`, by worker id (malformed ones are skipped). */
-export async function readHeartbeats(queue: Queue): Promise<HeartbeatRecord[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await queue.store.list({
-      prefix: queue.keys.workersPrefix(),
-      continuationToken: token,
-    });
-    token = page.nextContinuationToken;
-    keys.push(...page.objects.map((o) => o.key));
-  } while (token);
-  const { HeartbeatSchema } = await import("../heartbeat.ts");
-  const beats = await Promise.all(keys.map(async (key) => {
-    const o = await queue.store.get(key);
-    if (o === null || o.kind !== "object") return null;
-    try {
-      return HeartbeatSchema.parse(JSON.parse(new TextDecoder().decode(o.body)));
-    } catch {
-      return null;
-    }
-  }));
-  return beats.filter((b): b is HeartbeatRecord => b !== null).sort((a, b) =>
-    a.worker_id.localeCompare(b.worker_id)
-  );
+/** ` (status failed, type x)` for the notes of `oq list`; empty without filters. */
+function describeFilter(f: { status?: string; type?: string; shard?: string[] }): string {
+  const parts = [
+    f.status !== undefined ? `status ${f.status}` : "",
+    f.type !== undefined ? `type ${printable(f.type)}` : "",
+    f.shard !== undefined ? `shard ${printable(f.shard.join(","))}` : "",
+  ].filter((p) => p !== "");
+  return parts.length > 0 ? ` (${parts.join(", ")})` : "";
 }

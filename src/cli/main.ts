@@ -6,7 +6,7 @@
  */
 
 import { CommanderError } from "@commander-js/extra-typings";
-import { exitProcess, getEnv } from "../runtime.ts";
+import { exitProcess, getEnv, prepareStdio } from "../runtime.ts";
 import { registerCancel } from "./cancel.ts";
 import { registerCompletion } from "./completion.ts";
 import { registerDoctor } from "./doctor.ts";
@@ -42,6 +42,7 @@ export function buildProgram(): Program {
 
 /** Run the CLI with `args` (without the program name) and exit the process. */
 export async function main(args: string[]): Promise<never> {
+  await prepareStdio();
   const program = buildProgram();
   let code: number = EXIT.ok;
   try {

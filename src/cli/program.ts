@@ -42,7 +42,7 @@ Examples:
   $ oq init                              # create the bucket, versioning, lifecycle rules
   $ oq submit -t send_email -i '{"to":"a@b.c"}'
   $ oq worker --exec 'send_email=./send_email.sh' --concurrency 4
-  $ oq list --status failed --json | jq -r '.[].id'
+  $ oq list --status failed --all --json | jq -r '.[].id'
   $ oq doctor
 
 Docs: docs/cli.md`,

@@ -8,9 +8,9 @@
 import type { Schedule } from "../schedule.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
-import { CliError, EXIT, notFoundError, usageError } from "./errors.ts";
+import { CliError, EXIT, notFoundError, printable, usageError } from "./errors.ts";
 import { relativeTime, table, truncate } from "./format.ts";
-import { out, outJson, styles } from "./io.ts";
+import { err, out, outJson, styles } from "./io.ts";
 import { EventLog, parseLogFormat } from "./log.ts";
 import { parseDuration, parseIntFlag, readJsonInput } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
@@ -18,14 +18,24 @@ import { examples, globals, type Program } from "./program.ts";
 function scheduleRows(list: Schedule[], now: number): string[][] {
   const s = styles.out;
   return list.map((x) => [
-    x.id,
-    x.taskType,
-    x.cron,
-    x.timezone,
+    truncate(x.id),
+    truncate(x.taskType),
+    truncate(x.cron),
+    truncate(x.timezone),
     x.enabled ? s.paint("green", "enabled") : s.paint("yellow", "disabled"),
-    x.enabled ? relativeTime(x.nextRunAfter(new Date(now)), now) : "-",
+    x.enabled ? relativeTime(nextRun(x, now), now) : "-",
     truncate(JSON.stringify(x.input), 40),
   ]);
+}
+
+/** The next run after `time`; `null` (reported on stderr) when the cron or timezone is bad. */
+function nextRun(x: Schedule, time: number): Date | null {
+  try {
+    return x.nextRunAfter(new Date(time));
+  } catch (e) {
+    err(`oq: schedule ${JSON.stringify(x.id)} cannot run: ${printable((e as Error).message)}`);
+    return null;
+  }
 }
 
 const HEADERS = ["ID", "TYPE", "CRON", "TIMEZONE", "STATE", "NEXT RUN", "INPUT"];
@@ -101,7 +111,7 @@ export function registerSchedule(program: Program): void {
       const queue = await openQueue(globals(cmd));
       const list = await queue.listSchedules();
       if (flags.json) return outJson(list);
-      if (list.length === 0) return;
+      if (list.length === 0) return err("oq schedule list: no schedules");
       const now = (await queue.now()).getTime();
       out(table(HEADERS, scheduleRows(list, now), styles.out));
     });
@@ -115,24 +125,30 @@ export function registerSchedule(program: Program): void {
       const queue = await openQueue(globals(cmd));
       const s = await queue.getSchedule(id);
       if (s === null) throw notFoundError(`Schedule ${JSON.stringify(id)} not found`);
-      const last = await queue.getScheduleLastRun(id);
+      const { SchemaError } = await import("../errors.ts");
+      // A bad last-run record (or cron) is reported; the schedule is still shown.
+      const last = await queue.getScheduleLastRun(id).catch((e) => {
+        if (!(e instanceof SchemaError)) throw e;
+        err(`oq: skipped ${printable(e.message)}`);
+        return null;
+      });
       const now = (await queue.now()).getTime();
-      const next = s.enabled
-        ? s.nextRunAfter(new Date(Math.max(now, last?.lastRunAt.getTime() ?? 0)))
-        : null;
+      const next = s.enabled ? nextRun(s, Math.max(now, last?.lastRunAt.getTime() ?? 0)) : null;
       if (flags.json) return outJson({ schedule: s, lastRun: last, nextRunAt: next });
       const b = (k: string) => styles.out.paint("bold", k.padEnd(10));
       const time = (d: Date | null | undefined) =>
         d ? `${d.toISOString()} (${relativeTime(d, now)})` : "-";
       out([
-        `${b("id")}  ${s.id}`,
-        `${b("type")}  ${s.taskType}`,
-        `${b("cron")}  ${s.cron} (${s.timezone})`,
+        `${b("id")}  ${printable(s.id)}`,
+        `${b("type")}  ${printable(s.taskType)}`,
+        `${b("cron")}  ${printable(s.cron)} (${printable(s.timezone)})`,
         `${b("state")}  ${s.enabled ? "enabled" : "disabled"}`,
-        `${b("input")}  ${JSON.stringify(s.input)}`,
+        `${b("input")}  ${printable(JSON.stringify(s.input))}`,
         `${b("timeout")}  ${s.timeoutSeconds === null ? "default" : `${s.timeoutSeconds}s`}`,
         `${b("retries")}  ${s.maxRetries === null ? "default" : s.maxRetries}`,
-        `${b("last run")}  ${last ? `${time(last.lastRunAt)} task ${last.lastTaskId}` : "-"}`,
+        `${b("last run")}  ${
+          last ? `${time(last.lastRunAt)} task ${printable(last.lastTaskId)}` : "-"
+        }`,
         `${b("next run")}  ${time(next)}`,
         `${b("created")}  ${time(s.createdAt)}`,
       ].join("\n"));
@@ -210,7 +226,9 @@ export function registerSchedule(program: Program): void {
       if (flags.once) {
         const r = await scheduler.runOnce();
         if (flags.json) return outJson(r);
-        for (const x of r.submitted) out(`${x.scheduleId}  ${x.dueAt.toISOString()}  ${x.task.id}`);
+        for (const x of r.submitted) {
+          out(`${printable(x.scheduleId)}  ${x.dueAt.toISOString()}  ${printable(x.task.id)}`);
+        }
         for (const e of r.errors) log.error(`schedule ${e.scheduleId ?? e.key}`, e.error);
         return;
       }

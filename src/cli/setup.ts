@@ -70,15 +70,29 @@ export function registerSetup(program: Program): void {
     .option("--memory", "keep the data in memory only (lost at exit)")
     .option("--log-requests", "log one line per request on stderr")
     .option("--json", "print the connection settings as one JSON line on stdout once listening")
+    // Not `--env-file`: Node 20 takes that flag for itself wherever it appears in argv.
+    .option(
+      "--write-env <path>",
+      "once listening, write the `export` lines to this file (removed at stop)",
+    )
+    .option(
+      "--print-env",
+      "print the `export` lines of the server these flags start, and exit (starts nothing)",
+    )
     .addHelpText(
       "after",
       examples(
         "oq dev                          # http://127.0.0.1:9000, data in ./.oq-data",
+        'eval "$(oq dev --print-env)"    # in another shell: load the settings of that server',
+        "oq dev --memory --port 0 --write-env oq-dev.env   # any free port; then: . ./oq-dev.env",
         "oq dev --memory --port 0 --json # any free port; settings as JSON on stdout",
         "oq dev --bucket jobs            # create the bucket jobs (default: oq-dev)",
       ) +
-        "\n\nThe banner (stderr) lists the variables to export: S3_ENDPOINT, S3_BUCKET, S3_REGION," +
-        "\nAWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Not for production: no TLS, one fixed key pair.",
+        "\n\nThe banner (stderr) ends with `export` lines (S3_ENDPOINT, S3_BUCKET, S3_REGION," +
+        "\nAWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that paste into a shell as they are." +
+        "\n--print-env prints the same lines from the flags alone (same --port, --host and" +
+        "\n--bucket as the server; --port 0 is refused: the port is only known once listening)." +
+        "\nNot for production: no TLS, one fixed key pair.",
     )
     .action(async (flags, cmd) => {
       const port = parseIntFlag(flags.port, "--port", 0, 65535);
@@ -87,27 +101,52 @@ export function registerSetup(program: Program): void {
       const explicitDir = cmd.getOptionValueSource("dir") === "cli";
       if (flags.memory && explicitDir) throw usageError("Give --dir or --memory, not both");
       const dir = flags.memory ? undefined : flags.dir;
-      const { startDevServer } = await import("../dev/main.ts");
-      const { DEV_REGION } = await import("../dev/buckets.ts");
+      const { DEV_DEFAULTS, devEnv, shellExports, shellWord, startDevServer, urlOf } = await import(
+        "../dev/main.ts"
+      );
+      const credentials = {
+        accessKeyId: DEV_DEFAULTS.accessKeyId,
+        secretAccessKey: DEV_DEFAULTS.secretAccessKey,
+      };
+      if (flags.printEnv) {
+        if (flags.writeEnv !== undefined || flags.json) {
+          throw usageError("--print-env starts no server: give it without --write-env and --json");
+        }
+        if (port === 0) {
+          throw usageError(
+            "--print-env needs the server's --port: with --port 0 the port is only known once " +
+              "listening (use --write-env or --json on the server instead)",
+          );
+        }
+        const url = urlOf(flags.host, port);
+        out(shellExports(devEnv({ url, bucket, ...credentials })));
+        if (!(await answers(url))) {
+          err(`oq dev: nothing answers at ${url} yet: start the server with \`oq dev\``);
+        }
+        return;
+      }
       const server = await startDevServer({
         port,
         host: flags.host,
         dir,
         bucket,
+        ...credentials,
         log: (line) => err(line),
         logRequests: flags.logRequests ?? false,
       });
-      if (flags.json) {
-        outJsonLine({
-          url: server.url,
-          S3_ENDPOINT: server.url,
-          S3_BUCKET: bucket,
-          S3_REGION: DEV_REGION,
-          AWS_ACCESS_KEY_ID: "oqdev",
-          AWS_SECRET_ACCESS_KEY: "oqdevsecret",
-          dir: dir ?? null,
-        });
+      const env = devEnv({ url: server.url, bucket, ...credentials });
+      if (flags.writeEnv !== undefined) {
+        const { writeFileAtomic } = await import("../runtime.ts");
+        try {
+          await writeFileAtomic(flags.writeEnv, `${shellExports(env)}\n`);
+        } catch (e) {
+          await server.stop();
+          throw e;
+        }
+        const file = flags.writeEnv.includes("/") ? flags.writeEnv : `./${flags.writeEnv}`;
+        err(`oq dev: settings written to ${file} (load them with: . ${shellWord(file)})`);
       }
+      if (flags.json) outJsonLine({ url: server.url, ...env, dir: dir ?? null });
       let resolveRun: () => void = () => {};
       const running = new Promise<void>((r) => (resolveRun = r));
       await runDaemon({
@@ -118,6 +157,21 @@ export function registerSetup(program: Program): void {
           resolveRun();
         },
       });
+      if (flags.writeEnv !== undefined) {
+        const { removePath } = await import("../runtime.ts");
+        await removePath(flags.writeEnv);
+      }
       err("oq dev: stopped");
     });
+}
+
+/** True when an HTTP server answers at `url` (any status) within a second. */
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -10,7 +10,7 @@
 import type { TailEvent } from "./tail_scan.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
-import { usageError } from "./errors.ts";
+import { printable, usageError } from "./errors.ts";
 import { err, out, outJsonLine, styles } from "./io.ts";
 import { pickShards } from "./inspect.ts";
 import { collect, parseDuration } from "./parse.ts";
@@ -36,7 +36,7 @@ function print(e: TailEvent, json: boolean): void {
   const extra = t
     ? [
       t.status === "running" || t.attempt > 0 ? `attempt=${t.attempt}` : "",
-      t.workerId && t.status === "running" ? `worker=${t.workerId}` : "",
+      t.workerId && t.status === "running" ? `worker=${printable(t.workerId)}` : "",
       t.status === "failed" || (t.status === "pending" && t.retryCount > 0)
         ? truncateError(t.lastError)
         : "",
@@ -44,8 +44,8 @@ function print(e: TailEvent, json: boolean): void {
     ].filter((x) => x !== "").join(" ")
     : "";
   out(
-    `${s.paint("dim", e.time)} ${e.event.padEnd(7)} ${e.taskId}  ${
-      e.taskType ?? ""
+    `${s.paint("dim", e.time)} ${e.event.padEnd(7)} ${printable(e.taskId)}  ${
+      printable(e.taskType ?? "")
     }  ${from}${status}${extra ? `  ${extra}` : ""}`,
   );
 }
@@ -53,7 +53,7 @@ function print(e: TailEvent, json: boolean): void {
 function truncateError(e: string | null): string {
   if (!e) return "";
   const one = e.replace(/\s+/g, " ");
-  return `error=${JSON.stringify(one.length > 80 ? `${one.slice(0, 79)}…` : one)}`;
+  return `error=${printable(JSON.stringify(one.length > 80 ? `${one.slice(0, 79)}…` : one))}`;
 }
 
 /** Register `oq tail`. */
@@ -102,7 +102,7 @@ export function registerTail(program: Program): void {
             try {
               emit(await tail.scan());
             } catch (e) {
-              err(`oq tail: scan failed: ${(e as Error).message}`);
+              err(`oq tail: scan failed: ${printable((e as Error).message)}`);
             }
           }
         },

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { reportBadObject } from "../bad_objects.ts";
 import { SchemaError } from "../errors.ts";
 import type { Queue } from "../queue.ts";
 import { mapLimit } from "../queue.ts";
@@ -74,8 +75,11 @@ export class TaskTail {
         try {
           return { key, etag: o.etag, task: new Task(parseTaskRecord(key, o.body)) };
         } catch (e) {
-          if (e instanceof SchemaError) return null;
-          throw e;
+          if (!(e instanceof SchemaError)) throw e;
+          // Reported once; not read again until it changes.
+          reportBadObject(q, key, o.etag, e.message);
+          this.#seen.set(key, { etag: o.etag });
+          return null;
         }
       });
       for (const r of read) {

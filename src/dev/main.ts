@@ -77,8 +77,57 @@ export interface BannerInfo {
 }
 
 /**
+ * The environment variables that point oq (and AWS tools) at a dev server, in the order
+ * the banner prints them (`S3_BUCKET` only when a bucket was created).
+ *
+ * @example
+ * ```ts
+ * import { devEnv } from "./main.ts";
+ * devEnv({ url: "http://127.0.0.1:9000", bucket: "oq-dev", accessKeyId: "oqdev", secretAccessKey: "oqdevsecret" });
+ * // { S3_ENDPOINT: "http://127.0.0.1:9000", S3_BUCKET: "oq-dev", S3_REGION: "us-east-1", ... }
+ * ```
+ */
+export function devEnv(info: BannerInfo): Record<string, string> {
+  const env: Record<string, string> = { S3_ENDPOINT: info.url };
+  if (info.bucket !== undefined) env.S3_BUCKET = info.bucket;
+  env.S3_REGION = DEV_REGION;
+  env.AWS_ACCESS_KEY_ID = info.accessKeyId;
+  env.AWS_SECRET_ACCESS_KEY = info.secretAccessKey;
+  return env;
+}
+
+/**
+ * `export NAME=value` lines for a POSIX shell (sh, bash, zsh), one per variable, each
+ * value single-quoted unless it is plain (letters, digits and `_ . : / @ % + , = -`), so
+ * the lines paste into a shell or go through `eval` as they are.
+ *
+ * @example
+ * ```ts
+ * import { shellExports } from "./main.ts";
+ * shellExports({ S3_ENDPOINT: "http://[::1]:9000" }); // "export S3_ENDPOINT='http://[::1]:9000'"
+ * ```
+ */
+export function shellExports(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `export ${k}=${shellWord(v)}`).join("\n");
+}
+
+/**
+ * `value` as one POSIX shell word: as it is when plain (letters, digits and
+ * `_ . : / @ % + , = -`), else single-quoted.
+ *
+ * @example
+ * ```ts
+ * import { shellWord } from "./main.ts";
+ * shellWord("it's"); // "'it'\\''s'"
+ * ```
+ */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_.:/@%+,=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
  * The start-up banner: a loud development-only warning, where the data lives, and the
- * environment variables that point oq (and AWS tools) at the server.
+ * `export` lines that point oq (and AWS tools) at the server (see {@link shellExports}).
  *
  * @example
  * ```ts
@@ -95,13 +144,23 @@ export function devBanner(info: BannerInfo): string {
     "    (no TLS, one fixed key pair, no multipart uploads, limited S3 API)",
     `oq dev listening on ${info.url}, data ${data}`,
     "",
-    "Point oq and AWS tools at it with:",
-    `S3_ENDPOINT=${info.url}`,
-    info.bucket !== undefined ? `S3_BUCKET=${info.bucket}` : "S3_BUCKET=<create a bucket first>",
-    `S3_REGION=${DEV_REGION}`,
-    `AWS_ACCESS_KEY_ID=${info.accessKeyId}`,
-    `AWS_SECRET_ACCESS_KEY=${info.secretAccessKey}`,
+    "Point oq and AWS tools at it (paste these lines into a shell):",
+    shellExports(devEnv(info)),
+    ...(info.bucket === undefined ? ["# S3_BUCKET: create a bucket first"] : []),
   ].join("\n");
+}
+
+/**
+ * The base URL of a dev server bound to `host` and `port` (IPv6 hosts in brackets).
+ *
+ * @example
+ * ```ts
+ * import { urlOf } from "./main.ts";
+ * urlOf("::1", 9000); // "http://[::1]:9000"
+ * ```
+ */
+export function urlOf(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
 function validate(options: DevServerOptions): void {
@@ -177,8 +236,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     await persistence?.close();
     throw e;
   }
-  const urlHost = host.includes(":") ? `[${host}]` : host;
-  const url = `http://${urlHost}:${server.port}`;
+  const url = urlOf(host, server.port);
   const runLifecycle = async (): Promise<LifecycleRunResult> => {
     const result = runLifecycleOnce(engine);
     await persistence?.flush();
