@@ -5,6 +5,7 @@
  */
 
 import { validatePrefix, validateShard } from "./keys.ts";
+import { checkSeconds, MAX_TIMEOUT_SECONDS } from "./limits.ts";
 import { DEFAULT_RETRY_POLICY, resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { DEFAULT_SIGNAL_COALESCE_MS } from "./signal.ts";
 
@@ -16,7 +17,13 @@ export interface QueueOptions {
   shardCount?: number;
   /** Largest task input accepted, as serialized JSON bytes. @default 262144 (256 KiB) */
   maxInputBytes?: number;
-  /** Default per-attempt timeout of submitted tasks. @default 300 */
+  /**
+   * Largest handler output stored, as serialized JSON bytes. An attempt whose output is
+   * larger (or not JSON-serializable) fails the task at once, without a retry (the handler
+   * would return it again), with the reason as its error. @default 262144 (256 KiB)
+   */
+  maxOutputBytes?: number;
+  /** Default per-attempt timeout of submitted tasks, in seconds (at most 31536000, 365 days). @default 300 */
   defaultTimeoutSeconds?: number;
   /** Default retries after the first attempt. @default 3 */
   defaultMaxRetries?: number;
@@ -36,6 +43,8 @@ export interface ResolvedQueueOptions {
   shards: string[];
   /** Input size limit in bytes. */
   maxInputBytes: number;
+  /** Output size limit in bytes. */
+  maxOutputBytes: number;
   /** Default timeout. */
   defaultTimeoutSeconds: number;
   /** Default retries. */
@@ -60,16 +69,16 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
 export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions {
   const shardCount = positiveInt("shardCount", o.shardCount, 4);
   if (shardCount > 256) throw new RangeError(`Invalid shardCount: ${shardCount} (at most 256)`);
-  const timeout = o.defaultTimeoutSeconds ?? 300;
-  if (!(timeout > 0 && Number.isFinite(timeout))) {
-    throw new RangeError(
-      `Invalid defaultTimeoutSeconds: ${JSON.stringify(o.defaultTimeoutSeconds)}`,
-    );
-  }
+  const timeout = checkSeconds(
+    "defaultTimeoutSeconds",
+    o.defaultTimeoutSeconds ?? 300,
+    MAX_TIMEOUT_SECONDS,
+  );
   return {
     prefix: validatePrefix(o.prefix ?? ""),
     shards: Array.from({ length: shardCount }, (_, i) => validateShard(String(i))),
     maxInputBytes: positiveInt("maxInputBytes", o.maxInputBytes, 256 * 1024),
+    maxOutputBytes: positiveInt("maxOutputBytes", o.maxOutputBytes, 256 * 1024),
     defaultTimeoutSeconds: timeout,
     defaultMaxRetries: positiveInt("defaultMaxRetries", o.defaultMaxRetries, 3, 0),
     defaultRetryPolicy: resolveRetryPolicy(o.defaultRetryPolicy ?? DEFAULT_RETRY_POLICY),
