@@ -82,6 +82,28 @@ describe("ExecRunner", { timeout: 60_000 }, () => {
     assert.match(t.lastError ?? "", /^command exited with 3: .*\n299999\n300000$/s, "the tail");
   });
 
+  it("an output over the stdout cap (8 MiB) or maxOutputBytes fails the task without a retry", async () => {
+    const { queue } = memQueue({ shardCount: 1, maxOutputBytes: 1000 });
+    const huge = await queue.submit("out", 9 * 1024 * 1024, { maxRetries: 3 });
+    const big = await queue.submit("out", 2000, { maxRetries: 3 });
+    const w = new Worker(queue, "w1").task(
+      "out",
+      new ExecRunner().handler(`read n; head -c "$n" /dev/zero | tr '\\0' x`),
+    );
+    w.configure({ withMonitor: false, concurrency: 2 });
+    await w.pollOnce();
+    await w.drain();
+    const h = (await queue.get(huge.id))!;
+    assert.equal(h.status, "failed", h.lastError ?? "");
+    assert.equal(
+      h.lastError,
+      "command output is 9437184 bytes, over the limit of 8388608 (stdout read)",
+    );
+    const b = (await queue.get(big.id))!;
+    assert.equal(b.status, "failed");
+    assert.match(b.lastError ?? "", /^Task output is 2002 bytes, over the limit of 1000/);
+  });
+
   it("with onCommandError, exit 127 gives the task back (uncounted) once the worker stops", async () => {
     const { queue } = memQueue({ shardCount: 1 });
     const task = await queue.submit("t", {}, { maxRetries: 3 });

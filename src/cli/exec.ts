@@ -25,7 +25,7 @@ import { type Dropped, StderrLines } from "./stderr_log.ts";
 export const EXIT_RETRY = 75;
 /** Bytes of stderr kept for `last_error`. */
 export const STDERR_TAIL_BYTES = 2048;
-/** Largest stdout accepted as output; more fails the attempt (retryable). */
+/** Largest stdout read as output; more fails the task without a retry (as an output over `maxOutputBytes` does). */
 export const MAX_STDOUT_BYTES = 8 * 1024 * 1024;
 /** Exit codes of `/bin/sh` for a command it could not find (127) or not run (126). */
 export const EXIT_NOT_FOUND = [126, 127] as const;
@@ -169,8 +169,9 @@ export class ExecRunner {
     }
     if (status.code === 0) {
       if (stdoutBytes > MAX_STDOUT_BYTES) {
-        throw new RetryableError(
-          `command output is ${stdoutBytes} bytes, over the limit of ${MAX_STDOUT_BYTES}`,
+        // Like an output over maxOutputBytes: the command would print it again, no retry.
+        throw new PermanentError(
+          `command output is ${stdoutBytes} bytes, over the limit of ${MAX_STDOUT_BYTES} (stdout read)`,
         );
       }
       return parseOutput(new TextDecoder().decode(concatBytes(stdout)));
