@@ -94,10 +94,10 @@ function toJson(what: string, value: unknown): string | undefined {
 }
 
 function checkBytes(what: string, json: string, maxBytes: number, option: string): void {
-  // A JSON text has at least as many UTF-8 bytes as UTF-16 units: skip encoding huge ones.
-  const bytes = json.length > maxBytes ? json.length : new TextEncoder().encode(json).length;
-  if (bytes > maxBytes) {
-    const size = json.length > maxBytes ? new TextEncoder().encode(json).length : bytes;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short text needs no encoding to be checked.
+  if (json.length * 3 <= maxBytes) return;
+  const size = new TextEncoder().encode(json).length;
+  if (size > maxBytes) {
     throw new RangeError(
       `Task ${what} is ${size} bytes, over the limit of ${maxBytes} (queue option ${option})`,
     );
