@@ -13,16 +13,21 @@ import {
   TaskAbortedError,
   type TaskContext,
 } from "./handler.ts";
+import { checkSeconds, MAX_TIMEOUT_SECONDS } from "./limits.ts";
 import type { Queue } from "./queue.ts";
-import { unrefTimer } from "./runtime.ts";
+import { encodeOutput } from "./submit.ts";
 import { Task, type TaskRecord } from "./task.ts";
 import { type EntryRef, tasksOf, type Versioned } from "./task_store.ts";
+import { type LongTimeout, setLongTimeout } from "./timer.ts";
 import * as transitions from "./transitions.ts";
 
-/** How an attempt ended, as far as the worker is concerned. */
+/**
+ * How an attempt ended, as far as the worker is concerned. A failure's `failure` is the
+ * kind recorded in the task's `errors` (`permanent` dead-letters at once).
+ */
 export type Outcome =
   | { kind: "completed"; output: unknown }
-  | { kind: "failed"; error: Error; permanent: boolean; timeout: boolean }
+  | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
   | { kind: "released" };
 
 /** What was finally written for the attempt. */
@@ -60,10 +65,11 @@ export class Execution {
   readonly #abort = new AbortController();
   #cancelRequested = false;
   #deadline: number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #checker: ReturnType<typeof setInterval> | undefined;
+  #timer: LongTimeout | undefined;
+  #checker: LongTimeout | undefined;
   #settleAbort: ((o: Outcome) => void) | undefined;
   #finished = false;
+  #keepLease = false;
 
   /** Prepare the execution of a claimed task. */
   constructor(queue: Queue, claimed: Versioned, lease: EntryRef, settings: ExecutionSettings) {
@@ -90,38 +96,42 @@ export class Execution {
     if (this.#abort.signal.aborted) return;
     this.#abort.abort(new TaskAbortedError(kind, message));
     if (kind === "shutdown" || kind === "lease_lost") {
-      const t = setTimeout(() => {
-        this.#settleAbort?.(
-          kind === "shutdown" ? { kind: "released" } : {
-            kind: "failed",
-            error: new TaskAbortedError(kind, message),
-            permanent: false,
-            timeout: false,
-          },
-        );
-      }, this.#s.abortGraceMs);
-      unrefTimer(t);
+      setLongTimeout(
+        () => {
+          this.#settleAbort?.(
+            kind === "shutdown" ? { kind: "released" } : {
+              kind: "failed",
+              error: new TaskAbortedError(kind, message),
+              failure: "retryable",
+            },
+          );
+        },
+        this.#s.abortGraceMs,
+        { unref: true },
+      );
     }
   }
 
-  /** Run the handler and record the outcome. Never throws. */
+  /**
+   * Run the handler and record the outcome. Never throws. The lease entry is deleted once
+   * the outcome is written, or once the task turned out no longer ours; when nothing could
+   * be written (the store kept failing) it stays, so the monitor recovers the task when
+   * its lease ends instead of the slow sweep finding a running task without one.
+   */
   async run(handler: Handler): Promise<Recorded> {
     const outcome = await this.#runHandler(handler);
     this.#finished = true;
-    clearTimeout(this.#timer);
-    clearInterval(this.#checker);
-    try {
-      return await this.#record(outcome);
-    } finally {
-      await tasksOf(this.#queue).deleteEntry(this.#lease);
-    }
+    this.#timer?.cancel();
+    this.#checker?.cancel();
+    const recorded = await this.#settle(outcome);
+    if (!this.#keepLease) await tasksOf(this.#queue).deleteEntry(this.#lease);
+    return recorded;
   }
 
   async #runHandler(handler: Handler): Promise<Outcome> {
     const ctx = this.#context();
     this.#armTimeout();
-    this.#checker = setInterval(() => void this.#checkTask(), this.#s.cancelCheckIntervalMs);
-    unrefTimer(this.#checker);
+    this.#armCheck();
     const aborted = new Promise<Outcome>((resolve) => (this.#settleAbort = resolve));
     const handled = (async (): Promise<Outcome> => {
       try {
@@ -129,39 +139,58 @@ export class Execution {
         return { kind: "completed", output };
       } catch (e) {
         const reason = this.#abort.signal.reason;
-        if (reason instanceof TaskAbortedError && reason.kind === "shutdown") {
-          return { kind: "released" };
+        if (reason instanceof TaskAbortedError) {
+          if (reason.kind === "shutdown") return { kind: "released" };
+          // Whatever the handler threw once its signal was aborted for a timeout or a cancel
+          // request, that is why the attempt ended (an --exec command killed on a cancel
+          // is a cancellation, not a timeout).
+          if (reason.kind === "timeout" || reason.kind === "cancelled") {
+            return { kind: "failed", error: reason, failure: reason.kind };
+          }
         }
-        const error = reason instanceof TaskAbortedError && reason.kind === "timeout"
-          ? reason
-          : coerceError(e);
+        const error = coerceError(e);
         return {
           kind: "failed",
           error,
-          permanent: error instanceof PermanentError,
-          timeout: error === reason,
+          failure: error instanceof PermanentError ? "permanent" : "retryable",
         };
       }
     })();
     return await Promise.race([handled, aborted]);
   }
 
+  // Task timers never keep a process alive by themselves (the worker's loop does), and run
+  // on chained timers: a timeout over 24.8 days must not fire at once.
   #armTimeout(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     const ms = Math.max(0, this.#deadline - Date.now());
-    this.#timer = setTimeout(() => {
-      const seconds = this.#current.rec.timeout_seconds;
-      const err = new TaskAbortedError("timeout", `timed out after ${seconds}s`);
-      this.#abort.abort(err);
-      // Give the handler a moment to wind down, then record the timeout whatever it does.
-      const grace = setTimeout(
-        () => this.#settleAbort?.({ kind: "failed", error: err, permanent: false, timeout: true }),
-        this.#s.abortGraceMs,
-      );
-      unrefTimer(grace);
-    }, ms);
-    // Task timers never keep a process alive by themselves (the worker's loop does).
-    unrefTimer(this.#timer);
+    this.#timer = setLongTimeout(
+      () => {
+        const seconds = this.#current.rec.timeout_seconds;
+        const err = new TaskAbortedError("timeout", `timed out after ${seconds}s`);
+        this.#abort.abort(err);
+        // Give the handler a moment to wind down, then record the timeout whatever it does.
+        setLongTimeout(
+          () => this.#settleAbort?.({ kind: "failed", error: err, failure: "timeout" }),
+          this.#s.abortGraceMs,
+          { unref: true },
+        );
+      },
+      ms,
+      { unref: true },
+    );
+  }
+
+  // The cancel/lease check, one after the other (never two at once).
+  #armCheck(): void {
+    this.#checker = setLongTimeout(
+      async () => {
+        await this.#checkTask();
+        if (!this.#finished) this.#armCheck();
+      },
+      this.#s.cancelCheckIntervalMs,
+      { unref: true },
+    );
   }
 
   #context(): TaskContext {
@@ -177,9 +206,7 @@ export class Execution {
   }
 
   async #extendLease(seconds: number): Promise<void> {
-    if (!(seconds > 0 && Number.isFinite(seconds))) {
-      throw new RangeError(`Invalid lease extension: ${seconds}`);
-    }
+    checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS);
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const t = transitions.extendLease(
@@ -243,6 +270,52 @@ export class Execution {
     return true;
   }
 
+  /**
+   * Record the outcome; never throws. An output the task cannot hold (not JSON, or over
+   * `maxOutputBytes`) fails the task at once, without a retry: the handler would return it
+   * again. An error while writing (the store failing, a record that cannot be written) is
+   * recorded as a retryable failure with its reason when that write succeeds; when nothing
+   * can be written the lease entry is kept and the attempt is reported lost.
+   */
+  async #settle(outcome: Outcome): Promise<Recorded> {
+    let o = outcome;
+    if (o.kind === "completed") {
+      try {
+        o = {
+          kind: "completed",
+          output: encodeOutput(o.output, this.#queue.options.maxOutputBytes),
+        };
+      } catch (e) {
+        o = {
+          kind: "failed",
+          error: new PermanentError((e as Error).message),
+          failure: "permanent",
+        };
+      }
+    }
+    try {
+      return await this.#record(o);
+    } catch (e) {
+      const reason = `the outcome could not be recorded: ${coerceError(e).message}`;
+      try {
+        return await this.#record({
+          kind: "failed",
+          error: new Error(reason),
+          failure: "retryable",
+        });
+      } catch (e2) {
+        this.#keepLease = true;
+        return {
+          kind: "lost",
+          taskId: this.taskId,
+          reason: `${reason}; nor the failure (${
+            coerceError(e2).message
+          }): the lease entry stays, so the monitor retries the task when the lease ends`,
+        };
+      }
+    }
+  }
+
   async #record(outcome: Outcome): Promise<Recorded> {
     const q = this.#queue;
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
@@ -255,8 +328,8 @@ export class Execution {
         ? transitions.release(rec, now, ref)
         : transitions.failAttempt(rec, now, ref, {
           message: outcome.error.message || outcome.error.name,
-          kind: outcome.timeout ? "timeout" : outcome.permanent ? "permanent" : "retryable",
-          permanent: outcome.permanent,
+          kind: outcome.failure,
+          permanent: outcome.failure === "permanent",
         });
       if (!t.ok) return { kind: "lost", taskId: this.taskId, reason: t.reason };
       const w = t.next.status === "pending"
@@ -279,8 +352,9 @@ export class Execution {
         }
       }
       // Someone wrote first (a cancel request, or the monitor after our lease expired):
-      // re-read and decide again; never overwrite a state that is no longer ours.
-      if (!(await this.#refresh().catch(() => false))) {
+      // re-read and decide again; never overwrite a state that is no longer ours. A failed
+      // re-read throws (see #settle): the task may still be ours, so its lease entry stays.
+      if (!(await this.#refresh())) {
         return {
           kind: "lost",
           taskId: this.taskId,

@@ -82,7 +82,11 @@ export interface TaskContext {
   extendLease(seconds: number): Promise<void>;
 }
 
-/** A task handler: gets the input, returns the output (JSON-serializable) or throws. */
+/**
+ * A task handler: gets the input, returns the output (JSON-serializable) or throws. An
+ * output JSON cannot encode (a BigInt, a cycle) or over the queue's `maxOutputBytes` fails
+ * the task at once, without a retry (it would be returned again), with the reason as its error.
+ */
 export type Handler<I = unknown, O = unknown> = (input: I, ctx: TaskContext) => O | Promise<O>;
 
 /** Turn anything thrown into an Error (handlers may throw strings or objects). */

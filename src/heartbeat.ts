@@ -8,6 +8,7 @@
 
 import { z } from "zod";
 import type { Queue } from "./queue.ts";
+import { type LongTimeout, setLongTimeout } from "./timer.ts";
 
 /** The stored heartbeat. */
 export const HeartbeatSchema = z.object({
@@ -31,7 +32,7 @@ export class Heartbeat {
   readonly #queue: Queue;
   #base: Omit<HeartbeatRecord, "last_seen_at" | "in_flight" | "in_flight_tasks">;
   readonly #inFlight: () => string[];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: LongTimeout | undefined;
   #stopped = true;
   #lastBusy = false;
 
@@ -64,7 +65,7 @@ export class Heartbeat {
 
   /** Write the heartbeat now (one PUT) and re-arm the timer. Never throws. */
   async beat(): Promise<void> {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     const tasks = this.#inFlight();
     this.#lastBusy = tasks.length > 0;
     const rec: HeartbeatRecord = {
@@ -81,7 +82,7 @@ export class Heartbeat {
       },
     ).catch(() => undefined);
     if (!this.#stopped) {
-      this.#timer = setTimeout(
+      this.#timer = setLongTimeout(
         () => void this.beat(),
         this.#lastBusy ? this.busyIntervalMs : this.idleIntervalMs,
       );
@@ -97,7 +98,7 @@ export class Heartbeat {
   /** Stop the timer and delete the heartbeat (a clean stop). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     await this.#queue.store.delete(this.#queue.keys.worker(this.#base.worker_id)).catch(() =>
       undefined
     );

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { setLongTimeout } from "./timer.ts";
+
 /**
  * Runs `step` until {@link Loop.stop}; `step` returns the delay in ms before the next run
  * and handles its own errors.
@@ -72,11 +74,12 @@ export class Loop {
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(t);
+        t.cancel();
         if (this.#wake === done) this.#wake = undefined;
         resolve();
       };
-      const t = setTimeout(done, ms);
+      // Any length (a monitor's idle interval may exceed what one setTimeout holds).
+      const t = setLongTimeout(done, ms);
       this.#wake = done;
     });
   }

@@ -10,15 +10,17 @@
 
 import { SchemaError } from "./errors.ts";
 import { Emitter } from "./events.ts";
+import { checkSeconds, MAX_INTERVAL_MS } from "./limits.ts";
 import { Loop } from "./loop.ts";
 import type { Queue } from "./queue.ts";
+import { ReportOnce } from "./report_once.ts";
 import { type EntryRef, tasksOf, type Versioned } from "./task_store.ts";
 import { type RetentionOptions, Sweeper, type SweepResult } from "./sweep.ts";
 import * as transitions from "./transitions.ts";
 
 /** Options of a {@link Monitor}. */
 export interface MonitorOptions {
-  /** Check interval while leases exist or work is running. @default 15 */
+  /** Check interval while leases exist or work is running (at most 365 days). @default 15 */
   checkIntervalS?: number;
   /** Check interval while no lease was seen and nothing hints at activity. @default 300 */
   idleCheckIntervalS?: number;
@@ -66,7 +68,11 @@ export interface MonitorResult {
 export interface MonitorEvents extends Record<string, unknown> {
   /** A task with an expired lease was moved to `status` (pending, failed or cancelled). */
   "monitor:recovered": { taskId: string; status: string };
-  /** A cycle failed (it is retried at the next interval). */
+  /**
+   * A cycle failed (it is retried at the next interval), or an object does not match its
+   * schema (a `SchemaError`, left alone): each bad object is reported once per monitor
+   * (per key and problem), not at every cycle that meets it.
+   */
   "monitor:error": { error: Error };
 }
 
@@ -90,6 +96,7 @@ export class Monitor {
     shardsPerCycle: number;
   };
   readonly #sweeper: Sweeper;
+  readonly #reported = new ReportOnce();
   #lastSweepAt = Number.NEGATIVE_INFINITY;
   #rotation = 0;
   #loop: Loop | undefined;
@@ -107,16 +114,11 @@ export class Monitor {
       sweepIntervalS: options.sweepIntervalS ?? 300,
       sweepMaxGets: options.sweepMaxGets ?? 200,
     };
-    const keys = [
-      "checkIntervalS",
-      "idleCheckIntervalS",
-      "leasesPerShard",
-      "shardsPerCycle",
-      "sweepIntervalS",
-      "sweepMaxGets",
-    ] as const;
-    for (const k of keys) {
+    for (const k of ["leasesPerShard", "shardsPerCycle", "sweepMaxGets"] as const) {
       if (!(this.#o[k] > 0)) throw new RangeError(`Invalid monitor option ${k}: ${this.#o[k]}`);
+    }
+    for (const k of ["checkIntervalS", "idleCheckIntervalS", "sweepIntervalS"] as const) {
+      checkSeconds(`monitor option ${k}`, this.#o[k], MAX_INTERVAL_MS / 1000);
     }
     const retention = options.retention ?? {};
     for (const [k, v] of Object.entries(retention)) {
@@ -125,7 +127,12 @@ export class Monitor {
       }
     }
     this.#sweeper = new Sweeper(queue, retention, this.#o.sweepMaxGets);
-    this.#sweeper.onInvalid = (error) => this.events.emit("monitor:error", { error });
+    this.#sweeper.onInvalid = (error) => this.#invalid(error);
+  }
+
+  // A bad object stays bad until someone fixes it: report it once, not every cycle.
+  #invalid(error: SchemaError): void {
+    if (this.#reported.first(error.message)) this.events.emit("monitor:error", { error });
   }
 
   /**
@@ -223,7 +230,7 @@ export class Monitor {
       return await tasksOf(this.#queue).read(taskId);
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
-      this.events.emit("monitor:error", { error: e });
+      this.#invalid(e);
       return undefined;
     }
   }

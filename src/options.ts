@@ -6,6 +6,7 @@
 
 import { validatePrefix, validateShard } from "./keys.ts";
 import { MAX_SHARD_COUNT } from "./layout.ts";
+import { checkSeconds, MAX_TIMEOUT_SECONDS } from "./limits.ts";
 import { DEFAULT_RETRY_POLICY, resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { DEFAULT_SIGNAL_COALESCE_MS } from "./signal.ts";
 
@@ -22,7 +23,13 @@ export interface QueueOptions {
   shardCount?: number;
   /** Largest task input accepted, as serialized JSON bytes. @default 262144 (256 KiB) */
   maxInputBytes?: number;
-  /** Default per-attempt timeout of submitted tasks. @default 300 */
+  /**
+   * Largest handler output stored, as serialized JSON bytes. An attempt whose output is
+   * larger (or not JSON-serializable) fails the task at once, without a retry (the handler
+   * would return it again), with the reason as its error. @default 262144 (256 KiB)
+   */
+  maxOutputBytes?: number;
+  /** Default per-attempt timeout of submitted tasks, in seconds (at most 31536000, 365 days). @default 300 */
   defaultTimeoutSeconds?: number;
   /** Default retries after the first attempt. @default 3 */
   defaultMaxRetries?: number;
@@ -51,6 +58,8 @@ export interface ResolvedQueueOptions {
   layoutCheckIntervalMs: number;
   /** Input size limit in bytes. */
   maxInputBytes: number;
+  /** Output size limit in bytes. */
+  maxOutputBytes: number;
   /** Default timeout. */
   defaultTimeoutSeconds: number;
   /** Default retries. */
@@ -77,18 +86,18 @@ export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions 
   if (shardCount > MAX_SHARD_COUNT) {
     throw new RangeError(`Invalid shardCount: ${shardCount} (at most ${MAX_SHARD_COUNT})`);
   }
-  const timeout = o.defaultTimeoutSeconds ?? 300;
-  if (!(timeout > 0 && Number.isFinite(timeout))) {
-    throw new RangeError(
-      `Invalid defaultTimeoutSeconds: ${JSON.stringify(o.defaultTimeoutSeconds)}`,
-    );
-  }
+  const timeout = checkSeconds(
+    "defaultTimeoutSeconds",
+    o.defaultTimeoutSeconds ?? 300,
+    MAX_TIMEOUT_SECONDS,
+  );
   return {
     prefix: validatePrefix(o.prefix ?? ""),
     shards: Array.from({ length: shardCount }, (_, i) => validateShard(String(i))),
     shardCountExplicit: o.shardCount !== undefined,
     layoutCheckIntervalMs: positiveInt("layoutCheckIntervalMs", o.layoutCheckIntervalMs, 60_000),
     maxInputBytes: positiveInt("maxInputBytes", o.maxInputBytes, 256 * 1024),
+    maxOutputBytes: positiveInt("maxOutputBytes", o.maxOutputBytes, 256 * 1024),
     defaultTimeoutSeconds: timeout,
     defaultMaxRetries: positiveInt("defaultMaxRetries", o.defaultMaxRetries, 3, 0),
     defaultRetryPolicy: resolveRetryPolicy(o.defaultRetryPolicy ?? DEFAULT_RETRY_POLICY),

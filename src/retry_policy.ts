@@ -4,11 +4,13 @@
  * @module
  */
 
+import { MAX_INTERVAL_MS } from "./limits.ts";
+
 /** How long to wait before each retry of a failed task. */
 export interface RetryPolicy {
-  /** Delay before the first retry. @default 1000 */
+  /** Delay before the first retry (at most 365 days). @default 1000 */
   initialIntervalMs: number;
-  /** Upper bound of a delay. @default 60000 */
+  /** Upper bound of a delay (at most 365 days). @default 60000 */
   maxIntervalMs: number;
   /** Growth factor per retry. @default 2 */
   multiplier: number;
@@ -24,16 +26,32 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   jitterPercent: 0.25,
 });
 
-/** Fill defaults and validate; throws `RangeError` naming the bad field. */
+const RANGES: Record<keyof RetryPolicy, string> = {
+  initialIntervalMs: `ms from 0 to ${MAX_INTERVAL_MS} (365 days)`,
+  maxIntervalMs: `ms from initialIntervalMs to ${MAX_INTERVAL_MS} (365 days)`,
+  multiplier: "a number >= 1",
+  jitterPercent: "a fraction from 0 to 1",
+};
+
+/** Fill defaults and validate (intervals at most 365 days); throws `RangeError` naming the bad field. */
 export function resolveRetryPolicy(p: Partial<RetryPolicy> = {}): RetryPolicy {
   const out = { ...DEFAULT_RETRY_POLICY, ...stripUndefined(p) };
   const check = (name: keyof RetryPolicy, ok: boolean) => {
-    if (!ok) throw new RangeError(`Invalid retryPolicy.${name}: ${JSON.stringify(out[name])}`);
+    if (!ok) {
+      throw new RangeError(
+        `Invalid retryPolicy.${name}: ${JSON.stringify(out[name])} (${RANGES[name]})`,
+      );
+    }
   };
-  check("initialIntervalMs", Number.isFinite(out.initialIntervalMs) && out.initialIntervalMs >= 0);
+  check(
+    "initialIntervalMs",
+    Number.isFinite(out.initialIntervalMs) && out.initialIntervalMs >= 0 &&
+      out.initialIntervalMs <= MAX_INTERVAL_MS,
+  );
   check(
     "maxIntervalMs",
-    Number.isFinite(out.maxIntervalMs) && out.maxIntervalMs >= out.initialIntervalMs,
+    Number.isFinite(out.maxIntervalMs) && out.maxIntervalMs >= out.initialIntervalMs &&
+      out.maxIntervalMs <= MAX_INTERVAL_MS,
   );
   check("multiplier", Number.isFinite(out.multiplier) && out.multiplier >= 1);
   check(

@@ -18,6 +18,7 @@ import {
   writeStored as writeStoredWith,
 } from "./stored.ts";
 import type { Queue } from "./queue.ts";
+import { MAX_TIMEOUT_SECONDS } from "./limits.ts";
 
 /** The stored format version of schedule objects and last-run records. */
 export const SCHEDULE_SCHEMA_VERSION = 1;
@@ -65,7 +66,7 @@ export const ScheduleRecordSchema: z.ZodType<ScheduleRecord> = z.object({
   input: z.unknown(),
   cron: z.string(),
   timezone: z.string(),
-  timeout_seconds: z.number().positive().nullable(),
+  timeout_seconds: z.number().positive().max(MAX_TIMEOUT_SECONDS).nullable(),
   max_retries: z.number().int().nonnegative().nullable(),
   enabled: z.boolean(),
   enabled_at: isoDate,

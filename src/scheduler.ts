@@ -14,6 +14,7 @@
 import type { Cron } from "croner";
 import { SchemaError } from "./errors.ts";
 import { Emitter } from "./events.ts";
+import { checkSeconds, MAX_INTERVAL_MS } from "./limits.ts";
 import { Loop } from "./loop.ts";
 import { mapLimit, type Queue } from "./queue.ts";
 import {
@@ -344,12 +345,7 @@ export class Scheduler {
    * changed schedules), and at the next due time when that comes sooner.
    */
   run(options: { intervalS?: number } = {}): Promise<void> {
-    const intervalS = options.intervalS ?? 60;
-    if (!(typeof intervalS === "number" && intervalS > 0 && Number.isFinite(intervalS))) {
-      throw new RangeError(
-        `Invalid intervalS: ${JSON.stringify(options.intervalS)} (a number > 0)`,
-      );
-    }
+    const intervalS = checkSeconds("intervalS", options.intervalS ?? 60, MAX_INTERVAL_MS / 1000);
     if (this.#loop?.running) throw new Error("Scheduler is already running");
     this.#loop = new Loop(async () => {
       let delayMs = intervalS * 1000;

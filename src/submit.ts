@@ -6,25 +6,33 @@
 
 import { fnv1a, hashId, newTaskId, nonce } from "./ids.ts";
 import { validateName } from "./keys.ts";
+import { checkSeconds, checkTime, MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS } from "./limits.ts";
 import type { ResolvedQueueOptions } from "./options.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { TASK_SCHEMA_VERSION, type TaskRecord } from "./task.ts";
 
-/** Options of `queue.submit`. */
+/**
+ * Options of `queue.submit`. Durations and times are bounded so that every time derived
+ * from them is a valid date (src/limits.ts); a task that could never run (it would expire
+ * before it becomes available, or `expiresAt` has passed) is refused with a `RangeError`.
+ */
 export interface SubmitOptions {
-  /** Per-attempt time limit. @default 300 (the queue's defaultTimeoutSeconds) */
+  /** Per-attempt time limit, in seconds: > 0, at most 31536000 (365 days). @default 300 (the queue's defaultTimeoutSeconds) */
   timeoutSeconds?: number;
   /** Retries after the first attempt. @default 3 */
   maxRetries?: number;
   /** Back-off between retries. */
   retryPolicy?: Partial<RetryPolicy>;
-  /** Not claimable before this time (Date or RFC 3339). A past time means now. */
+  /** Not claimable before this time (Date or RFC 3339), at most 9999-12-31T23:59:59.999Z. A past time means now. */
   scheduleAt?: Date | string;
-  /** Not claimable before now + this many seconds. */
+  /** Not claimable before now + this many seconds: >= 0, at most 3153600000 (100 years). */
   delaySeconds?: number;
-  /** Expire if not started within this many seconds of submission. */
+  /**
+   * Expire if not started within this many seconds of submission: > 0, at most 3153600000
+   * (100 years), and longer than the delay.
+   */
   ttlSeconds?: number;
-  /** Expire if not started by this time (Date or RFC 3339). */
+  /** Expire if not started by this time (Date or RFC 3339): in the future, after `scheduleAt`. */
   expiresAt?: Date | string;
   /** Same key, same task: a second submit returns the first task and creates nothing. */
   idempotencyKey?: string;
@@ -49,32 +57,51 @@ export function parseTime(name: string, v: Date | string): number {
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-function nonNegative(name: string, v: number | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-    throw new RangeError(`Invalid ${name}: ${JSON.stringify(v)} (a number >= 0)`);
-  }
-  return v;
-}
-
 /** Serialize and bound a task input; `TypeError`/`RangeError` with a clear message otherwise. */
 export function encodeInput(input: unknown, maxBytes: number): unknown {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(input);
-  } catch (e) {
-    throw new TypeError(`Task input is not JSON-serializable: ${(e as Error).message}`);
-  }
+  const json = toJson("input", input);
   if (json === undefined) {
     throw new TypeError("Task input is not JSON-serializable (undefined, a function or a symbol)");
   }
-  const bytes = new TextEncoder().encode(json).length;
-  if (bytes > maxBytes) {
+  checkBytes("input", json, maxBytes, "maxInputBytes");
+  return JSON.parse(json);
+}
+
+/**
+ * Serialize and bound a handler's output the way it will be stored: `undefined` (and a
+ * function or symbol) is `null`; a value JSON cannot encode (a BigInt, a cycle, a throwing
+ * `toJSON`) is a `TypeError`, one over `maxBytes` a `RangeError`, each with a clear message.
+ *
+ * @example
+ * ```ts
+ * import { encodeOutput } from "./submit.ts";
+ * encodeOutput({ at: new Date(0) }, 1024); // { at: "1970-01-01T00:00:00.000Z" }
+ * ```
+ */
+export function encodeOutput(output: unknown, maxBytes: number): unknown {
+  const json = toJson("output", output);
+  if (json === undefined) return null;
+  checkBytes("output", json, maxBytes, "maxOutputBytes");
+  return JSON.parse(json);
+}
+
+function toJson(what: string, value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    throw new TypeError(`Task ${what} is not JSON-serializable: ${(e as Error).message}`);
+  }
+}
+
+function checkBytes(what: string, json: string, maxBytes: number, option: string): void {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short text needs no encoding to be checked.
+  if (json.length * 3 <= maxBytes) return;
+  const size = new TextEncoder().encode(json).length;
+  if (size > maxBytes) {
     throw new RangeError(
-      `Task input is ${bytes} bytes, over the limit of ${maxBytes} (queue option maxInputBytes)`,
+      `Task ${what} is ${size} bytes, over the limit of ${maxBytes} (queue option ${option})`,
     );
   }
-  return JSON.parse(json);
 }
 
 /** Build the record of a new task. `now` is the store's time. */
@@ -89,12 +116,11 @@ export async function newTaskRecord(
 ): Promise<TaskRecord> {
   validateName("task type", taskType);
   const value = encodeInput(input, q.maxInputBytes);
-  const timeout = opts.timeoutSeconds ?? q.defaultTimeoutSeconds;
-  if (!(typeof timeout === "number" && timeout > 0 && Number.isFinite(timeout))) {
-    throw new RangeError(
-      `Invalid timeoutSeconds: ${JSON.stringify(opts.timeoutSeconds)} (a number > 0)`,
-    );
-  }
+  const timeout = checkSeconds(
+    "timeoutSeconds",
+    opts.timeoutSeconds ?? q.defaultTimeoutSeconds,
+    MAX_TIMEOUT_SECONDS,
+  );
   const maxRetries = opts.maxRetries ?? q.defaultMaxRetries;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) {
     throw new RangeError(
@@ -110,16 +136,7 @@ export async function newTaskRecord(
   if (opts.expiresAt !== undefined && opts.ttlSeconds !== undefined) {
     throw new TypeError("Give expiresAt or ttlSeconds, not both");
   }
-  const delay = nonNegative("delaySeconds", opts.delaySeconds);
-  const ttl = nonNegative("ttlSeconds", opts.ttlSeconds);
-  let available = now;
-  if (opts.scheduleAt !== undefined) {
-    available = Math.max(now, parseTime("scheduleAt", opts.scheduleAt));
-  }
-  if (delay !== undefined) available = now + delay * 1000;
-  let expires: number | null = null;
-  if (opts.expiresAt !== undefined) expires = parseTime("expiresAt", opts.expiresAt);
-  if (ttl !== undefined) expires = now + ttl * 1000;
+  const { available, expires } = taskWindow(opts, now);
 
   if (
     opts.idempotencyKey !== undefined && (typeof opts.idempotencyKey !== "string" ||
@@ -175,6 +192,53 @@ export async function newTaskRecord(
     revision: 0,
     write_id: nonce(),
   };
+}
+
+/**
+ * When a task becomes available and when it expires (store ms), from the submit options;
+ * `RangeError` naming the options when a value is out of range or the task could never
+ * run: it would expire before (or when) it becomes available, or `expiresAt` has passed.
+ */
+function taskWindow(
+  opts: SubmitOptions,
+  now: number,
+): { available: number; expires: number | null } {
+  let available = now;
+  if (opts.scheduleAt !== undefined) {
+    const at = checkTime("scheduleAt", opts.scheduleAt, parseTime("scheduleAt", opts.scheduleAt));
+    available = Math.max(now, at);
+  }
+  if (opts.delaySeconds !== undefined) {
+    available = now +
+      checkSeconds("delaySeconds", opts.delaySeconds, MAX_DELAY_SECONDS, true) * 1000;
+  }
+  let expires: number | null = null;
+  if (opts.expiresAt !== undefined) {
+    expires = checkTime("expiresAt", opts.expiresAt, parseTime("expiresAt", opts.expiresAt));
+    if (expires <= now) {
+      throw new RangeError(
+        `Invalid expiresAt ${JSON.stringify(new Date(expires).toISOString())}: already past ` +
+          `(the store's time is ${new Date(now).toISOString()}); the task could never run`,
+      );
+    }
+  }
+  if (opts.ttlSeconds !== undefined) {
+    expires = now + checkSeconds("ttlSeconds", opts.ttlSeconds, MAX_DELAY_SECONDS) * 1000;
+  }
+  if (expires !== null && expires <= available) {
+    const end = opts.ttlSeconds !== undefined ? `ttlSeconds (${opts.ttlSeconds})` : "expiresAt";
+    const start = opts.delaySeconds !== undefined
+      ? `delaySeconds (${opts.delaySeconds})`
+      : "scheduleAt";
+    throw new RangeError(
+      `The task would expire before it becomes available: ${end} ends at ` +
+        `${new Date(expires).toISOString()}, ${start} makes it available at ` +
+        `${new Date(available).toISOString()}; give a ${
+          opts.ttlSeconds !== undefined ? "longer TTL" : "later expiry"
+        } or a shorter wait`,
+    );
+  }
+  return { available, expires };
 }
 
 /** A task id derived from material (idempotency keys, schedule runs): same material, same id. */

@@ -10,6 +10,7 @@ import { parseStored } from "./stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import { SchemaError } from "./errors.ts";
 import { shardOfTaskId, validateName, validateShard } from "./keys.ts";
+import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "./limits.ts";
 
 /**
  * The states of a task. Who moves a task out of each state:
@@ -49,9 +50,15 @@ export const TERMINAL_STATUSES: readonly TaskStatus[] = [
 /** The stored format version written by this code. */
 export const TASK_SCHEMA_VERSION = 1;
 
+/** The earliest time a stored record may hold: 0000-01-01T00:00:00Z (a four-digit year). */
+const MIN_TIME_MS = Date.parse("0000-01-01T00:00:00Z");
+
 const isoDate: z.ZodType<string> = z.string().refine(
-  (s) => !Number.isNaN(Date.parse(s)),
-  "expected an RFC 3339 time",
+  (s) => {
+    const ms = Date.parse(s);
+    return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS;
+  },
+  "expected an RFC 3339 time with a four-digit year",
 );
 
 /** One attempt's error, kept in the task's `errors` list (most recent last, bounded). */
@@ -126,12 +133,13 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   updated_at: isoDate,
   available_at: isoDate,
   expires_at: isoDate.nullable(),
-  timeout_seconds: z.number().positive(),
+  // Bounded like the submit options, so a hand-made record cannot derive an invalid date.
+  timeout_seconds: z.number().positive().max(MAX_TIMEOUT_SECONDS),
   max_retries: z.number().int().nonnegative(),
   retry_count: z.number().int().nonnegative(),
   retry_policy: z.object({
-    initial_interval_ms: z.number().nonnegative(),
-    max_interval_ms: z.number().nonnegative(),
+    initial_interval_ms: z.number().nonnegative().max(MAX_INTERVAL_MS),
+    max_interval_ms: z.number().nonnegative().max(MAX_INTERVAL_MS),
     multiplier: z.number().positive(),
     jitter_percent: z.number().nonnegative(),
   }),

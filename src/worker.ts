@@ -6,6 +6,7 @@
  */
 
 import { type Candidate, claimCandidate, listLane } from "./claim.ts";
+import { SchemaError } from "./errors.ts";
 import { Emitter } from "./events.ts";
 import { Execution, type Recorded } from "./execution.ts";
 import type { Handler } from "./handler.ts";
@@ -23,6 +24,7 @@ import {
   type WorkerRunOptions,
 } from "./worker_options.ts";
 import { mapLimit, type Queue } from "./queue.ts";
+import { ReportOnce } from "./report_once.ts";
 import { runtimeName } from "./runtime.ts";
 import { SignalWatcher } from "./signal.ts";
 import { Task } from "./task.ts";
@@ -51,6 +53,7 @@ export class Worker {
   readonly #handlers = new Map<string, Handler>();
   readonly #executions = new Map<string, Execution>();
   readonly #badTasks = new Map<string, number>();
+  readonly #reported = new ReportOnce();
   readonly #buffers = new Map<
     string,
     { candidates: Candidate[]; nextDueAt: number | null; until: number }
@@ -158,10 +161,7 @@ export class Worker {
         checkIntervalS: this.#o.monitorCheckIntervalS,
         activityHint: () => this.#executions.size > 0,
       });
-      this.#monitor.events.on(
-        "monitor:error",
-        ({ error }) => this.events.emit("worker:error", { error, context: "monitor" }),
-      );
+      this.#monitor.events.on("monitor:error", ({ error }) => this.#error(error, "monitor"));
       void this.#monitor.run();
     }
     this.#loop = new Loop(() => this.#step());
@@ -259,10 +259,7 @@ export class Worker {
             this.#start(r.claimed, r.lease);
           } else if (r.kind === "invalid") {
             this.#badTasks.set(c.entry.taskId, now + 600_000);
-            this.events.emit("worker:error", {
-              error: r.error,
-              context: `task ${c.entry.taskId} skipped`,
-            });
+            this.#error(r.error, `task ${c.entry.taskId} skipped`);
           } else {
             result.skipped++;
             if (r.notBefore === undefined) taken++;
@@ -392,6 +389,13 @@ export class Worker {
     await this.#heartbeat?.stop();
     this.#loop = undefined;
     this.#started = false;
+  }
+
+  // Report an error; a bad object (SchemaError) only the first time this worker meets it
+  // (its claims and its embedded monitor meet it again and again until someone fixes it).
+  #error(error: Error, context: string): void {
+    if (error instanceof SchemaError && !this.#reported.first(error.message)) return;
+    this.events.emit("worker:error", { error, context });
   }
 
   #fresh(laneKey: string, now: number): boolean {

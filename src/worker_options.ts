@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkMs, checkSeconds, MAX_INTERVAL_MS } from "./limits.ts";
 import { DEFAULT_POLL_SETTINGS, type PollSettings } from "./poll_schedule.ts";
 import type { Task } from "./task.ts";
 
@@ -54,9 +55,16 @@ export interface WorkerEvents extends Record<string, unknown> {
   "task:cancelled": { task: Task };
   /** The worker gave the task back at shutdown. */
   "task:released": { task: Task };
-  /** The outcome was not recorded: the lease was lost (timeout, monitor) before. */
+  /**
+   * The outcome was not recorded: the lease was lost (timeout, monitor) before, or nothing
+   * could be written (the store kept failing; the lease entry then stays, and the monitor
+   * retries the task when its lease ends). `reason` says which.
+   */
   "task:lost": { taskId: string; reason: string };
-  /** Something failed in the worker itself (poll, claim, unreadable task); it keeps running. */
+  /**
+   * Something failed in the worker itself (poll, claim, unreadable task); it keeps running.
+   * A bad object (a `SchemaError`) is reported once per worker, not at every meeting.
+   */
   "worker:error": { error: Error; context: string };
 }
 
@@ -92,7 +100,7 @@ export type ResolvedWorkerOptions =
   & Required<Omit<WorkerRunOptions, keyof PollSettings>>
   & PollSettings;
 
-/** Fill defaults and validate; throws `RangeError` naming the option. */
+/** Fill defaults and validate (intervals finite, at most 365 days); throws `RangeError` naming the option. */
 export function resolveWorkerOptions(
   options: WorkerRunOptions,
   signalCoalesceMs: number,
@@ -102,30 +110,26 @@ export function resolveWorkerOptions(
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
     throw new RangeError(`Invalid concurrency: ${o.concurrency}`);
   }
+  if (!(typeof o.listLimit === "number" && o.listLimit > 0)) {
+    throw new RangeError(`Invalid listLimit: ${o.listLimit}`);
+  }
+  // Intervals: finite and at most 365 days (longer waits run on chained timers).
   const positive = [
     "pollIntervalMs",
     "maxPollIntervalMs",
     "idleAfterMs",
     "wakeCheckIntervalMs",
     "safetyPollIntervalMs",
-    "listLimit",
     "cancelCheckIntervalMs",
     "heartbeatIntervalMs",
     "idleHeartbeatIntervalMs",
-    "monitorCheckIntervalS",
   ] as const;
-  for (const k of positive) {
-    if (!(typeof o[k] === "number" && o[k] > 0)) throw new RangeError(`Invalid ${k}: ${o[k]}`);
+  for (const k of positive) checkMs(k, o[k]);
+  for (const k of ["candidateTtlMs", "shutdownTimeoutMs", "abortGraceMs"] as const) {
+    checkMs(k, o[k], true);
   }
-  const nonNegative = [
-    "leaseGraceSeconds",
-    "candidateTtlMs",
-    "shutdownTimeoutMs",
-    "abortGraceMs",
-  ] as const;
-  for (const k of nonNegative) {
-    if (!(typeof o[k] === "number" && o[k] >= 0)) throw new RangeError(`Invalid ${k}: ${o[k]}`);
-  }
+  checkSeconds("monitorCheckIntervalS", o.monitorCheckIntervalS, MAX_INTERVAL_MS / 1000);
+  checkSeconds("leaseGraceSeconds", o.leaseGraceSeconds, MAX_INTERVAL_MS / 1000, true);
   if (o.idleAfterMs <= signalCoalesceMs + o.wakeCheckIntervalMs) {
     throw new RangeError(
       "idleAfterMs must exceed the queue's signalCoalesceMs plus wakeCheckIntervalMs, or wake-ups can be missed",

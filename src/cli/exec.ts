@@ -5,24 +5,30 @@
  * `OQ_TASK_ID`, `OQ_TASK_TYPE`, `OQ_ATTEMPT`, `OQ_RETRY_COUNT`, `OQ_MAX_RETRIES`,
  * `OQ_TIMEOUT_SECONDS`, `OQ_WORKER_ID` in its environment. Exit 0 completes the task with
  * stdout as output (parsed as JSON, else the text; empty: null). Exit 75 (EX_TEMPFAIL)
- * retries it. Any other exit code fails it for good, with the tail of stderr as the error.
- * On timeout, cancellation or shutdown the command's process group gets SIGTERM, then
- * SIGKILL after a grace period.
+ * retries it. Exit 126 or 127 (the shell could not find or run the command) is a
+ * configuration error of the worker, not of the task: with `onCommandError` the task is
+ * given back and the worker stops. Any other exit code fails it for good, with the tail of
+ * stderr as the error. On timeout, cancellation or shutdown the command's process group
+ * gets SIGTERM, then SIGKILL after a grace period.
  *
  * @module
  */
 
 import { PermanentError, RetryableError, type TaskContext } from "../handler.ts";
 import type { Handler } from "../handler.ts";
-import { concatBytes, spawnProcess, type Subprocess, unrefTimer } from "../runtime.ts";
+import { concatBytes, spawnProcess, type Subprocess } from "../runtime.ts";
+import { setLongTimeout } from "../timer.ts";
 import { usageError } from "./errors.ts";
+import { type Dropped, StderrLines } from "./stderr_log.ts";
 
 /** The exit code that asks for a retry (EX_TEMPFAIL from sysexits.h). */
 export const EXIT_RETRY = 75;
 /** Bytes of stderr kept for `last_error`. */
 export const STDERR_TAIL_BYTES = 2048;
-/** Largest stdout accepted as output; more fails the attempt (retryable). */
+/** Largest stdout read as output; more fails the task without a retry (as an output over `maxOutputBytes` does). */
 export const MAX_STDOUT_BYTES = 8 * 1024 * 1024;
+/** Exit codes of `/bin/sh` for a command it could not find (127) or not run (126). */
+export const EXIT_NOT_FOUND = [126, 127] as const;
 
 /** Parse `TYPE=COMMAND` (the first `=` separates them). */
 export function parseExecSpec(spec: string): { taskType: string; command: string } {
@@ -44,10 +50,35 @@ export interface ExecOptions {
   /** Time between SIGTERM and SIGKILL when a command is stopped. @default 3000 */
   killGraceMs?: number;
   /**
-   * Receives each line a command writes to stderr, as it comes (the worker logs them).
+   * Receives each line a command writes to stderr, as it comes (the worker logs them), up
+   * to `stderrLogMaxLines` lines and `stderrLogMaxBytes` bytes per attempt.
    * @default the lines are only kept for `last_error`
    */
-  onStderrLine?: (task: { id: string; taskType: string; attempt: number }, line: string) => void;
+  onStderrLine?: (task: ExecTaskRef, line: string) => void;
+  /** Receives, once at the end of an attempt, what `onStderrLine` was not given (past the caps). */
+  onStderrDropped?: (task: ExecTaskRef, dropped: Dropped) => void;
+  /** Lines of one attempt's stderr given to `onStderrLine`, at most. @default 1000 */
+  stderrLogMaxLines?: number;
+  /** Bytes of one attempt's stderr given to `onStderrLine`, at most. @default 65536 */
+  stderrLogMaxBytes?: number;
+  /**
+   * Called when a command cannot be run at all (the shell exits 126 or 127, or the shell
+   * cannot be started): a configuration error that would fail every task the same way.
+   * The handler then waits for its signal (the caller is expected to stop the worker, which
+   * gives the task back, pending with its retry count unchanged). @default none: such an
+   * exit fails the task like any other exit code
+   */
+  onCommandError?: (task: ExecTaskRef, message: string) => void;
+}
+
+/** The task an `--exec` command runs for. */
+export interface ExecTaskRef {
+  /** Task id. */
+  id: string;
+  /** Task type. */
+  taskType: string;
+  /** Attempt number. */
+  attempt: number;
 }
 
 /** Keeps track of the running commands, so that a shutdown can stop every one. */
@@ -55,12 +86,12 @@ export class ExecRunner {
   readonly #running = new Set<Subprocess>();
   readonly #terminating = new WeakSet<Subprocess>();
   readonly #killGraceMs: number;
-  readonly #onLine: ExecOptions["onStderrLine"];
+  readonly #o: ExecOptions;
 
   /** Create a runner. */
   constructor(options: ExecOptions = {}) {
     this.#killGraceMs = options.killGraceMs ?? 3000;
-    this.#onLine = options.onStderrLine;
+    this.#o = options;
   }
 
   /** Commands running now. */
@@ -76,26 +107,18 @@ export class ExecRunner {
   async #run(command: string, input: unknown, ctx: TaskContext): Promise<unknown> {
     ctx.signal.throwIfAborted();
     const t = ctx.task;
+    const ref: ExecTaskRef = { id: t.id, taskType: t.taskType, attempt: ctx.attempt };
     const stdout: Uint8Array[] = [];
     let stdoutBytes = 0;
     let tail: Uint8Array = new Uint8Array(0);
-    const decoder = new TextDecoder();
-    let partial = "";
-    const lines = (text: string, flush: boolean) => {
-      if (!this.#onLine) return;
-      partial += text;
-      const parts = partial.split("\n");
-      partial = flush ? "" : parts.pop()!;
-      if (partial.length > 4096) {
-        parts.push(partial);
-        partial = "";
-      }
-      for (const l of parts) {
-        if (l !== "" || !flush) {
-          this.#onLine({ id: t.id, taskType: t.taskType, attempt: ctx.attempt }, l);
-        }
-      }
-    };
+    const onLine = this.#o.onStderrLine;
+    const lines = onLine
+      ? new StderrLines(
+        (l) => onLine(ref, l),
+        this.#o.stderrLogMaxLines,
+        this.#o.stderrLogMaxBytes,
+      )
+      : undefined;
     const child = await spawnProcess({
       command: "/bin/sh",
       args: ["-c", command],
@@ -115,7 +138,7 @@ export class ExecRunner {
         if (stdoutBytes <= MAX_STDOUT_BYTES) stdout.push(c);
       },
       onStderr: (c) => {
-        lines(decoder.decode(c, { stream: true }), false);
+        lines?.push(c);
         tail = keepTail(tail, c, STDERR_TAIL_BYTES);
       },
     });
@@ -126,17 +149,29 @@ export class ExecRunner {
     let status;
     try {
       status = await child.exited;
-      lines(decoder.decode(), true);
+    } catch (e) {
+      // The shell itself could not be started (spawn ENOENT, EACCES): no task can run here.
+      return await this.#commandError(ref, ctx, `cannot start /bin/sh: ${(e as Error).message}`);
     } finally {
       ctx.signal.removeEventListener("abort", onAbort);
       this.#running.delete(child);
+      const dropped = lines?.end();
+      if (dropped && dropped.lines > 0) this.#o.onStderrDropped?.(ref, dropped);
     }
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const errText = new TextDecoder().decode(tail).trim();
+    if ((EXIT_NOT_FOUND as readonly (number | null)[]).includes(status.code)) {
+      const what = status.code === 127 ? "command not found" : "command not executable";
+      const message = `command exited with ${status.code} (${what})${
+        errText ? `: ${errText}` : ""
+      }`;
+      if (this.#o.onCommandError) return await this.#commandError(ref, ctx, message);
+    }
     if (status.code === 0) {
       if (stdoutBytes > MAX_STDOUT_BYTES) {
-        throw new RetryableError(
-          `command output is ${stdoutBytes} bytes, over the limit of ${MAX_STDOUT_BYTES}`,
+        // Like an output over maxOutputBytes: the command would print it again, no retry.
+        throw new PermanentError(
+          `command output is ${stdoutBytes} bytes, over the limit of ${MAX_STDOUT_BYTES} (stdout read)`,
         );
       }
       return parseOutput(new TextDecoder().decode(concatBytes(stdout)));
@@ -160,9 +195,47 @@ export class ExecRunner {
     if (this.#terminating.has(child)) return;
     this.#terminating.add(child);
     child.kill("SIGTERM");
-    const t = setTimeout(() => child.kill("SIGKILL"), this.#killGraceMs);
-    unrefTimer(t);
-    void child.exited.finally(() => clearTimeout(t)).catch(() => undefined);
+    const t = setLongTimeout(() => child.kill("SIGKILL"), this.#killGraceMs, { unref: true });
+    void child.exited.finally(() => t.cancel()).catch(() => undefined);
+  }
+
+  // The command cannot run on this worker: report it, then hold the task until the worker
+  // stops (its shutdown gives the task back, uncounted) instead of failing it.
+  async #commandError(ref: ExecTaskRef, ctx: TaskContext, message: string): Promise<never> {
+    if (!this.#o.onCommandError) throw new RetryableError(message);
+    this.#o.onCommandError(ref, message);
+    await new Promise((resolve) => {
+      if (ctx.signal.aborted) resolve(undefined);
+      else ctx.signal.addEventListener("abort", resolve, { once: true });
+    });
+    throw ctx.signal.reason;
+  }
+
+  /**
+   * Check before any task that `command` can start: its first word (after `NAME=value`
+   * assignments) must be a shell builtin or keyword, or an executable file (a path, or a
+   * name found in PATH). Returns why not, or `null` when it can (also when the first word
+   * is not a plain word, e.g. quoted or `$VAR`: the shell decides then). One `/bin/sh` run.
+   */
+  async checkCommand(command: string): Promise<string | null> {
+    const word = commandWord(command);
+    if (word === null) return null;
+    // The word holds no shell syntax (see commandWord), so it is safe to put in the script.
+    const test = word.includes("/") ? `test -f ${word} && test -x ${word}` : `command -v ${word}`;
+    let status;
+    try {
+      const child = await spawnProcess({
+        command: "/bin/sh",
+        args: ["-c", `${test} >/dev/null 2>&1`],
+      });
+      status = await child.exited;
+    } catch (e) {
+      return `cannot start /bin/sh: ${(e as Error).message}`;
+    }
+    if (status.code === 0) return null;
+    return word.includes("/")
+      ? `${word} is not an executable file (from ${JSON.stringify(command)})`
+      : `${word} is not a command the shell can find (not in PATH: ${JSON.stringify(command)})`;
   }
 
   /**
@@ -188,6 +261,25 @@ export function parseOutput(text: string): unknown {
   } catch {
     return text.replace(/\r?\n$/, "");
   }
+}
+
+/**
+ * The command name a shell would run first in `command`: the first word after `NAME=value`
+ * assignments, when it is a plain word; `null` when it is not (quotes, `$`, redirections
+ * and other shell syntax: then only the shell can tell).
+ *
+ * @example
+ * ```ts
+ * import { commandWord } from "./exec.ts";
+ * commandWord("LANG=C ./resize.sh --fast"); // "./resize.sh"
+ * ```
+ */
+export function commandWord(command: string): string | null {
+  for (const w of command.trim().split(/\s+/)) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_./@%+,:=-]*$/.test(w)) continue; // an assignment
+    return /^[A-Za-z0-9_./@%+,:~][A-Za-z0-9_./@%+,:=~-]*$/.test(w) ? w : null;
+  }
+  return null;
 }
 
 function keepTail(tail: Uint8Array, chunk: Uint8Array, max: number): Uint8Array {

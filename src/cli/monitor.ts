@@ -5,6 +5,7 @@
  * @module
  */
 
+import { MAX_DELAY_SECONDS } from "../limits.ts";
 import type { MonitorOptions } from "../monitor.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
@@ -42,10 +43,20 @@ export function registerMonitor(program: Program): void {
       const options: MonitorOptions = { checkIntervalS: checkS, idleCheckIntervalS: idleS };
       const retention: NonNullable<MonitorOptions["retention"]> = {};
       if (flags.archiveAfter !== undefined) {
-        retention.archiveAfterSeconds = parseDuration(flags.archiveAfter, "--archive-after") / 1000;
+        retention.archiveAfterSeconds = parseDuration(
+          flags.archiveAfter,
+          "--archive-after",
+          "s",
+          MAX_DELAY_SECONDS * 1000,
+        ) / 1000;
       }
       if (flags.purgeAfter !== undefined) {
-        retention.purgeAfterSeconds = parseDuration(flags.purgeAfter, "--purge-after") / 1000;
+        retention.purgeAfterSeconds = parseDuration(
+          flags.purgeAfter,
+          "--purge-after",
+          "s",
+          MAX_DELAY_SECONDS * 1000,
+        ) / 1000;
       }
       if (Object.keys(retention).length > 0) options.retention = retention;
       const queue = await openQueue(globals(cmd));

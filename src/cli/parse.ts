@@ -6,6 +6,7 @@
  * @module
  */
 
+import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../limits.ts";
 import { readFileBytes, readStdin } from "../runtime.ts";
 import { usageError } from "./errors.ts";
 
@@ -21,6 +22,8 @@ const UNITS: Record<string, number> = {
 /**
  * Parse a duration into milliseconds: `500ms`, `30s`, `5m`, `1h`, `2d`, `1w`, or a
  * combination like `1h30m`. A bare number is in `bareUnit` (seconds unless said otherwise).
+ * A duration over `maxMs` (default 365 days, see src/limits.ts) is a usage error naming
+ * the flag and the limit.
  *
  * @example
  * ```ts
@@ -28,7 +31,12 @@ const UNITS: Record<string, number> = {
  * parseDuration("1h30m", "--delay"); // 5400000
  * ```
  */
-export function parseDuration(value: string, flag: string, bareUnit: "s" | "ms" = "s"): number {
+export function parseDuration(
+  value: string,
+  flag: string,
+  bareUnit: "s" | "ms" = "s",
+  maxMs: number = MAX_INTERVAL_MS,
+): number {
   const v = value.trim();
   let ms: number | undefined;
   if (/^\d+(\.\d+)?$/.test(v)) {
@@ -48,14 +56,35 @@ export function parseDuration(value: string, flag: string, bareUnit: "s" | "ms" 
       })`,
     );
   }
+  if (ms > maxMs) {
+    throw usageError(
+      `Invalid duration ${JSON.stringify(value)} for ${flag}: at most ${maxMs / 86_400_000}d (${
+        maxMs >= 2 * 365 * 86_400_000 ? `${maxMs / (365 * 86_400_000)} years` : "365 days"
+      })`,
+    );
+  }
   return ms;
+}
+
+/** Parse `--timeout` into seconds: more than 0, at most 365 days (a bare number is seconds). */
+export function parseTimeout(value: string): number {
+  const seconds = parseDuration(value, "--timeout", "s", MAX_TIMEOUT_SECONDS * 1000) / 1000;
+  if (!(seconds > 0)) throw usageError("Invalid --timeout: must be more than 0");
+  return seconds;
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-/** Parse an RFC 3339 time (with a zone: `Z` or `+02:00`) into a Date. */
+/** Parse an RFC 3339 time (with a zone: `Z` or `+02:00`) into a Date, at most 9999-12-31T23:59:59.999Z. */
 export function parseTimeFlag(value: string, flag: string): Date {
   const ms = RFC3339.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
+  if (ms > MAX_TIME_MS) {
+    throw usageError(
+      `Invalid time ${JSON.stringify(value)} for ${flag}: at most ${
+        new Date(MAX_TIME_MS).toISOString()
+      }`,
+    );
+  }
   if (Number.isNaN(ms)) {
     throw usageError(
       `Invalid time ${

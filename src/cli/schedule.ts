@@ -12,7 +12,7 @@ import { CliError, EXIT, notFoundError, printable, usageError } from "./errors.t
 import { relativeTime, table, truncate } from "./format.ts";
 import { err, out, outJson, styles } from "./io.ts";
 import { EventLog, parseLogFormat } from "./log.ts";
-import { parseDuration, parseIntFlag, readJsonInput } from "./parse.ts";
+import { parseDuration, parseIntFlag, parseTimeout, readJsonInput } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
 
 function scheduleRows(list: Schedule[], now: number): string[][] {
@@ -74,9 +74,7 @@ export function registerSchedule(program: Program): void {
     )
     .action(async (id, flags, cmd) => {
       const input = flags.input === undefined ? null : await readJsonInput(flags.input, "--input");
-      const timeoutSeconds = flags.timeout === undefined
-        ? undefined
-        : parseDuration(flags.timeout, "--timeout") / 1000;
+      const timeoutSeconds = flags.timeout === undefined ? undefined : parseTimeout(flags.timeout);
       const maxRetries = flags.maxRetries === undefined
         ? undefined
         : parseIntFlag(flags.maxRetries, "--max-retries", 0);

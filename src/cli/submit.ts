@@ -4,6 +4,7 @@
  * @module
  */
 
+import { MAX_DELAY_SECONDS } from "../limits.ts";
 import type { Queue } from "../queue.ts";
 import type { SubmitOptions } from "../submit.ts";
 import type { Task } from "../task.ts";
@@ -15,6 +16,7 @@ import {
   parseIntFlag,
   parseJsonText,
   parseTimeFlag,
+  parseTimeout,
   readJsonInput,
   readTextFlag,
 } from "./parse.ts";
@@ -42,16 +44,57 @@ export function submitOptions(f: SubmitFlags): SubmitOptions {
   }
   const o: SubmitOptions = {};
   if (f.at !== undefined) o.scheduleAt = parseTimeFlag(f.at, "--at");
-  if (f.delay !== undefined) o.delaySeconds = parseDuration(f.delay, "--delay") / 1000;
-  if (f.ttl !== undefined) o.ttlSeconds = parseDuration(f.ttl, "--ttl") / 1000;
+  const longest = MAX_DELAY_SECONDS * 1000;
+  if (f.delay !== undefined) {
+    o.delaySeconds = parseDuration(f.delay, "--delay", "s", longest) / 1000;
+  }
+  if (f.ttl !== undefined) {
+    o.ttlSeconds = parseDuration(f.ttl, "--ttl", "s", longest) / 1000;
+    if (!(o.ttlSeconds > 0)) throw usageError("Invalid --ttl: must be more than 0");
+  }
   if (f.expiresAt !== undefined) o.expiresAt = parseTimeFlag(f.expiresAt, "--expires-at");
-  if (f.timeout !== undefined) {
-    o.timeoutSeconds = parseDuration(f.timeout, "--timeout") / 1000;
-    if (!(o.timeoutSeconds > 0)) throw usageError("Invalid --timeout: must be more than 0");
+  if (f.timeout !== undefined) o.timeoutSeconds = parseTimeout(f.timeout);
+  // Refuse what could never run, naming the flags (the library checks it again with the
+  // store's clock, e.g. --expires-at against now).
+  if (
+    o.ttlSeconds !== undefined && o.delaySeconds !== undefined && o.ttlSeconds <= o.delaySeconds
+  ) {
+    throw usageError(
+      `--ttl ${JSON.stringify(f.ttl)} ends before --delay ${
+        JSON.stringify(f.delay)
+      }: the task would expire before it could run`,
+    );
+  }
+  if (
+    o.scheduleAt instanceof Date && o.expiresAt instanceof Date &&
+    o.expiresAt.getTime() <= o.scheduleAt.getTime()
+  ) {
+    throw usageError(
+      `--expires-at ${JSON.stringify(f.expiresAt)} is not after --at ${
+        JSON.stringify(f.at)
+      }: the task would expire before it could run`,
+    );
   }
   if (f.maxRetries !== undefined) o.maxRetries = parseIntFlag(f.maxRetries, "--max-retries", 0);
   if (f.idempotencyKey !== undefined) o.idempotencyKey = f.idempotencyKey;
   return o;
+}
+
+const FLAG_OF: Record<string, string> = {
+  timeoutSeconds: "--timeout",
+  maxRetries: "--max-retries",
+  scheduleAt: "--at",
+  delaySeconds: "--delay",
+  ttlSeconds: "--ttl",
+  expiresAt: "--expires-at",
+  idempotencyKey: "--idempotency-key",
+};
+
+/** A submit option's refusal, reworded with the flag names (`expiresAt` → `--expires-at`). */
+export function withFlagNames(e: unknown): unknown {
+  if (!(e instanceof RangeError || e instanceof TypeError)) return e;
+  const names = new RegExp(`\\b(${Object.keys(FLAG_OF).join("|")})\\b`, "g");
+  return usageError(e.message.replace(names, (m) => FLAG_OF[m]!));
 }
 
 const LINE_OPTIONS = [
@@ -165,7 +208,9 @@ export function registerSubmit(program: Program): void {
       if (flags.type === undefined) throw usageError("Missing -t/--type (or give --file)");
       const input = flags.input === undefined ? null : await readJsonInput(flags.input, "--input");
       const queue = await openQueue(globals(cmd));
-      const task = await queue.submit(flags.type, input, shared);
+      const task = await queue.submit(flags.type, input, shared).catch((e) => {
+        throw withFlagNames(e);
+      });
       if (flags.json) outJson(task);
       else out(task.id);
     });

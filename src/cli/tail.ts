@@ -15,6 +15,7 @@ import { err, out, outJsonLine, styles } from "./io.ts";
 import { pickShards } from "./inspect.ts";
 import { collect, parseDuration } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
+import { setLongTimeout } from "../timer.ts";
 
 function print(e: TailEvent, json: boolean): void {
   if (json) {
@@ -95,8 +96,8 @@ export function registerTail(program: Program): void {
           emit(await tail.scan(flags.initial ?? false));
           while (!stopping) {
             await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, intervalMs);
-              wake = () => (clearTimeout(t), resolve());
+              const t = setLongTimeout(resolve, intervalMs);
+              wake = () => (t.cancel(), resolve());
             });
             if (stopping) break;
             try {

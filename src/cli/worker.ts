@@ -10,7 +10,8 @@ import { hostName, processId } from "../runtime.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
-import { ExecRunner, parseExecSpec } from "./exec.ts";
+import { ExecRunner, type ExecTaskRef, parseExecSpec } from "./exec.ts";
+import { STDERR_LOG_MAX_BYTES, STDERR_LOG_MAX_LINES } from "./stderr_log.ts";
 import { loadHandlersFile } from "./handlers_file.ts";
 import { EventLog, parseLogFormat } from "./log.ts";
 import { collect, parseDuration, parseIntFlag, parseList } from "./parse.ts";
@@ -68,8 +69,11 @@ export function registerWorker(program: Program): void {
 --exec protocol: the task input is JSON on stdin; env OQ_TASK_ID, OQ_TASK_TYPE,
 OQ_ATTEMPT, OQ_RETRY_COUNT, OQ_MAX_RETRIES, OQ_TIMEOUT_SECONDS, OQ_WORKER_ID.
 stdout is the output (JSON if it parses, else text). Exit 0: completed. Exit 75: retry.
-Other exit codes: failed for good, with the end of stderr as the error. On timeout,
-cancellation or shutdown the command gets SIGTERM, then SIGKILL after --kill-grace.
+Other exit codes: failed for good, with the end of stderr as the error. Exit 127/126 (the
+shell cannot find or run the command) stops the worker (exit 2) and gives the task back;
+a command whose first word does not resolve is refused at start-up. stderr lines are
+logged, at most 1000 lines or 64 KiB per attempt. On timeout, cancellation or shutdown
+the command gets SIGTERM, then SIGKILL after --kill-grace.
 
 The first SIGINT/SIGTERM stops claiming, waits up to --shutdown-timeout for running
 tasks, gives the others back (pending, retry count unchanged) and exits 0; a second
@@ -92,21 +96,45 @@ one exits 130 at once.`,
       if (!(pollIntervalMs > 0)) throw usageError("Invalid --poll-interval: must be more than 0");
       if (!(checkS > 0)) throw usageError("Invalid --monitor-check-interval: must be more than 0");
       const log = new EventLog(format, { worker_id: flags.id });
+      // Set when an --exec command cannot run here: the worker stops and exits 2.
+      let commandError: string | undefined;
+      const ref = (t: ExecTaskRef) => ({
+        task_id: t.id,
+        task_type: t.taskType,
+        attempt: t.attempt,
+      });
       const runner = new ExecRunner({
         killGraceMs,
-        onStderrLine: (t, line) =>
+        onStderrLine: (t, line) => log.event("task:stderr", { ...ref(t), line }),
+        onStderrDropped: (t, d) =>
           log.event("task:stderr", {
-            task_id: t.id,
-            task_type: t.taskType,
-            attempt: t.attempt,
-            line,
+            ...ref(t),
+            dropped_lines: d.lines,
+            dropped_bytes: d.bytes,
+            line: `[oq: ${d.lines} more lines (${d.bytes} bytes) of stderr not logged: at most ` +
+              `${STDERR_LOG_MAX_LINES} lines or ${STDERR_LOG_MAX_BYTES} bytes per attempt]`,
           }),
+        onCommandError: (t, message) => {
+          if (commandError !== undefined) return;
+          commandError = `${message} (task type ${t.taskType})`;
+          log.event("error", {
+            ...ref(t),
+            context: "exec",
+            error: `${commandError}: a configuration error of this worker, stopping; ` +
+              "the task is given back (pending, retry count unchanged)",
+          }, "error");
+          void stop();
+        },
       });
       const handlers = new Map<string, Handler>();
       for (const spec of flags.exec ?? []) {
         const { taskType, command } = parseExecSpec(spec);
         if (handlers.has(taskType)) {
           throw usageError(`Task type "${taskType}" has two --exec handlers`);
+        }
+        const problem = await runner.checkCommand(command);
+        if (problem !== null) {
+          throw usageError(`Invalid --exec ${JSON.stringify(spec)}: ${problem}`);
         }
         handlers.set(taskType, runner.handler(command));
       }
@@ -138,25 +166,33 @@ one exits 130 at once.`,
         concurrency,
         monitor: flags.monitor,
       });
+      let stopping: Promise<void> | undefined;
+      const stop = () =>
+        stopping ??= (async () => {
+          await worker.stop({ timeoutMs: shutdownMs });
+          await runner.stopAll();
+        })();
       await runDaemon({
         name: `oq worker ${id}`,
         log: (m) => log.info(m),
-        run: () =>
-          worker.run({
+        run: async () => {
+          await worker.run({
             concurrency,
             pollIntervalMs,
             withMonitor: flags.monitor,
             monitorCheckIntervalS: checkS,
             shutdownTimeoutMs: shutdownMs,
             cancelCheckIntervalMs,
-          }),
-        stop: async () => {
-          await worker.stop({ timeoutMs: shutdownMs });
-          await runner.stopAll();
+          });
+          await stopping;
         },
+        stop,
         force: () => runner.stopAll(true),
       });
       log.event("worker:stopped", { worker_id: id });
+      if (commandError !== undefined) {
+        throw usageError(`Worker stopped: an --exec command cannot run: ${commandError}`);
+      }
     });
 }
 
