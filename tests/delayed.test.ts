@@ -1,3 +1,5 @@
+// oq-test: runtimes=node timeout=300
+// Node only: real-time latency of the library's poll schedule, which is runtime-independent.
 /**
  * Delayed (one-shot) tasks: 100 tasks with staggered `scheduleAt` never start before their
  * time by the store's clock, and start within the poll interval + 1 s of it. On the memory

@@ -1,3 +1,6 @@
+// oq-test: runtimes=node timeout=600
+// Node only: the same library code on every runtime; each runtime's fetch and processes against
+// these servers are covered by the store conformance suite and the CLI worker suites.
 /**
  * Queue and workers end to end on real S3 servers (moto, versioned; Ceph RGW,
  * unversioned): many workers, many tasks, every task completed exactly once.
