@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { checksum } from "../src/dev/checksums.ts";
 import { parseLifecycle, renderLifecycle } from "../src/dev/lifecycle.ts";
-import { decodeAwsChunked } from "../src/dev/payload.ts";
+import { decodeAwsChunked } from "../src/dev/aws_chunked.ts";
 import { canonicalUri, verifySigV4 } from "../src/dev/sigv4.ts";
 import { StorageEngine } from "../src/store/engine.ts";
 

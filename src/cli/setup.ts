@@ -10,7 +10,7 @@ import { openStore } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
 import { err, out, outJson, outJsonLine } from "./io.ts";
-import { parseIntFlag } from "./parse.ts";
+import { collect, parseIntFlag } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
 
 /** Register `oq init` and `oq dev`. */
@@ -65,9 +65,22 @@ export function registerSetup(program: Program): void {
   program.command("dev")
     .description("Run the development S3 server (FOR DEVELOPMENT ONLY) until SIGINT/SIGTERM")
     .option("--port <port>", "TCP port (0: any free port)", "9000")
-    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .option("--host <host>", "interface to bind (its name is answered as Host too)", "127.0.0.1")
     .option("--dir <path>", "keep the data in this directory", ".oq-data")
     .option("--memory", "keep the data in memory only (lost at exit)")
+    .option(
+      "--access-key <id>",
+      "access key id of a key pair (repeatable: each pair is an account); default oqdev",
+      collect,
+    )
+    .option("--secret-key <secret>", "secret key of the key pair, one per --access-key", collect)
+    .option("--max-object-size <size>", "largest object accepted, e.g. 100MiB", "5GiB")
+    .option(
+      "--allow-host <name>",
+      "also answer this Host name (default: loopback names, IPs, --host; repeatable)",
+      collect,
+    )
+    .option("--no-create-bucket", "do not create the --bucket bucket at start")
     .option("--log-requests", "log one line per request on stderr")
     .option("--json", "print the connection settings as one JSON line on stdout once listening")
     .addHelpText(
@@ -76,9 +89,13 @@ export function registerSetup(program: Program): void {
         "oq dev                          # http://127.0.0.1:9000, data in ./.oq-data",
         "oq dev --memory --port 0 --json # any free port; settings as JSON on stdout",
         "oq dev --bucket jobs            # create the bucket jobs (default: oq-dev)",
+        "oq dev --access-key me --secret-key s3cret --access-key alt --secret-key other",
       ) +
         "\n\nThe banner (stderr) lists the variables to export: S3_ENDPOINT, S3_BUCKET, S3_REGION," +
-        "\nAWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Not for production: no TLS, one fixed key pair.",
+        "\nAWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Key pairs also come from OQ_DEV_ACCESS_KEY_ID" +
+        "\nand OQ_DEV_SECRET_ACCESS_KEY (comma-separated for several; AWS_* variables are never" +
+        "\nread). Each pair is an account that sees only its own buckets; the first owns the" +
+        "\nbucket created at start. Not for production: no TLS, no ACLs, no multipart uploads.",
     )
     .action(async (flags, cmd) => {
       const port = parseIntFlag(flags.port, "--port", 0, 65535);
@@ -89,22 +106,29 @@ export function registerSetup(program: Program): void {
       const dir = flags.memory ? undefined : flags.dir;
       const { startDevServer } = await import("../dev/main.ts");
       const { DEV_REGION } = await import("../dev/buckets.ts");
+      const { chosenCredentials, parseSize } = await import("../dev/options.ts");
+      const { getEnv } = await import("../runtime.ts");
+      const credentials = chosenCredentials(flags.accessKey, flags.secretKey, getEnv);
       const server = await startDevServer({
         port,
         host: flags.host,
         dir,
-        bucket,
+        bucket: flags.createBucket ? bucket : undefined,
+        credentials,
+        maxObjectSize: parseSize(flags.maxObjectSize, "--max-object-size"),
+        allowedHosts: flags.allowHost,
         log: (line) => err(line),
         logRequests: flags.logRequests ?? false,
       });
+      const primary = credentials?.[0] ?? { accessKeyId: "oqdev", secretAccessKey: "oqdevsecret" };
       if (flags.json) {
         outJsonLine({
           url: server.url,
           S3_ENDPOINT: server.url,
-          S3_BUCKET: bucket,
+          S3_BUCKET: flags.createBucket ? bucket : null,
           S3_REGION: DEV_REGION,
-          AWS_ACCESS_KEY_ID: "oqdev",
-          AWS_SECRET_ACCESS_KEY: "oqdevsecret",
+          AWS_ACCESS_KEY_ID: primary.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: primary.secretAccessKey,
           dir: dir ?? null,
         });
       }
