@@ -106,7 +106,9 @@ async function serveNode(
   handler: HttpHandler,
 ): Promise<HttpServer> {
   const http = await import("node:http");
-  const server = http.createServer();
+  // No time limit on a whole request (Node's default is 5 minutes): a large upload over a
+  // slow link may take longer. Headers still have to arrive within headersTimeout.
+  const server = http.createServer({ requestTimeout: 0 });
   const exchange = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     respondNode(req, res, `${hostname}:${port}`, handler, expectContinue).catch(() => {
       if (!res.headersSent) res.writeHead(400, { "content-length": "0", connection: "close" });

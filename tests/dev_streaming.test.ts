@@ -287,6 +287,50 @@ describe("oq dev --dir: bodies live in files", () => {
   });
 });
 
+describe("oq dev --dir: a client that goes away mid-upload", () => {
+  it("leaves nothing stored and no file behind", T, async () => {
+    const dir = await tempDir();
+    const dev = await startTestServer({ dir, bucket: "aborted" });
+    let socket: ReturnType<typeof connect> | undefined;
+    try {
+      const url = new URL(dev.url);
+      const path = "/aborted/half";
+      const headers = await signRaw({
+        method: "PUT",
+        path,
+        host: url.host,
+        payloadHash: "UNSIGNED-PAYLOAD",
+        headers: { "content-length": "1000000" },
+      });
+      const head = `PUT ${path} HTTP/1.1\r\n` +
+        Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n";
+      const blobs = join(dir, "buckets", "aborted", "blobs");
+      const until = async (done: (n: number) => boolean, what: string) => {
+        for (let i = 0; i < 400; i++) {
+          if (done((await files(blobs)).length)) return;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        assert.fail(what);
+      };
+      socket = connect(Number(url.port), url.hostname);
+      await new Promise<void>((resolve, reject) => {
+        socket!.once("connect", resolve);
+        socket!.once("error", reject);
+      });
+      socket.write(head);
+      socket.write(Buffer.alloc(100_000));
+      await until((n) => n === 1, "the upload started streaming to a file");
+      socket.destroy();
+      await until((n) => n === 0, "the partial body's file was removed");
+      assert.equal((await call(aws, `${dev.url}/aborted/half`)).status, 404);
+    } finally {
+      socket?.destroy();
+      await dev.stop();
+      await removeDir(dir);
+    }
+  });
+});
+
 describe("aws-chunked decoding", () => {
   it("decodes the same whatever the split of the raw bytes", async () => {
     const raw = new TextEncoder().encode(
