@@ -3,7 +3,7 @@
 // a user chooses (flags or OQ_DEV_* variables, never AWS_*).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { hostAllowed } from "../src/dev/access.ts";
+import { accountsOf, hostAllowed } from "../src/dev/access.ts";
 import type { DevServer } from "../src/dev/main.ts";
 import { chosenCredentials, parseSize } from "../src/dev/options.ts";
 import { testBucket } from "./backends.ts";
@@ -198,6 +198,15 @@ describe("oq dev: credentials and sizes as typed", () => {
     assert.throws(
       () => chosenCredentials(undefined, undefined, env({ OQ_DEV_ACCESS_KEY_ID: "a" })),
       TypeError,
+    );
+  });
+
+  it("a key pair given twice counts once; one access key with two secrets is refused", async () => {
+    const accounts = await accountsOf([MAIN, ALT, MAIN]);
+    assert.deepEqual(accounts.map((a) => a.accessKeyId), [MAIN.accessKeyId, ALT.accessKeyId]);
+    await assert.rejects(
+      accountsOf([MAIN, { ...MAIN, secretAccessKey: "other" }]),
+      /given with two secret keys/,
     );
   });
 

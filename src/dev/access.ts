@@ -25,8 +25,9 @@ export interface Account extends Credentials {
 
 /**
  * The accounts of a list of key pairs (the first is the primary account: it owns the
- * bucket created at start and buckets whose owner is no longer configured). Throws
- * TypeError on an empty list, an empty key or a duplicate access key id.
+ * bucket created at start and buckets whose owner is no longer configured). A pair given
+ * twice counts once. Throws TypeError on an empty list, an empty key, or one access key
+ * id given with two secrets.
  *
  * @example
  * ```ts
@@ -37,7 +38,7 @@ export interface Account extends Credentials {
  */
 export async function accountsOf(credentials: readonly Credentials[]): Promise<Account[]> {
   if (credentials.length === 0) throw new TypeError("At least one key pair is required");
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   const out: Account[] = [];
   for (const c of credentials) {
     for (const name of ["accessKeyId", "secretAccessKey"] as const) {
@@ -45,10 +46,12 @@ export async function accountsOf(credentials: readonly Credentials[]): Promise<A
         throw new TypeError(`Key pair field "${name}" must be a non-empty string`);
       }
     }
-    if (seen.has(c.accessKeyId)) {
-      throw new TypeError(`Access key id "${c.accessKeyId}" is given twice`);
+    const secret = seen.get(c.accessKeyId);
+    if (secret === c.secretAccessKey) continue;
+    if (secret !== undefined) {
+      throw new TypeError(`Access key id "${c.accessKeyId}" is given with two secret keys`);
     }
-    seen.add(c.accessKeyId);
+    seen.set(c.accessKeyId, c.secretAccessKey);
     out.push({
       accessKeyId: c.accessKeyId,
       secretAccessKey: c.secretAccessKey,
