@@ -287,6 +287,29 @@ describe("oq dev --dir: bodies live in files", () => {
   });
 });
 
+describe("oq dev --memory: one copy of a body", () => {
+  it("the engine keeps an uploaded body as received and answers it in pieces", T, async () => {
+    const dev = await startTestServer({ memory: true, bucket: "mem" });
+    try {
+      const body = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 253);
+      const r = await signedRaw(dev.url, { method: "PUT", path: "/mem/k", body });
+      assert.equal(r.status, 200, r.body);
+      const v = dev.engine.bucket("mem").objects.get("k")![0]!;
+      assert.equal(v.body.buffer.byteLength, body.length, "one array of the declared size");
+      const back = await fetch(await aws.sign(`${dev.url}/mem/k`));
+      assert.deepEqual(new Uint8Array(await back.arrayBuffer()), body);
+      const bytes = new TextEncoder().encode("mine");
+      dev.engine.put("mem", "copied", bytes);
+      dev.engine.put("mem", "kept", bytes, { transfer: true });
+      const stored = (key: string) => dev.engine.bucket("mem").objects.get(key)![0]!.body;
+      assert.notEqual(stored("copied"), bytes);
+      assert.equal(stored("kept"), bytes);
+    } finally {
+      await dev.stop();
+    }
+  });
+});
+
 describe("oq dev --dir: a client that goes away mid-upload", () => {
   it("leaves nothing stored and no file behind", T, async () => {
     const dir = await tempDir();

@@ -52,7 +52,16 @@ export interface BodyStore {
   copy(fromBucket: string, version: Version, toBucket: string): Promise<BodyCopy | null>;
 }
 
-const PREALLOCATE = 64 * 1024 * 1024;
+const READ_PIECE = 1024 * 1024;
+
+function allocate(size: number | undefined): Uint8Array | undefined {
+  if (size === undefined) return undefined;
+  try {
+    return new Uint8Array(size);
+  } catch {
+    return undefined; // too large for one array here: collected in pieces instead
+  }
+}
 
 /**
  * Bodies held in memory (`oq dev --memory`).
@@ -68,11 +77,9 @@ const PREALLOCATE = 64 * 1024 * 1024;
 export class MemoryBodies implements BodyStore {
   /** See {@link BodyStore}. */
   receive(_bucket: string, sizeHint?: number): Promise<Upload> {
-    // With a declared size the body lands in one array (allocated up to 64 MiB ahead of
-    // the data; larger bodies are collected as they come).
-    let whole: Uint8Array | undefined = sizeHint !== undefined && sizeHint <= PREALLOCATE
-      ? new Uint8Array(sizeHint)
-      : undefined;
+    // With a declared size the body lands in one array, allocated ahead of the data (its
+    // pages are only backed by memory as they are written).
+    let whole = allocate(sizeHint);
     let used = 0;
     const chunks: Uint8Array[] = [];
     return Promise.resolve({
@@ -100,9 +107,24 @@ export class MemoryBodies implements BodyStore {
     });
   }
 
-  /** See {@link BodyStore}. */
-  read(_bucket: string, v: Version, start: number, end: number): Promise<Uint8Array> {
-    return Promise.resolve(v.body.subarray(start, end + 1));
+  /** See {@link BodyStore}. Large bodies are answered in 1 MiB views, never copied whole. */
+  read(
+    _bucket: string,
+    v: Version,
+    start: number,
+    end: number,
+  ): Promise<ReadableStream<Uint8Array> | Uint8Array> {
+    const bytes = v.body.subarray(start, end + 1);
+    if (bytes.length <= READ_PIECE) return Promise.resolve(bytes);
+    let at = 0;
+    return Promise.resolve(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.enqueue(bytes.subarray(at, at += READ_PIECE));
+          if (at >= bytes.length) controller.close();
+        },
+      }, { highWaterMark: 0 }),
+    );
   }
 
   /** See {@link BodyStore}. */

@@ -53,6 +53,7 @@ export async function putObject(ctx: RequestContext): Promise<Response> {
       contentType: header(ctx, "content-type") ?? DEFAULT_CONTENT_TYPE,
       etag: payload.md5,
       headers,
+      transfer: true,
     });
     return empty(200, {
       etag: quoteEtag(r.etag),

@@ -177,7 +177,7 @@ export class StorageEngine {
     const version: Version = {
       versionId: b.versioning === "Enabled" ? this.#nextVersionId() : "null",
       deleteMarker: false,
-      body: external ? new Uint8Array(0) : body.slice(),
+      body: external ? new Uint8Array(0) : opts.transfer ? body as Uint8Array : body.slice(),
       size: body instanceof Uint8Array ? body.length : body.size,
       etag: opts.etag ?? md5Hex(body as Uint8Array),
       contentType: opts.contentType ?? "application/octet-stream",

@@ -95,6 +95,8 @@ export interface EnginePutOptions {
   etag?: string;
   /** Response headers to store with the object ({@link Version.headers}). */
   headers?: Record<string, string>;
+  /** The caller hands the body bytes over: the engine keeps them without a copy. @default false */
+  transfer?: boolean;
 }
 
 /** Conditions of a GET/HEAD. */
