@@ -1,12 +1,10 @@
 /**
- * The runtime adapter: the only module that touches Deno-, Bun- or Node-specific APIs
- * (environment, process signals, subprocesses, files, HTTP servers). The rest of oq uses
- * web-standard APIs only.
+ * The runtime adapter: the only modules that touch Deno-, Bun- or Node-specific APIs
+ * (environment, process signals, subprocesses, files, digests, HTTP servers). The rest of
+ * oq uses web-standard APIs only, and imports all of it from here.
  *
  * @module
  */
-
-import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** The JavaScript runtime oq is running on. */
 export type RuntimeName = "deno" | "bun" | "node";
@@ -41,155 +39,6 @@ export function getEnv(name: string): string | undefined {
   } catch {
     return undefined; // Deno without --allow-env
   }
-}
-
-/** A request handler over web-standard Request and Response. */
-export type HttpHandler = (request: Request) => Promise<Response>;
-
-/** Options of {@link serveHttp}. */
-export interface ServeOptions {
-  /** Interface to bind. @default "127.0.0.1" */
-  hostname?: string;
-  /** TCP port; 0 picks a free one. @default 0 */
-  port?: number;
-  /** The handler; it should answer every request itself (a throw becomes a bare 500). */
-  handler: HttpHandler;
-  /** Called with errors the handler threw. */
-  onError?: (error: unknown) => void;
-}
-
-/** A running HTTP server. */
-export interface HttpServer {
-  /** Bound interface. */
-  readonly hostname: string;
-  /** Bound TCP port. */
-  readonly port: number;
-  /** Stop listening and close every connection. */
-  close(): Promise<void>;
-}
-
-/**
- * Start an HTTP server on Deno (`Deno.serve`), Bun (`Bun.serve`) or Node (`node:http`,
- * converted to web Request and Response). Bodies are buffered, which suits small objects.
- *
- * @example
- * ```ts
- * import { serveHttp } from "./runtime.ts";
- * const server = await serveHttp({ port: 0, handler: () => Promise.resolve(new Response("hi")) });
- * await server.close();
- * ```
- */
-export async function serveHttp(options: ServeOptions): Promise<HttpServer> {
-  const hostname = options.hostname ?? "127.0.0.1";
-  const port = options.port ?? 0;
-  const guarded = async (req: Request): Promise<Response> => {
-    try {
-      return await options.handler(req);
-    } catch (e) {
-      options.onError?.(e);
-      return new Response("Internal Server Error", { status: 500 });
-    }
-  };
-  switch (runtimeName()) {
-    case "deno":
-      return serveDeno(hostname, port, guarded);
-    case "bun":
-      return serveBun(hostname, port, guarded);
-    default:
-      return await serveNode(hostname, port, guarded);
-  }
-}
-
-function serveDeno(hostname: string, port: number, handler: HttpHandler): HttpServer {
-  const controller = new AbortController();
-  const server = g.Deno.serve(
-    { hostname, port, signal: controller.signal, onListen() {} },
-    handler,
-  );
-  return {
-    hostname,
-    port: server.addr.port,
-    async close() {
-      controller.abort();
-      await server.finished;
-    },
-  };
-}
-
-function serveBun(hostname: string, port: number, handler: HttpHandler): HttpServer {
-  const server = g.Bun.serve({ hostname, port, fetch: handler, idleTimeout: 60 });
-  return {
-    hostname,
-    port: server.port,
-    async close() {
-      await server.stop(true);
-    },
-  };
-}
-
-async function serveNode(
-  hostname: string,
-  port: number,
-  handler: HttpHandler,
-): Promise<HttpServer> {
-  const http = await import("node:http");
-  const server = http.createServer((req, res) => {
-    const chunks: Uint8Array[] = [];
-    req.on("data", (c: Uint8Array) => chunks.push(c));
-    req.on("error", () => res.destroy());
-    req.on("end", () => {
-      respondNode(req, res, concatBytes(chunks), `${hostname}:${port}`, handler).catch(() => {
-        if (!res.headersSent) res.writeHead(400, { "content-length": "0", connection: "close" });
-        res.end();
-      });
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, hostname, () => resolve());
-  });
-  const address = server.address();
-  const bound = typeof address === "object" && address ? address.port : port;
-  return {
-    hostname,
-    port: bound,
-    close() {
-      return new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
-  };
-}
-
-// Convert one node:http exchange to a web Request and back.
-async function respondNode(
-  req: IncomingMessage,
-  res: ServerResponse,
-  bytes: Uint8Array,
-  fallbackHost: string,
-  handler: HttpHandler,
-): Promise<void> {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const method = req.method ?? "GET";
-  const hasBody = method !== "GET" && method !== "HEAD";
-  const request = new Request(`http://${req.headers.host ?? fallbackHost}${req.url ?? "/"}`, {
-    method,
-    headers,
-    body: hasBody ? bytes as BodyInit : undefined,
-  });
-  const response = await handler(request);
-  const body = method === "HEAD" ? new Uint8Array() : new Uint8Array(await response.arrayBuffer());
-  const out: Record<string, string> = {};
-  response.headers.forEach((v, k) => (out[k] = v));
-  if (!("content-length" in out) && response.status !== 204 && response.status !== 304) {
-    out["content-length"] = String(body.length);
-  }
-  res.writeHead(response.status, out);
-  if (method === "HEAD" || body.length === 0) res.end();
-  else res.end(body);
 }
 
 /** Concatenate byte chunks into one array. */
@@ -275,6 +124,150 @@ export async function removePath(path: string): Promise<void> {
   await fs.rm(path, { recursive: true, force: true });
 }
 
+/** A file being written by {@link openFileWriter}. */
+export interface FileWriter {
+  /** Append bytes (buffered; written in large blocks). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Write what is buffered, flush the file to disk and close it. */
+  close(): Promise<void>;
+  /** Close the file and remove it (a failed or refused upload). */
+  discard(): Promise<void>;
+}
+
+const WRITE_BLOCK = 1 << 20;
+
+/** Create (or truncate) a file to write it in pieces, with a 1 MiB write buffer. */
+export async function openFileWriter(path: string): Promise<FileWriter> {
+  const fs = await import("node:fs/promises");
+  const handle = await fs.open(path, "w");
+  let buffer = new Uint8Array(WRITE_BLOCK);
+  let used = 0;
+  let closed = false;
+  const drain = async () => {
+    let at = 0;
+    while (at < used) at += (await handle.write(buffer, at, used - at)).bytesWritten;
+    used = 0;
+  };
+  return {
+    async write(bytes) {
+      if (used + bytes.length > buffer.length) await drain();
+      if (bytes.length >= buffer.length) {
+        let at = 0;
+        while (at < bytes.length) {
+          at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+        }
+        return;
+      }
+      buffer.set(bytes, used);
+      used += bytes.length;
+    },
+    async close() {
+      await drain();
+      await handle.sync();
+      closed = true;
+      await handle.close();
+      buffer = new Uint8Array(0);
+    },
+    async discard() {
+      if (!closed) await handle.close().catch(() => {});
+      closed = true;
+      await fs.rm(path, { force: true });
+    },
+  };
+}
+
+/**
+ * A stream of the bytes `start` to `end` (inclusive) of a file, read 256 KiB at a time as
+ * the consumer pulls. The file is opened before this resolves, so a missing file is an
+ * error here (`null`), not in the middle of an answer.
+ */
+export async function readFileRange(
+  path: string,
+  start: number,
+  end: number,
+): Promise<ReadableStream<Uint8Array> | null> {
+  const fs = await import("node:fs/promises");
+  let handle: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    handle = await fs.open(path, "r");
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+  let position = start;
+  const close = () => handle.close().catch(() => {});
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const want = Math.min(256 * 1024, end + 1 - position);
+      if (want <= 0) {
+        await close();
+        controller.close();
+        return;
+      }
+      const chunk = new Uint8Array(want);
+      const { bytesRead } = await handle.read(chunk, 0, want, position);
+      if (bytesRead === 0) {
+        await close();
+        controller.error(new Error(`File "${path}" ended before byte ${end}`));
+        return;
+      }
+      position += bytesRead;
+      controller.enqueue(bytesRead === want ? chunk : chunk.subarray(0, bytesRead));
+    },
+    async cancel() {
+      await close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Copy a file (the destination is replaced) and flush the copy to disk. */
+export async function copyFile(from: string, to: string): Promise<void> {
+  const fs = await import("node:fs/promises");
+  await fs.copyFile(from, to);
+  const handle = await fs.open(to, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The size of a file in bytes; `null` when it does not exist. */
+export async function fileSize(path: string): Promise<number | null> {
+  const fs = await import("node:fs/promises");
+  try {
+    return (await fs.stat(path)).size;
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+}
+
+/** An incremental digest (see {@link createDigest}). */
+export interface Digest {
+  /** Add bytes. */
+  update(bytes: Uint8Array): void;
+  /** The digest of everything added; the digest cannot be used afterwards. */
+  digest(): Uint8Array;
+}
+
+/**
+ * An incremental MD5, SHA-1 or SHA-256 (`node:crypto`, which Deno and Bun provide too):
+ * WebCrypto only digests whole buffers, and streamed uploads are never whole in memory.
+ */
+export async function createDigest(algorithm: "md5" | "sha1" | "sha256"): Promise<Digest> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash(algorithm);
+  return {
+    update(bytes) {
+      hash.update(bytes);
+    },
+    digest() {
+      return new Uint8Array(hash.digest());
+    },
+  };
+}
+
 // The process half of the adapter (arguments, stdio, signals, subprocesses) lives in
 // runtime_process.ts; it is re-exported here so this stays the one import point.
 export {
@@ -298,3 +291,7 @@ export type {
   Subprocess,
   TermSignal,
 } from "./runtime_process.ts";
+
+// The HTTP server lives in runtime_http.ts, re-exported here for the same reason.
+export { serveHttp, targetOf } from "./runtime_http.ts";
+export type { HttpHandler, HttpServer, RequestInfo, ServeOptions } from "./runtime_http.ts";

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { checksum } from "../src/dev/checksums.ts";
 import { parseLifecycle, renderLifecycle } from "../src/dev/lifecycle.ts";
-import { decodeAwsChunked } from "../src/dev/payload.ts";
+import { decodeAwsChunked } from "../src/dev/aws_chunked.ts";
 import { canonicalUri, verifySigV4 } from "../src/dev/sigv4.ts";
 import { StorageEngine } from "../src/store/engine.ts";
 
@@ -245,6 +245,30 @@ describe("lifecycle XML", () => {
 });
 
 describe("engine behaviour the dev server relies on", () => {
+  it("If-None-Match with an ETag refuses a PUT over an object with that ETag only", () => {
+    const e = new StorageEngine(() => 0);
+    e.createBucket("b");
+    const { etag } = e.put("b", "k", enc.encode("v"));
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return "ok";
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    assert.equal(
+      code(() => e.put("b", "k", enc.encode("w"), { ifNoneMatch: `"${etag}"` })),
+      "PreconditionFailed",
+    );
+    assert.equal(code(() => e.put("b", "k", enc.encode("w"), { ifNoneMatch: '"other"' })), "ok");
+    assert.equal(
+      code(() => e.put("b", "new", enc.encode("w"), { ifNoneMatch: `"${etag}"` })),
+      "ok",
+    );
+    assert.equal(code(() => e.put("b", "gone", enc.encode("w"), { ifMatch: "*" })), "NoSuchKey");
+  });
+
   it("max-keys=0 answers an empty page that is not truncated", () => {
     const e = new StorageEngine(() => 0);
     e.createBucket("b");

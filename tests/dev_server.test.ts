@@ -267,8 +267,8 @@ describe("oq dev: directory mode survives a restart", () => {
     await rejects412(s.put("tasks/a.json", "stale", { ifMatch: v2.etag }));
     assert.equal(
       await countFiles(join(dir, "buckets/restart/blobs")),
-      5,
-      "one body per distinct content; orphan removed",
+      6,
+      "one file per stored body (tasks/a.json x3, tasks/b.json, same/1, same/2); orphan removed",
     );
     assert.ok(!(await readdir(join(dir, "buckets/restart"))).some((f) => f.includes(".tmp-")));
     // Removing every version of a body removes its file.

@@ -10,7 +10,7 @@ import { openStore } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
 import { err, out, outJson, outJsonLine } from "./io.ts";
-import { parseIntFlag } from "./parse.ts";
+import { collect, parseIntFlag } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
 
 /** Register `oq init` and `oq dev`. */
@@ -65,9 +65,22 @@ export function registerSetup(program: Program): void {
   program.command("dev")
     .description("Run the development S3 server (FOR DEVELOPMENT ONLY) until SIGINT/SIGTERM")
     .option("--port <port>", "TCP port (0: any free port)", "9000")
-    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .option("--host <host>", "interface to bind (its name is answered as Host too)", "127.0.0.1")
     .option("--dir <path>", "keep the data in this directory", ".oq-data")
     .option("--memory", "keep the data in memory only (lost at exit)")
+    .option(
+      "--access-key <id>",
+      "access key id of a key pair (repeatable: each pair is an account); default oqdev",
+      collect,
+    )
+    .option("--secret-key <secret>", "secret key of the key pair, one per --access-key", collect)
+    .option("--max-object-size <size>", "largest object accepted, e.g. 100MiB", "5GiB")
+    .option(
+      "--allow-host <name>",
+      "also answer this Host name (default: loopback names, IPs, --host; repeatable)",
+      collect,
+    )
+    .option("--no-create-bucket", "do not create the --bucket bucket at start")
     .option("--log-requests", "log one line per request on stderr")
     .option("--json", "print the connection settings as one JSON line on stdout once listening")
     // Not `--env-file`: Node 20 takes that flag for itself wherever it appears in argv.
@@ -87,12 +100,16 @@ export function registerSetup(program: Program): void {
         "oq dev --memory --port 0 --write-env oq-dev.env   # any free port; then: . ./oq-dev.env",
         "oq dev --memory --port 0 --json # any free port; settings as JSON on stdout",
         "oq dev --bucket jobs            # create the bucket jobs (default: oq-dev)",
+        "oq dev --access-key me --secret-key s3cret --access-key alt --secret-key other",
       ) +
         "\n\nThe banner (stderr) ends with `export` lines (S3_ENDPOINT, S3_BUCKET, S3_REGION," +
         "\nAWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that paste into a shell as they are." +
-        "\n--print-env prints the same lines from the flags alone (same --port, --host and" +
-        "\n--bucket as the server; --port 0 is refused: the port is only known once listening)." +
-        "\nNot for production: no TLS, one fixed key pair.",
+        "\n--print-env prints the same lines from the flags alone (same --port, --host, --bucket" +
+        "\nand key pair as the server; --port 0 is refused: the port is only known once listening)." +
+        "\nKey pairs also come from OQ_DEV_ACCESS_KEY_ID and OQ_DEV_SECRET_ACCESS_KEY" +
+        "\n(comma-separated for several; AWS_* variables are never read). Each pair is an account" +
+        "\nthat sees only its own buckets; the first owns the bucket created at start." +
+        "\nNot for production: no TLS, no ACLs, no multipart uploads.",
     )
     .action(async (flags, cmd) => {
       const port = parseIntFlag(flags.port, "--port", 0, 65535);
@@ -104,10 +121,14 @@ export function registerSetup(program: Program): void {
       const { DEV_DEFAULTS, devEnv, shellExports, shellWord, startDevServer, urlOf } = await import(
         "../dev/main.ts"
       );
-      const credentials = {
+      const { chosenCredentials, parseSize } = await import("../dev/options.ts");
+      const { getEnv } = await import("../runtime.ts");
+      const credentials = chosenCredentials(flags.accessKey, flags.secretKey, getEnv);
+      const primary = credentials?.[0] ?? {
         accessKeyId: DEV_DEFAULTS.accessKeyId,
         secretAccessKey: DEV_DEFAULTS.secretAccessKey,
       };
+      const created = flags.createBucket ? bucket : undefined;
       if (flags.printEnv) {
         if (flags.writeEnv !== undefined || flags.json) {
           throw usageError("--print-env starts no server: give it without --write-env and --json");
@@ -119,7 +140,7 @@ export function registerSetup(program: Program): void {
           );
         }
         const url = urlOf(flags.host, port);
-        out(shellExports(devEnv({ url, bucket, ...credentials })));
+        out(shellExports(devEnv({ url, bucket: created, ...primary })));
         if (!(await answers(url))) {
           err(`oq dev: nothing answers at ${url} yet: start the server with \`oq dev\``);
         }
@@ -129,12 +150,14 @@ export function registerSetup(program: Program): void {
         port,
         host: flags.host,
         dir,
-        bucket,
-        ...credentials,
+        bucket: created,
+        credentials,
+        maxObjectSize: parseSize(flags.maxObjectSize, "--max-object-size"),
+        allowedHosts: flags.allowHost,
         log: (line) => err(line),
         logRequests: flags.logRequests ?? false,
       });
-      const env = devEnv({ url: server.url, bucket, ...credentials });
+      const env = devEnv({ url: server.url, bucket: created, ...primary });
       if (flags.writeEnv !== undefined) {
         const { writeFileAtomic } = await import("../runtime.ts");
         try {
@@ -146,7 +169,9 @@ export function registerSetup(program: Program): void {
         const file = flags.writeEnv.includes("/") ? flags.writeEnv : `./${flags.writeEnv}`;
         err(`oq dev: settings written to ${file} (load them with: . ${shellWord(file)})`);
       }
-      if (flags.json) outJsonLine({ url: server.url, ...env, dir: dir ?? null });
+      if (flags.json) {
+        outJsonLine({ url: server.url, S3_BUCKET: null, ...env, dir: dir ?? null });
+      }
       let resolveRun: () => void = () => {};
       const running = new Promise<void>((r) => (resolveRun = r));
       await runDaemon({

@@ -5,29 +5,48 @@
  * @module
  */
 
-import type { StorageEngine } from "../store/engine.ts";
-import { invalidArgument } from "./errors.ts";
+import type { BucketState, StorageEngine } from "../store/engine.ts";
+import { type Account, ownerOf } from "./access.ts";
+import type { BodyStore } from "./bodies.ts";
+import { accessDenied, invalidArgument } from "./errors.ts";
+import type { RequestBody } from "./payload.ts";
 
 /** One authenticated request, routed to a bucket (and key). */
 export interface RequestContext {
   /** The storage engine. */
   engine: StorageEngine;
-  /** The request (its body already consumed: use {@link RequestContext.body}). */
+  /** Where object bodies are kept. */
+  bodies: BodyStore;
+  /** The request (read its body through {@link RequestContext.body}). */
   req: Request;
-  /** Parsed URL. */
-  url: URL;
   /** Query parameters. */
   query: URLSearchParams;
   /** Bucket name; `""` for service-level requests (ListBuckets). */
   bucket: string;
-  /** Object key; `""` for bucket-level requests. */
+  /** Object key, exactly as sent (decoded); `""` for bucket-level requests. */
   key: string;
-  /** Decoded, checked body. */
-  body: Uint8Array;
-  /** Checksum headers to echo (`x-amz-checksum-*`) for uploads. */
-  checksumHeaders: Record<string, string>;
+  /** The request body, not read yet. */
+  body: RequestBody;
+  /** The account the request was signed by. */
+  account: Account;
+  /** Every account (the first is the primary one). */
+  accounts: readonly Account[];
+  /** Largest object accepted, in bytes. */
+  maxObjectSize: number;
   /** Server time of the request, ms since the epoch. */
   now: number;
+}
+
+/**
+ * A bucket of the requesting account: NoSuchBucket when absent, AccessDenied when another
+ * account owns it (the dev server has no ACLs or policies).
+ */
+export function ownedBucket(ctx: RequestContext, name = ctx.bucket): BucketState {
+  const b = ctx.engine.bucket(name);
+  if (ownerOf(ctx.accounts, b.owner).accessKeyId !== ctx.account.accessKeyId) {
+    throw accessDenied();
+  }
+  return b;
 }
 
 /** An empty answer with headers. */

@@ -2,15 +2,18 @@
  * CopyObject (PUT with `x-amz-copy-source`) for the dev server: read the source version
  * and write it to the destination through the engine, with the source conditions
  * (`x-amz-copy-source-if-match`, `-if-none-match`) and the destination conditions
- * (`If-Match`, `If-None-Match`) of a PutObject.
+ * (`If-Match`, `If-None-Match`) of a PutObject. Metadata is copied, or replaced with the
+ * request's (`x-amz-metadata-directive: REPLACE`). Errors about the source name the
+ * source bucket and key.
  *
  * @module
  */
 
 import { EngineError } from "../store/engine.ts";
-import { header, quoteEtag, type RequestContext } from "./context.ts";
+import { header, ownedBucket, quoteEtag, type RequestContext } from "./context.ts";
 import { invalidArgument, invalidRequest, S3Error } from "./errors.ts";
-import { DEFAULT_CONTENT_TYPE } from "./objects.ts";
+import { storedHeaders } from "./metadata.ts";
+import { DEFAULT_CONTENT_TYPE, versionHeader } from "./objects.ts";
 import { document, el, isoTime, xmlResponse } from "./xml.ts";
 
 function parseCopySource(source: string): { bucket: string; key: string; versionId?: string } {
@@ -35,8 +38,26 @@ function parseCopySource(source: string): { bucket: string; key: string; version
   return { bucket: decoded.slice(0, i), key: decoded.slice(i + 1), versionId };
 }
 
-/** CopyObject within the dev server (any bucket it holds). */
-export function copyObject(ctx: RequestContext, source: string): Response {
+// An error about the source names the source, not the destination of the request.
+function aboutSource(e: unknown, src: { bucket: string; key: string }): unknown {
+  if (!(e instanceof EngineError)) return e;
+  if (e.code === "MethodNotAllowed") {
+    return invalidRequest(
+      "The source of a copy request may not specifically refer to a delete marker by version id.",
+    );
+  }
+  if (e.code === "NoSuchKey" || e.code === "NoSuchVersion") {
+    return new S3Error(e.code, e.status, e.message, { fields: { Key: src.key } });
+  }
+  if (e.code === "NoSuchBucket") {
+    return new S3Error(e.code, e.status, e.message, { fields: { BucketName: src.bucket } });
+  }
+  return e;
+}
+
+/** CopyObject between buckets of the requesting account. */
+export async function copyObject(ctx: RequestContext, source: string): Promise<Response> {
+  ownedBucket(ctx);
   const src = parseCopySource(source);
   const directive = (header(ctx, "x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
@@ -50,20 +71,18 @@ export function copyObject(ctx: RequestContext, source: string): Response {
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
     );
   }
+  const replace = directive === "REPLACE";
+  const headers = replace ? storedHeaders(ctx.req.headers) : undefined;
   let read;
   try {
+    ownedBucket(ctx, src.bucket);
     read = ctx.engine.get(src.bucket, src.key, {
       versionId: src.versionId,
       ifMatch: header(ctx, "x-amz-copy-source-if-match"),
       ifNoneMatch: header(ctx, "x-amz-copy-source-if-none-match"),
     });
   } catch (e) {
-    if (e instanceof EngineError && e.code === "MethodNotAllowed") {
-      throw invalidRequest(
-        "The source of a copy request may not specifically refer to a delete marker by version id.",
-      );
-    }
-    throw e;
+    throw aboutSource(e, src);
   }
   if (read.notModified) {
     throw new S3Error(
@@ -76,20 +95,28 @@ export function copyObject(ctx: RequestContext, source: string): Response {
     );
   }
   const v = read.version;
-  const contentType = directive === "REPLACE"
-    ? header(ctx, "content-type") ?? DEFAULT_CONTENT_TYPE
-    : v.contentType;
-  const put = ctx.engine.put(ctx.bucket, ctx.key, v.body, {
-    contentType,
-    ifMatch: header(ctx, "if-match"),
-    ifNoneMatch: header(ctx, "if-none-match"),
-  });
-  const headers: Record<string, string> = {};
-  if (put.versionId !== undefined) headers["x-amz-version-id"] = put.versionId;
-  if (read.versioned) headers["x-amz-copy-source-version-id"] = v.versionId;
+  const copy = await ctx.bodies.copy(src.bucket, v, ctx.bucket);
+  if (copy === null) {
+    throw aboutSource(new EngineError("NoSuchKey", 404, "The specified key does not exist."), src);
+  }
+  let put;
+  try {
+    put = ctx.engine.put(ctx.bucket, ctx.key, copy.body, {
+      contentType: replace ? header(ctx, "content-type") ?? DEFAULT_CONTENT_TYPE : v.contentType,
+      ifMatch: header(ctx, "if-match"),
+      ifNoneMatch: header(ctx, "if-none-match"),
+      etag: v.etag,
+      headers: headers ?? v.headers,
+    });
+  } catch (e) {
+    await copy.discard();
+    throw e;
+  }
+  const answer: Record<string, string> = versionHeader(put.versionId);
+  if (read.versioned) answer["x-amz-copy-source-version-id"] = v.versionId;
   const body = document(
     "CopyObjectResult",
     `${el("LastModified", isoTime(ctx.engine.now()))}${el("ETag", quoteEtag(put.etag))}`,
   );
-  return xmlResponse(body, 200, headers);
+  return xmlResponse(body, 200, answer);
 }

@@ -6,16 +6,15 @@
  */
 
 import { EngineError } from "../store/engine.ts";
-import { requireIntegrityHeader } from "./buckets.ts";
-import type { RequestContext } from "./context.ts";
+import { readIntegrityBody } from "./buckets.ts";
+import { ownedBucket, type RequestContext } from "./context.ts";
 import { malformedXml } from "./errors.ts";
 import { document, el, parseBody, xmlResponse } from "./xml.ts";
 
 /** DeleteObjects: needs Content-MD5 or a checksum header, as on AWS. */
-export function deleteObjects(ctx: RequestContext): Response {
-  ctx.engine.bucket(ctx.bucket);
-  requireIntegrityHeader(ctx);
-  const root = parseBody(ctx.body, "Delete");
+export async function deleteObjects(ctx: RequestContext): Promise<Response> {
+  ownedBucket(ctx);
+  const root = parseBody(await readIntegrityBody(ctx), "Delete");
   const quiet = root.children.find((c) => c.name === "Quiet")?.text.trim().toLowerCase() === "true";
   const objects = root.children.filter((c) => c.name === "Object");
   if (objects.length === 0 || objects.length > 1000) throw malformedXml();

@@ -6,9 +6,10 @@
  * @module
  */
 
+import type { Account } from "./access.ts";
 import { compareKeys } from "../store/sorted_keys.ts";
 import type { ObjectInfo } from "../store/types.ts";
-import { quoteEtag, type RequestContext } from "./context.ts";
+import { ownedBucket, quoteEtag, type RequestContext } from "./context.ts";
 import { invalidArgument, notImplemented } from "./errors.ts";
 import { document, el, isoTime, ownerXml, urlEncodeValue, xmlResponse } from "./xml.ts";
 
@@ -51,10 +52,10 @@ function commonParams(q: URLSearchParams): CommonParams {
   };
 }
 
-function contents(o: ObjectInfo, encode: (s: string) => string, owner: boolean): string {
+function contents(o: ObjectInfo, encode: (s: string) => string, owner?: Account): string {
   return `<Contents>${el("Key", encode(o.key))}${
     el("LastModified", isoTime(o.lastModified.getTime()))
-  }${el("ETag", quoteEtag(o.etag))}${el("Size", o.size)}${owner ? ownerXml() : ""}${
+  }${el("ETag", quoteEtag(o.etag))}${el("Size", o.size)}${owner ? ownerXml(owner) : ""}${
     el("StorageClass", "STANDARD")
   }</Contents>`;
 }
@@ -65,21 +66,20 @@ function prefixes(list: string[], encode: (s: string) => string): string {
 
 /** ListObjectsV2 (GET /bucket?list-type=2). */
 export function listObjectsV2(ctx: RequestContext): Response {
+  ownedBucket(ctx);
   const q = ctx.query;
   const p = commonParams(q);
+  // An empty token is no token (AWS echoes it and lists from the start).
   const token = q.get("continuation-token") ?? undefined;
-  if (token === "") {
-    throw invalidArgument("The continuation token provided is incorrect", "continuation-token", "");
-  }
   const startAfter = q.get("start-after") || undefined;
   const page = ctx.engine.list(ctx.bucket, {
     prefix: p.prefix,
     delimiter: p.delimiter,
     startAfter,
     maxKeys: p.maxKeys,
-    continuationToken: token,
+    continuationToken: token || undefined,
   });
-  const owner = q.get("fetch-owner") === "true";
+  const owner = q.get("fetch-owner") === "true" ? ctx.account : undefined;
   const head = el("Name", ctx.bucket) + el("Prefix", p.encode(p.prefix)) +
     el("Delimiter", p.delimiter !== undefined ? p.encode(p.delimiter) : undefined) +
     el("MaxKeys", p.maxKeys) +
@@ -95,6 +95,7 @@ export function listObjectsV2(ctx: RequestContext): Response {
 
 /** ListObjects, version 1 (GET /bucket with `marker`). */
 export function listObjectsV1(ctx: RequestContext): Response {
+  ownedBucket(ctx);
   const q = ctx.query;
   const p = commonParams(q);
   const marker = q.get("marker") ?? "";
@@ -120,19 +121,21 @@ export function listObjectsV1(ctx: RequestContext): Response {
       ? lastKey
       : lastPrefix;
   }
-  const head = el("Name", ctx.bucket) + el("Prefix", p.encode(p.prefix)) +
+  // Version 1 leaves the top-level Prefix unencoded (boto3 does not decode it there).
+  const head = el("Name", ctx.bucket) + el("Prefix", p.prefix) +
     el("Marker", p.encode(marker)) +
     el("NextMarker", nextMarker !== undefined ? p.encode(nextMarker) : undefined) +
     el("MaxKeys", p.maxKeys) +
     el("Delimiter", p.delimiter !== undefined ? p.encode(p.delimiter) : undefined) +
     el("EncodingType", p.encodingType) + el("IsTruncated", page.isTruncated);
-  const body = page.objects.map((o) => contents(o, p.encode, true)).join("") +
+  const body = page.objects.map((o) => contents(o, p.encode, ctx.account)).join("") +
     prefixes(page.commonPrefixes, p.encode);
   return xmlResponse(document("ListBucketResult", head + body));
 }
 
 /** ListObjectVersions (GET /bucket?versions): versions and delete markers in S3 order. */
 export function listObjectVersions(ctx: RequestContext): Response {
+  ownedBucket(ctx);
   const q = ctx.query;
   const p = commonParams(q);
   if (p.delimiter !== undefined) throw notImplemented("ListObjectVersions with a delimiter");
@@ -164,10 +167,10 @@ export function listObjectVersions(ctx: RequestContext): Response {
     const common = el("Key", p.encode(v.key)) + el("VersionId", v.versionId) +
       el("IsLatest", v.isLatest) +
       el("LastModified", isoTime(v.lastModified.getTime()));
-    if (v.isDeleteMarker) return `<DeleteMarker>${common}${ownerXml()}</DeleteMarker>`;
+    if (v.isDeleteMarker) return `<DeleteMarker>${common}${ownerXml(ctx.account)}</DeleteMarker>`;
     return `<Version>${common}${el("ETag", quoteEtag(v.etag))}${el("Size", v.size)}${
       el("StorageClass", "STANDARD")
-    }${ownerXml()}</Version>`;
+    }${ownerXml(ctx.account)}</Version>`;
   }).join("");
   return xmlResponse(document("ListVersionsResult", head + body));
 }

@@ -8,10 +8,13 @@
 
 import { type HttpServer, serveHttp } from "../runtime.ts";
 import { StorageEngine } from "../store/engine.ts";
+import { accountsOf } from "./access.ts";
+import { MemoryBodies } from "./bodies.ts";
 import { DEV_REGION, validateBucketName } from "./buckets.ts";
 import { type LifecycleRunResult, runLifecycleOnce } from "./lifecycle.ts";
 import { DirectoryPersistence } from "./persist.ts";
-import { createDevHandler } from "./server.ts";
+import { createDevHandler, MAX_OBJECT_SIZE } from "./server.ts";
+import type { Credentials } from "./sigv4.ts";
 
 /** Options of {@link startDevServer}. */
 export interface DevServerOptions {
@@ -23,12 +26,22 @@ export interface DevServerOptions {
   dir?: string;
   /** Keep the data in memory only (the default without `dir`; exclusive with it). */
   memory?: boolean;
-  /** Create this bucket, with versioning enabled, unless it exists. */
+  /** Create this bucket (owned by the first key pair), with versioning enabled, unless it exists. */
   bucket?: string;
-  /** The access key id clients sign with. @default "oqdev" */
+  /** The access key id clients sign with (one key pair; see `credentials` for several). @default "oqdev" */
   accessKeyId?: string;
   /** The secret access key clients sign with. @default "oqdevsecret" */
   secretAccessKey?: string;
+  /**
+   * Several key pairs, each an account with its own buckets (exclusive with
+   * `accessKeyId`/`secretAccessKey`); the first is the primary account.
+   * @default one pair, "oqdev" / "oqdevsecret"
+   */
+  credentials?: Credentials[];
+  /** Largest object accepted, in bytes (EntityTooLarge beyond). @default 5 GiB */
+  maxObjectSize?: number;
+  /** `Host` names to answer besides loopback names, IP addresses and `host`. @default none */
+  allowedHosts?: string[];
   /** Where to print the banner and internal errors. @default no output */
   log?: (line: string) => void;
   /** Also log one line per request. @default false */
@@ -68,10 +81,14 @@ export interface BannerInfo {
   url: string;
   /** The bucket to use, if one was created. */
   bucket?: string;
-  /** Access key id. */
+  /** Access key id (of the primary key pair). */
   accessKeyId: string;
   /** Secret access key. */
   secretAccessKey: string;
+  /** How many key pairs (accounts) the server accepts. @default 1 */
+  keyPairs?: number;
+  /** True when the key pair is the public default one. @default false */
+  defaultKeys?: boolean;
   /** Data directory; memory when absent. */
   dir?: string;
 }
@@ -139,9 +156,15 @@ export function devBanner(info: BannerInfo): string {
   const data = info.dir !== undefined
     ? `in directory ${info.dir}`
     : "in memory (lost when it stops)";
+  const pairs = info.keyPairs ?? 1;
+  const keys = info.defaultKeys
+    ? "the public default key pair"
+    : pairs > 1
+    ? `${pairs} key pairs (accounts)`
+    : "your key pair";
   return [
     "!!! oq dev: S3-compatible server FOR DEVELOPMENT ONLY - NOT FOR PRODUCTION !!!",
-    "    (no TLS, one fixed key pair, no multipart uploads, limited S3 API)",
+    `    (no TLS, ${keys}, no multipart uploads or ACLs, limited S3 API)`,
     `oq dev listening on ${info.url}, data ${data}`,
     "",
     "Point oq and AWS tools at it (paste these lines into a shell):",
@@ -183,6 +206,28 @@ function validate(options: DevServerOptions): void {
       throw new TypeError(`Option "${name}" must be a non-empty string`);
     }
   }
+  if ((o.accessKeyId === undefined) !== (o.secretAccessKey === undefined)) {
+    throw new TypeError('Options "accessKeyId" and "secretAccessKey" go together');
+  }
+  if (o.credentials !== undefined) {
+    if (o.accessKeyId !== undefined) {
+      throw new TypeError('Options "credentials" and "accessKeyId" are exclusive');
+    }
+    if (!Array.isArray(o.credentials) || o.credentials.length === 0) {
+      throw new TypeError('Option "credentials" must be a non-empty array of key pairs');
+    }
+  }
+  const max = o.maxObjectSize;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 0)) {
+    throw new RangeError(`Option "maxObjectSize" must be an integer of 0 or more, got ${max}`);
+  }
+  if (
+    o.allowedHosts !== undefined &&
+    (!Array.isArray(o.allowedHosts) ||
+      o.allowedHosts.some((h) => typeof h !== "string" || h === ""))
+  ) {
+    throw new TypeError('Option "allowedHosts" must be an array of non-empty strings');
+  }
   const interval = o.lifecycleIntervalMs;
   if (interval !== undefined && (!Number.isFinite(interval) || interval < 0)) {
     throw new RangeError(`Option "lifecycleIntervalMs" must be 0 or more, got ${interval}`);
@@ -204,10 +249,14 @@ function validate(options: DevServerOptions): void {
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   validate(options);
   const host = options.host ?? DEV_DEFAULTS.host;
-  const credentials = {
-    accessKeyId: options.accessKeyId ?? DEV_DEFAULTS.accessKeyId,
-    secretAccessKey: options.secretAccessKey ?? DEV_DEFAULTS.secretAccessKey,
-  };
+  const defaultKeys = options.credentials === undefined && options.accessKeyId === undefined;
+  const accounts = await accountsOf(
+    options.credentials ?? [{
+      accessKeyId: options.accessKeyId ?? DEV_DEFAULTS.accessKeyId,
+      secretAccessKey: options.secretAccessKey ?? DEV_DEFAULTS.secretAccessKey,
+    }],
+  );
+  const primary = accounts[0]!;
   const log = options.log;
   const engine = new StorageEngine(options.clock ?? (() => Date.now()));
   const persistence = options.dir !== undefined
@@ -215,11 +264,16 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     : undefined;
   if (options.bucket !== undefined && !engine.hasBucket(options.bucket)) {
     engine.createBucket(options.bucket);
+    engine.bucket(options.bucket).owner = primary.accessKeyId;
     engine.setVersioning(options.bucket, true);
     await persistence?.flush();
   }
   const handler = createDevHandler(engine, {
-    credentials,
+    accounts,
+    bodies: persistence?.bodies ?? new MemoryBodies(),
+    maxObjectSize: options.maxObjectSize ?? MAX_OBJECT_SIZE,
+    host,
+    allowedHosts: options.allowedHosts,
     afterWrite: persistence ? () => persistence.flush() : undefined,
     log,
     logRequests: options.logRequests,
@@ -252,10 +306,18 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     : undefined;
   if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1") {
     log?.(
-      `!!! oq dev is listening on ${host}, not loopback: anyone who can reach it and knows the dev key can use it`,
+      `!!! oq dev is listening on ${host}, not loopback: anyone who can reach it and knows a key pair can use it`,
     );
   }
-  log?.(devBanner({ url, bucket: options.bucket, ...credentials, dir: options.dir }));
+  log?.(devBanner({
+    url,
+    bucket: options.bucket,
+    accessKeyId: primary.accessKeyId,
+    secretAccessKey: primary.secretAccessKey,
+    keyPairs: accounts.length,
+    defaultKeys,
+    dir: options.dir,
+  }));
   let stopped: Promise<void> | undefined;
   return {
     url,

@@ -1,8 +1,9 @@
 /**
- * Single-object operations of the dev server: PutObject (conditional), GetObject and
- * HeadObject (by version, conditional, ranged) and DeleteObject. Conditions on ETags,
- * versions and delete markers are decided by the {@link StorageEngine}; this module adds
- * the HTTP parts (headers, time conditions, ranges, delete-marker headers on errors).
+ * Single-object operations of the dev server: PutObject (conditional, streamed to the
+ * body store, with metadata), GetObject and HeadObject (by version, conditional, ranged,
+ * streamed from the body store) and DeleteObject. Conditions on ETags, versions and
+ * delete markers are decided by the {@link StorageEngine}; this module adds the HTTP parts
+ * (headers, time conditions, ranges, delete-marker headers on errors).
  *
  * @module
  */
@@ -12,34 +13,57 @@ import {
   empty,
   header,
   httpDate,
+  ownedBucket,
   quoteEtag,
   type RequestContext,
   versionIdParam,
 } from "./context.ts";
-import { S3Error } from "./errors.ts";
+import { invalidArgument, S3Error } from "./errors.ts";
+import { answerHeaders, applyResponseOverrides, storedHeaders } from "./metadata.ts";
+import { entityTooLarge } from "./payload.ts";
+import { document, el, xmlResponse } from "./xml.ts";
 
 /** Content-Type S3 stores when a PUT sends none. */
 export const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
 
-const RESPONSE_OVERRIDES: Array<[string, string]> = [
-  ["response-content-type", "content-type"],
-  ["response-content-language", "content-language"],
-  ["response-expires", "expires"],
-  ["response-cache-control", "cache-control"],
-  ["response-content-disposition", "content-disposition"],
-  ["response-content-encoding", "content-encoding"],
-];
+/** The version id header of a write: none for the `"null"` version (unversioned, suspended). */
+export function versionHeader(versionId: string | undefined): Record<string, string> {
+  return versionId !== undefined && versionId !== "null" ? { "x-amz-version-id": versionId } : {};
+}
 
-/** PutObject: `If-None-Match: *` (create only) and `If-Match` (compare-and-swap). */
-export function putObject(ctx: RequestContext): Response {
-  const r = ctx.engine.put(ctx.bucket, ctx.key, ctx.body, {
-    ifNoneMatch: header(ctx, "if-none-match"),
-    ifMatch: header(ctx, "if-match"),
-    contentType: header(ctx, "content-type") ?? DEFAULT_CONTENT_TYPE,
-  });
-  const headers: Record<string, string> = { etag: quoteEtag(r.etag), ...ctx.checksumHeaders };
-  if (r.versionId !== undefined) headers["x-amz-version-id"] = r.versionId;
-  return empty(200, headers);
+/**
+ * PutObject: the body streams into the body store and is checked whole before the engine
+ * evaluates the conditions (`If-None-Match`, `If-Match`, both `*` or an ETag) and writes.
+ */
+export async function putObject(ctx: RequestContext): Promise<Response> {
+  ownedBucket(ctx);
+  const headers = storedHeaders(ctx.req.headers);
+  const declared = ctx.body.declaredSize();
+  if (declared !== undefined && declared > ctx.maxObjectSize) {
+    throw entityTooLarge(declared, ctx.maxObjectSize);
+  }
+  const upload = await ctx.bodies.receive(ctx.bucket, declared);
+  let r;
+  try {
+    const payload = await ctx.body.pipeTo(upload, ctx.maxObjectSize);
+    const body = await upload.finish();
+    r = ctx.engine.put(ctx.bucket, ctx.key, body, {
+      ifNoneMatch: header(ctx, "if-none-match"),
+      ifMatch: header(ctx, "if-match"),
+      contentType: header(ctx, "content-type") ?? DEFAULT_CONTENT_TYPE,
+      etag: payload.md5,
+      headers,
+      transfer: true,
+    });
+    return empty(200, {
+      etag: quoteEtag(r.etag),
+      ...payload.checksumHeaders,
+      ...versionHeader(r.versionId),
+    });
+  } catch (e) {
+    await upload.discard();
+    throw e;
+  }
 }
 
 /** The latest version of a key, when there is one (a delete marker included). */
@@ -60,11 +84,11 @@ function withMarkerHeaders(
   if (!(e instanceof EngineError)) return e;
   if (e.code === "NoSuchKey" && versionId === undefined) {
     const current = latestVersion(ctx);
-    if (current?.deleteMarker) {
-      return new S3Error(e.code, e.status, e.message, {
-        headers: { "x-amz-delete-marker": "true", "x-amz-version-id": current.versionId },
-      });
-    }
+    return new S3Error(e.code, e.status, e.message, {
+      headers: current?.deleteMarker
+        ? { "x-amz-delete-marker": "true", "x-amz-version-id": current.versionId }
+        : { "x-amz-delete-marker": "false" },
+    });
   }
   if (e.code === "MethodNotAllowed" && versionId !== undefined) {
     const marker = ctx.engine.bucket(ctx.bucket).objects.get(ctx.key)?.find((v) =>
@@ -119,8 +143,9 @@ function parseRange(value: string | undefined, size: number): RangeResult {
   return { start, end: Math.min(last, size - 1) };
 }
 
-/** GetObject (`head` false) or HeadObject (`head` true). */
-export function getObject(ctx: RequestContext, head: boolean): Response {
+/** GetObject (`head` false) or HeadObject (`head` true); the body streams from the body store. */
+export async function getObject(ctx: RequestContext, head: boolean): Promise<Response> {
+  ownedBucket(ctx);
   const versionId = versionIdParam(ctx);
   const ifMatch = header(ctx, "if-match");
   const ifNoneMatch = header(ctx, "if-none-match");
@@ -152,16 +177,14 @@ export function getObject(ctx: RequestContext, head: boolean): Response {
   ) {
     return empty(304, meta);
   }
-  const size = v.body.length;
+  const size = v.size;
   const headers: Record<string, string> = {
     ...meta,
+    ...answerHeaders(v.headers),
     "content-type": v.contentType,
     "accept-ranges": "bytes",
   };
-  for (const [param, name] of RESPONSE_OVERRIDES) {
-    const value = ctx.query.get(param);
-    if (value !== null) headers[name] = value;
-  }
+  applyResponseOverrides(ctx.query, headers);
   const range = parseRange(header(ctx, "range"), size);
   if (range === "unsatisfiable") {
     throw new S3Error("InvalidRange", 416, "The requested range is not satisfiable", {
@@ -169,19 +192,54 @@ export function getObject(ctx: RequestContext, head: boolean): Response {
       headers: { "content-range": `bytes */${size}` },
     });
   }
-  let body = v.body;
-  let status = 200;
-  if (range) {
-    body = v.body.subarray(range.start, range.end + 1);
-    status = 206;
-    headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`;
+  const start = range ? range.start : 0;
+  const end = range ? range.end : size - 1;
+  if (range) headers["content-range"] = `bytes ${start}-${end}/${size}`;
+  headers["content-length"] = String(end + 1 - start);
+  const status = range ? 206 : 200;
+  if (head) return new Response(null, { status, headers });
+  const body = await ctx.bodies.read(ctx.bucket, v, start, end);
+  if (body === null) {
+    // Removed between the engine read and opening its file: it is gone now.
+    throw new EngineError("NoSuchKey", 404, "The specified key does not exist.");
   }
-  headers["content-length"] = String(body.length);
-  return new Response(head ? null : body.slice() as BodyInit, { status, headers });
+  return new Response(body as BodyInit, { status, headers });
+}
+
+/**
+ * GetObjectAttributes (GET `?attributes`): the `ETag`, `StorageClass` and `ObjectSize`
+ * asked for in `x-amz-object-attributes` (no stored checksums, no parts: single uploads).
+ */
+export function getObjectAttributes(ctx: RequestContext): Response {
+  ownedBucket(ctx);
+  const asked = (header(ctx, "x-amz-object-attributes") ?? "").split(",").map((a) => a.trim());
+  if (asked.every((a) => a === "")) {
+    throw invalidArgument(
+      "Missing required header for this request: x-amz-object-attributes",
+      "x-amz-object-attributes",
+      "",
+    );
+  }
+  const versionId = versionIdParam(ctx);
+  let r;
+  try {
+    r = ctx.engine.get(ctx.bucket, ctx.key, { versionId });
+  } catch (e) {
+    throw withMarkerHeaders(ctx, e, versionId);
+  }
+  if (r.notModified) throw new Error("unreachable: a read without conditions answered 304");
+  const v = r.version;
+  const body = (asked.includes("ETag") ? el("ETag", v.etag) : "") +
+    (asked.includes("StorageClass") ? el("StorageClass", "STANDARD") : "") +
+    (asked.includes("ObjectSize") ? el("ObjectSize", v.size) : "");
+  const headers: Record<string, string> = { "last-modified": httpDate(v.lastModified) };
+  if (r.versioned) headers["x-amz-version-id"] = v.versionId;
+  return xmlResponse(document("GetObjectAttributesResponse", body), 200, headers);
 }
 
 /** DeleteObject: a delete marker (versioned), removal of one version (`versionId`), or removal. */
 export function deleteObject(ctx: RequestContext): Response {
+  ownedBucket(ctx);
   const versionId = versionIdParam(ctx);
   const ifMatch = header(ctx, "if-match");
   // A conditional delete checks and deletes in one synchronous step, so it is atomic.

@@ -4,43 +4,61 @@
  * buckets from it. The engine stays the one implementation of S3 semantics; this module
  * only serialises its state.
  *
- * On-disk layout (format 1):
+ * On-disk layout (format 2):
  *
  * ```
- * <dir>/oq-dev.json                          {"format":"oq-dev","version":1}
- * <dir>/buckets/<bucket>/bucket.json         {"name","createdAt","versioning","lifecycle"}
+ * <dir>/oq-dev.json                          {"format":"oq-dev","version":2}
+ * <dir>/buckets/<bucket>/bucket.json         {"name","createdAt","versioning","lifecycle",
+ *                                             "owner","location"}
  * <dir>/buckets/<bucket>/objects/<hh>/<h>.json
  *     one file per key, h = hex SHA-256 of the key (UTF-8), hh = its first two characters:
- *     {"key", "versions": [{"versionId","deleteMarker","etag","contentType",
- *                           "lastModified","size","sha256"}, ...]}   (oldest first)
- * <dir>/buckets/<bucket>/blobs/<bb>/<b>      a body, named by its hex SHA-256 b (shared by
- *                                            identical bodies; none for delete markers)
+ *     {"key", "versions": [{"versionId","deleteMarker","etag","contentType","headers",
+ *                           "lastModified","size","blob"}, ...]}   (oldest first)
+ * <dir>/buckets/<bucket>/blobs/<bb>/<b>      a body, named b (bb: its first two characters);
+ *                                            none for delete markers and empty bodies
  * ```
  *
- * Every file is written atomically (temporary file, fsync, rename). Bodies are written
- * before the key file that names them and removed only after no key file names them, so
- * a crash leaves at worst unreferenced bodies and temporary files, which start-up removes.
- * Writes are queued in order and {@link DirectoryPersistence.flush} resolves once every
- * mutation made before the call is on disk; the server awaits it before answering.
+ * Format 1 named bodies by their hex SHA-256 (field `sha256`, shared by identical
+ * bodies); such a directory is read and upgraded in place. Bodies are streamed to their
+ * files by the server ({@link DirectoryBodies}) and stay out of memory: after start-up the
+ * engine holds only their sizes and names.
+ *
+ * Every metadata file is written atomically (temporary file, fsync, rename). Bodies are
+ * on disk before the key file that names them and removed only after no key file names
+ * them, so a crash leaves at worst unreferenced bodies and temporary files, which
+ * start-up removes. Writes are queued in order and {@link DirectoryPersistence.flush}
+ * resolves once every mutation made before the call is on disk; the server awaits it
+ * before answering.
  *
  * @module
  */
 
-import { makeDir, readDirEntries, readFileBytes, removePath, writeFileAtomic } from "../runtime.ts";
+import {
+  fileSize,
+  makeDir,
+  readDirEntries,
+  readFileBytes,
+  removePath,
+  writeFileAtomic,
+} from "../runtime.ts";
 import type { BucketState, StorageEngine, Version } from "../store/engine.ts";
+import { latest } from "../store/engine_state.ts";
 import { SortedKeys } from "../store/sorted_keys.ts";
 import type { LifecycleRule, VersioningState } from "../store/types.ts";
+import { blobPath, DirectoryBodies, newBlobName } from "./bodies.ts";
 import { sha256Hex } from "./sigv4_crypto.ts";
 
 /** The marker file that identifies a data directory. */
 export const MARKER_FILE = "oq-dev.json";
-const FORMAT = { format: "oq-dev", version: 1 } as const;
+const FORMAT = { format: "oq-dev", version: 2 } as const;
 
 interface BucketFile {
   name: string;
   createdAt: number;
   versioning: VersioningState;
   lifecycle: LifecycleRule[];
+  owner?: string;
+  location?: string;
 }
 
 interface VersionRecord {
@@ -48,8 +66,11 @@ interface VersionRecord {
   deleteMarker: boolean;
   etag: string;
   contentType: string;
+  headers?: Record<string, string>;
   lastModified: number;
   size: number;
+  blob?: string;
+  /** Format 1: the body's hex SHA-256, which named its file. */
   sha256?: string;
 }
 
@@ -82,16 +103,20 @@ function shard(dir: string, hash: string, suffix = ""): { dir: string; file: str
 export class DirectoryPersistence {
   /** The data directory. */
   readonly dir: string;
+  /** Where the server streams bodies (files of this directory). */
+  readonly bodies: DirectoryBodies;
   readonly #engine: StorageEngine;
   #dirty = new Map<string, Set<string | null>>();
   #chain: Promise<void> = Promise.resolve();
-  readonly #hashes = new WeakMap<Uint8Array, string>();
+  // Names given to bodies that were handed to the engine as bytes (not streamed to a file).
+  readonly #inline = new WeakMap<Uint8Array, string>();
   // Per bucket: blob hashes named by each key file on disk, and how many key files name each blob.
   readonly #persisted = new Map<string, Map<string, string[]>>();
   readonly #refs = new Map<string, Map<string, number>>();
 
   private constructor(dir: string, engine: StorageEngine) {
     this.dir = dir.replace(/\/+$/, "") || "/";
+    this.bodies = new DirectoryBodies(this.dir);
     this.#engine = engine;
   }
 
@@ -124,6 +149,24 @@ export class DirectoryPersistence {
     let keys = this.#dirty.get(bucket);
     if (!keys) this.#dirty.set(bucket, keys = new Set());
     keys.add(key);
+    if (key !== null) this.#adopt(bucket, key);
+  }
+
+  // A body the server streamed to a file belongs to its key from the moment the engine
+  // took it (before the key file is written), so that if it is replaced before the next
+  // flush, that flush still removes its file.
+  #adopt(bucket: string, key: string): void {
+    if (!this.#engine.hasBucket(bucket)) return;
+    const v = latest(this.#engine.bucket(bucket), key);
+    if (v?.blob === undefined) return;
+    let persisted = this.#persisted.get(bucket);
+    if (!persisted) this.#persisted.set(bucket, persisted = new Map());
+    let refs = this.#refs.get(bucket);
+    if (!refs) this.#refs.set(bucket, refs = new Map());
+    const names = persisted.get(key) ?? [];
+    if (names.includes(v.blob)) return;
+    persisted.set(key, [...names, v.blob]);
+    refs.set(v.blob, (refs.get(v.blob) ?? 0) + 1);
   }
 
   async #drain(): Promise<void> {
@@ -137,12 +180,6 @@ export class DirectoryPersistence {
     }
   }
 
-  async #hash(body: Uint8Array): Promise<string> {
-    let h = this.#hashes.get(body);
-    if (h === undefined) this.#hashes.set(body, h = await sha256Hex(body));
-    return h;
-  }
-
   async #flushBucket(name: string, keys: Set<string | null>): Promise<void> {
     const bdir = `${this.dir}/buckets/${name}`;
     if (!this.#engine.hasBucket(name)) {
@@ -152,57 +189,43 @@ export class DirectoryPersistence {
       return;
     }
     const b = this.#engine.bucket(name);
-    if (keys.has(null) || !this.#persisted.has(name)) {
-      await makeDir(bdir);
-      const meta: BucketFile = {
-        name,
-        createdAt: b.createdAt,
-        versioning: b.versioning,
-        lifecycle: b.lifecycle,
-      };
-      await writeFileAtomic(`${bdir}/bucket.json`, JSON.stringify(meta, null, 1));
-    }
     const persisted = this.#persisted.get(name) ?? new Map<string, string[]>();
     const refs = this.#refs.get(name) ?? new Map<string, number>();
     this.#persisted.set(name, persisted);
     this.#refs.set(name, refs);
-    // Snapshot each key's versions (and their bodies) before any await of this flush.
-    const plans: Array<{ key: string; file: KeyFile; hashes: string[] }> = [];
-    const bodies = new Map<string, Uint8Array>();
+    // Snapshot each key's versions synchronously, before any await of this flush.
+    const plans: Array<{ key: string; file: KeyFile; names: string[] }> = [];
+    const inline = new Map<string, Uint8Array>();
     for (const key of keys) {
       if (key === null) continue;
-      const versions = [...(b.objects.get(key) ?? [])];
-      const records = await Promise.all(versions.map((v) => this.#record(v)));
-      records.forEach((r, i) => r.sha256 !== undefined && bodies.set(r.sha256, versions[i]!.body));
-      const hashes = [...new Set(records.flatMap((r) => (r.sha256 ? [r.sha256] : [])))];
-      plans.push({ key, file: { key, versions: records }, hashes });
+      const records = (b.objects.get(key) ?? []).map((v) => this.#record(v, inline));
+      const names = [...new Set(records.flatMap((r) => (r.blob ? [r.blob] : [])))];
+      plans.push({ key, file: { key, versions: records }, names });
+    }
+    const meta: BucketFile = {
+      name,
+      createdAt: b.createdAt,
+      versioning: b.versioning,
+      lifecycle: b.lifecycle,
+      owner: b.owner,
+      location: b.location,
+    };
+    if (keys.has(null)) {
+      await makeDir(bdir);
+      await writeFileAtomic(`${bdir}/bucket.json`, JSON.stringify(meta, null, 1));
     }
     // Reference counts change only once the key files are written, so a failed flush
     // (retried later) never leaves them off.
     const delta = new Map<string, number>();
-    const count = (h: string) => (refs.get(h) ?? 0) + (delta.get(h) ?? 0);
-    const toWrite = new Map<string, Uint8Array>();
     for (const plan of plans) {
       const old = persisted.get(plan.key) ?? [];
-      for (const h of plan.hashes) {
-        if (old.includes(h)) continue;
-        if (count(h) === 0) toWrite.set(h, bodies.get(h)!);
-        delta.set(h, (delta.get(h) ?? 0) + 1);
-      }
+      for (const n of plan.names) if (!old.includes(n)) delta.set(n, (delta.get(n) ?? 0) + 1);
+      for (const n of old) if (!plan.names.includes(n)) delta.set(n, (delta.get(n) ?? 0) - 1);
     }
-    const toDelete: string[] = [];
-    for (const plan of plans) {
-      for (const h of persisted.get(plan.key) ?? []) {
-        if (plan.hashes.includes(h)) continue;
-        delta.set(h, (delta.get(h) ?? 0) - 1);
-      }
-    }
-    for (const [h] of delta) if (count(h) <= 0) toDelete.push(h);
-    const blobs = `${bdir}/blobs`;
-    await Promise.all([...toWrite].map(async ([h, body]) => {
-      const { dir, file } = shard(blobs, h);
-      await makeDir(dir);
-      await writeFileAtomic(file, body);
+    await Promise.all([...inline].map(async ([n, body]) => {
+      if ((refs.get(n) ?? 0) > 0) return;
+      await makeDir(blobPath(this.dir, name, n).replace(/\/[^/]*$/, ""));
+      await writeFileAtomic(blobPath(this.dir, name, n), body);
     }));
     await Promise.all(plans.map(async (plan) => {
       const { dir, file } = shard(`${bdir}/objects`, await sha256Hex(plan.key), ".json");
@@ -215,26 +238,38 @@ export class DirectoryPersistence {
     }));
     for (const plan of plans) {
       if (plan.file.versions.length === 0) persisted.delete(plan.key);
-      else persisted.set(plan.key, plan.hashes);
+      else persisted.set(plan.key, plan.names);
     }
-    for (const [h, d] of delta) {
-      const n = (refs.get(h) ?? 0) + d;
-      if (n > 0) refs.set(h, n);
-      else refs.delete(h);
+    const toDelete: string[] = [];
+    for (const [n, d] of delta) {
+      const count = (refs.get(n) ?? 0) + d;
+      if (count > 0) refs.set(n, count);
+      else {
+        refs.delete(n);
+        toDelete.push(n);
+      }
     }
-    await Promise.all(toDelete.map((h) => removePath(shard(blobs, h).file)));
+    await Promise.all(toDelete.map((n) => removePath(blobPath(this.dir, name, n))));
   }
 
-  async #record(v: Version): Promise<VersionRecord> {
+  #record(v: Version, inline: Map<string, Uint8Array>): VersionRecord {
     const r: VersionRecord = {
       versionId: v.versionId,
       deleteMarker: v.deleteMarker,
       etag: v.etag,
       contentType: v.contentType,
       lastModified: v.lastModified,
-      size: v.body.length,
+      size: v.size,
     };
-    if (!v.deleteMarker) r.sha256 = await this.#hash(v.body);
+    if (v.headers !== undefined) r.headers = v.headers;
+    if (v.blob !== undefined) r.blob = v.blob;
+    else if (!v.deleteMarker && v.size > 0) {
+      // Bytes handed to the engine directly (not through the server): give them a file.
+      let n = this.#inline.get(v.body);
+      if (n === undefined) this.#inline.set(v.body, n = newBlobName());
+      inline.set(n, v.body);
+      r.blob = n;
+    }
     return r;
   }
 
@@ -252,13 +287,17 @@ export class DirectoryPersistence {
       return;
     }
     const format = JSON.parse(decoder.decode(marker)) as { format?: string; version?: number };
-    if (format.format !== FORMAT.format || format.version !== FORMAT.version) {
+    if (format.format !== FORMAT.format || (format.version !== 1 && format.version !== 2)) {
       throw new Error(
         `Directory "${this.dir}" holds an unsupported data format: ${decoder.decode(marker)}`,
       );
     }
     for (const entry of await readDirEntries(`${this.dir}/buckets`)) {
       if (entry.isDirectory) await this.#restoreBucket(entry.name);
+    }
+    // Format 1 is read as is; what is written from now on is format 2.
+    if (format.version !== FORMAT.version) {
+      await writeFileAtomic(`${this.dir}/${MARKER_FILE}`, JSON.stringify(FORMAT));
     }
   }
 
@@ -283,9 +322,11 @@ export class DirectoryPersistence {
       objects: new Map(),
       keys: new SortedKeys(),
     };
+    if (meta.owner !== undefined) state.owner = meta.owner;
+    if (meta.location !== undefined) state.location = meta.location;
     const persisted = new Map<string, string[]>();
     const refs = new Map<string, number>();
-    const bodies = new Map<string, Uint8Array>();
+    const sizes = new Map<string, number | null>();
     for (const file of await listFiles(`${bdir}/objects`)) {
       if (!file.endsWith(".json")) {
         await removePath(file); // a temporary file of an interrupted write
@@ -296,36 +337,37 @@ export class DirectoryPersistence {
       const kf = JSON.parse(decoder.decode(bytes)) as KeyFile;
       const versions: Version[] = [];
       for (const r of kf.versions) {
-        let body: Uint8Array = new Uint8Array();
-        if (!r.deleteMarker && r.sha256) {
-          let blob = bodies.get(r.sha256);
-          if (!blob) {
-            const read = await readFileBytes(shard(`${bdir}/blobs`, r.sha256).file);
-            if (read === null || read.length !== r.size) {
-              throw new Error(
-                `Data directory is damaged: body ${r.sha256} of "${kf.key}" in bucket "${name}" is missing or truncated`,
-              );
-            }
-            bodies.set(r.sha256, blob = read);
-          }
-          body = blob;
-          this.#hashes.set(body, r.sha256);
-        }
-        versions.push({
+        const v: Version = {
           versionId: r.versionId,
           deleteMarker: r.deleteMarker,
-          body,
+          body: new Uint8Array(0),
+          size: r.deleteMarker ? 0 : r.size,
           etag: r.etag,
           contentType: r.contentType,
           lastModified: r.lastModified,
-        });
+        };
+        if (r.headers !== undefined) v.headers = r.headers;
+        const blob = r.blob ?? r.sha256;
+        if (!r.deleteMarker && r.size > 0 && blob !== undefined) {
+          let size = sizes.get(blob);
+          if (size === undefined) {
+            sizes.set(blob, size = await fileSize(blobPath(this.dir, name, blob)));
+          }
+          if (size !== r.size) {
+            throw new Error(
+              `Data directory is damaged: body ${blob} of "${kf.key}" in bucket "${name}" is missing or truncated`,
+            );
+          }
+          v.blob = blob;
+        }
+        versions.push(v);
       }
       if (versions.length === 0) continue;
       state.objects.set(kf.key, versions);
       state.keys.add(kf.key);
-      const hashes = [...new Set(kf.versions.flatMap((r) => (r.sha256 ? [r.sha256] : [])))];
-      persisted.set(kf.key, hashes);
-      for (const h of hashes) refs.set(h, (refs.get(h) ?? 0) + 1);
+      const names = [...new Set(versions.flatMap((v) => (v.blob ? [v.blob] : [])))];
+      persisted.set(kf.key, names);
+      for (const n of names) refs.set(n, (refs.get(n) ?? 0) + 1);
     }
     // Remove bodies no key file names (left by a crash between writes).
     for (const file of await listFiles(`${bdir}/blobs`)) {

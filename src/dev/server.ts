@@ -1,32 +1,46 @@
 /**
- * The dev server's request handler: a web-standard `(Request) => Promise<Response>` that
- * speaks the S3 REST API (path-style, `/bucket/key`) over a {@link StorageEngine}.
+ * The dev server's request handler: a web-standard `(Request, info) => Promise<Response>`
+ * that speaks the S3 REST API (path-style, `/bucket/key`) over a {@link StorageEngine}.
  *
- * Every request is SigV4-verified, its body read and checked (`payload.ts`), then routed
- * to an operation; the answer carries `Date`, `x-amz-request-id`, `x-amz-id-2` and
- * `Server`, and failures become S3's XML error bodies (no body for HEAD). Operations
- * that may have written wait for `afterWrite` (the directory store's flush) before
- * answering, so an acknowledged write is on disk.
+ * Every request has its `Host` checked (`access.ts`), is SigV4-verified against the
+ * accounts' key pairs, and is routed to an operation with its body still unread: an
+ * operation reads and checks it (`payload.ts`) only once the request is known to be
+ * allowed. Keys are taken from the request-target as sent (`a/../b` is a key, as on S3).
+ * The answer carries `Date`, `x-amz-request-id`, `x-amz-id-2` and `Server`, and failures
+ * become S3's XML error bodies (no body for HEAD). Operations that may have written wait
+ * for `afterWrite` (the directory store's flush) before answering, so an acknowledged
+ * write is on disk.
  *
  * @module
  */
 
+import type { RequestInfo } from "../runtime.ts";
 import { EngineError, type StorageEngine } from "../store/engine.ts";
+import { type Account, hostAllowed, hostRefused } from "./access.ts";
+import { type BodyStore, MemoryBodies } from "./bodies.ts";
 import * as buckets from "./buckets.ts";
 import type { RequestContext } from "./context.ts";
 import { copyObject } from "./copy.ts";
 import { deleteObjects } from "./delete_objects.ts";
-import { notImplemented, S3Error } from "./errors.ts";
+import { accessDenied, notImplemented, S3Error } from "./errors.ts";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./listing.ts";
-import { deleteObject, getObject, putObject } from "./objects.ts";
-import { readPayload } from "./payload.ts";
-import { type Credentials, verifySigV4 } from "./sigv4.ts";
+import { deleteObject, getObject, getObjectAttributes, putObject } from "./objects.ts";
+import { RequestBody } from "./payload.ts";
+import { verifySigV4 } from "./sigv4.ts";
 import { document, el } from "./xml.ts";
 
 /** Options of {@link createDevHandler}. */
 export interface DevHandlerOptions {
-  /** The one access key / secret pair accepted. */
-  credentials: Credentials;
+  /** The accounts (key pairs) accepted; the first is the primary account. */
+  accounts: readonly Account[];
+  /** Where object bodies are kept. @default in memory */
+  bodies?: BodyStore;
+  /** Largest object accepted, in bytes. @default 5 GiB */
+  maxObjectSize?: number;
+  /** The host the server was configured with (answered besides loopback names and IPs). @default "127.0.0.1" */
+  host?: string;
+  /** More `Host` names to answer. @default none */
+  allowedHosts?: readonly string[];
   /** Awaited after every request that may have written (e.g. a directory flush). */
   afterWrite?: () => Promise<void>;
   /** Log lines (internal errors; every request when `logRequests`). */
@@ -38,13 +52,15 @@ export interface DevHandlerOptions {
 /** The `Server` header of every answer. */
 export const SERVER_NAME = "oq-dev";
 
+/** The largest object S3 accepts in one PUT, and the dev server's default limit: 5 GiB. */
+export const MAX_OBJECT_SIZE = 5 * 1024 ** 3;
+
 // Sub-resources S3 knows that the dev server does not implement (answered 501, never
 // mistaken for a plain GET/PUT of the bucket or object).
 const UNSUPPORTED = [
   "accelerate",
   "acl",
   "analytics",
-  "attributes",
   "cors",
   "encryption",
   "intelligent-tiering",
@@ -78,21 +94,30 @@ function randomHex(bytes: number): string {
   ).join("");
 }
 
-function splitPath(pathname: string): { bucket: string; key: string } {
-  const path = pathname.replace(/^\//, "");
-  const i = path.indexOf("/");
+function splitTarget(target: string): { path: string; query: URLSearchParams } {
+  const t = target.startsWith("/") ? target : target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "");
+  const q = t.indexOf("?");
+  return {
+    path: (q < 0 ? t : t.slice(0, q)) || "/",
+    query: new URLSearchParams(q < 0 ? "" : t.slice(q + 1)),
+  };
+}
+
+function splitPath(path: string): { bucket: string; key: string } {
+  const p = path.replace(/^\//, "");
+  const i = p.indexOf("/");
   try {
-    if (i < 0) return { bucket: decodeURIComponent(path), key: "" };
+    if (i < 0) return { bucket: decodeURIComponent(p), key: "" };
     return {
-      bucket: decodeURIComponent(path.slice(0, i)),
-      key: decodeURIComponent(path.slice(i + 1)),
+      bucket: decodeURIComponent(p.slice(0, i)),
+      key: decodeURIComponent(p.slice(i + 1)),
     };
   } catch {
     throw new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.");
   }
 }
 
-function route(ctx: RequestContext): Response {
+function route(ctx: RequestContext): Response | Promise<Response> {
   const method = ctx.req.method;
   const q = ctx.query;
   const unsupported = UNSUPPORTED.find((name) => q.has(name));
@@ -128,6 +153,7 @@ function route(ctx: RequestContext): Response {
   }
   switch (method) {
     case "GET":
+      if (q.has("attributes")) return getObjectAttributes(ctx);
       return getObject(ctx, false);
     case "HEAD":
       return getObject(ctx, true);
@@ -140,6 +166,27 @@ function route(ctx: RequestContext): Response {
     default:
       throw methodNotAllowed(method);
   }
+}
+
+// A CORS preflight: the dev server has no CORS configuration, so none is allowed.
+function preflight(req: Request): S3Error {
+  if (req.headers.get("origin") === null) {
+    return new S3Error(
+      "BadRequest",
+      400,
+      "Insufficient information. Origin request header needed.",
+    );
+  }
+  return new S3Error(
+    "AccessForbidden",
+    403,
+    "CORSResponse: This CORS request is not allowed. The dev server has no CORS configuration.",
+  );
+}
+
+function isAnonymous(req: Request, query: URLSearchParams): boolean {
+  return req.headers.get("authorization") === null && !query.has("X-Amz-Algorithm") &&
+    !query.has("X-Amz-Credential") && !query.has("AWSAccessKeyId");
 }
 
 function methodNotAllowed(method: string): S3Error {
@@ -185,40 +232,58 @@ function errorResponse(
  * @example
  * ```ts
  * import { StorageEngine } from "../store/engine.ts";
+ * import { accountsOf } from "./access.ts";
  * import { createDevHandler } from "./server.ts";
- * const handler = createDevHandler(new StorageEngine(Date.now), {
- *   credentials: { accessKeyId: "oqdev", secretAccessKey: "oqdevsecret" },
- * });
- * const res = await handler(new Request("http://127.0.0.1:9000/"));
+ * const accounts = await accountsOf([{ accessKeyId: "oqdev", secretAccessKey: "oqdevsecret" }]);
+ * const handler = createDevHandler(new StorageEngine(Date.now), { accounts });
+ * const res = await handler(new Request("http://127.0.0.1:9000/"), { target: "/" });
  * console.log(res.status); // 403: not signed
  * ```
  */
 export function createDevHandler(
   engine: StorageEngine,
   options: DevHandlerOptions,
-): (req: Request) => Promise<Response> {
-  return async (req: Request): Promise<Response> => {
+): (req: Request, info: RequestInfo) => Promise<Response> {
+  const bodies = options.bodies ?? new MemoryBodies();
+  const maxObjectSize = options.maxObjectSize ?? MAX_OBJECT_SIZE;
+  const configuredHost = options.host ?? "127.0.0.1";
+  const allowedHosts = options.allowedHosts ?? [];
+  return async (req: Request, info: RequestInfo): Promise<Response> => {
     const requestId = randomHex(8).toUpperCase();
     const now = engine.now();
-    const url = new URL(req.url);
+    const { path, query } = splitTarget(info.target);
     let where = { bucket: "", key: "" };
     let response: Response;
     try {
-      where = splitPath(url.pathname);
-      const verified = await verifySigV4(req, url, options.credentials, now);
-      const payload = await readPayload(req, verified);
+      const host = req.headers.get("host");
+      if (!hostAllowed(host, configuredHost, allowedHosts)) throw hostRefused(host ?? "");
+      if (req.method === "OPTIONS") throw preflight(req);
+      where = splitPath(path);
+      if (isAnonymous(req, query) && where.bucket !== "" && !engine.hasBucket(where.bucket)) {
+        engine.bucket(where.bucket); // NoSuchBucket, as S3 answers anonymous requests
+      }
+      const verified = await verifySigV4(
+        req,
+        { pathname: path, searchParams: query },
+        options.accounts,
+        now,
+      );
+      const account = options.accounts.find((a) => a.accessKeyId === verified.accessKeyId);
+      if (account === undefined) throw accessDenied();
       const ctx: RequestContext = {
         engine,
+        bodies,
         req,
-        url,
-        query: url.searchParams,
+        query,
         ...where,
-        body: payload.body,
-        checksumHeaders: payload.checksumHeaders,
+        body: new RequestBody(req, verified),
+        account,
+        accounts: options.accounts,
+        maxObjectSize,
         now,
       };
       try {
-        response = route(ctx);
+        response = await route(ctx);
       } finally {
         if (req.method !== "GET" && req.method !== "HEAD") await options.afterWrite?.();
       }
@@ -227,7 +292,7 @@ export function createDevHandler(
       if (e instanceof EngineError) err = e;
       else {
         options.log?.(
-          `oq dev: internal error on ${req.method} ${url.pathname}: ${
+          `oq dev: internal error on ${req.method} ${path}: ${
             e instanceof Error ? e.stack ?? e.message : e
           }`,
         );
@@ -237,7 +302,7 @@ export function createDevHandler(
           "We encountered an internal error. Please try again.",
         );
       }
-      response = errorResponse(err, req.method, url.pathname, where, requestId);
+      response = errorResponse(err, req.method, path, where, requestId);
     }
     const headers = new Headers(response.headers);
     headers.set("date", new Date(now).toUTCString());
@@ -245,7 +310,7 @@ export function createDevHandler(
     headers.set("x-amz-id-2", btoa(randomHex(24)));
     headers.set("server", SERVER_NAME);
     if (options.logRequests) {
-      options.log?.(`${req.method} ${url.pathname}${url.search} ${response.status}`);
+      options.log?.(`${req.method} ${info.target} ${response.status}`);
     }
     return new Response(req.method === "HEAD" ? null : response.body, {
       status: response.status,

@@ -21,7 +21,7 @@ import {
   signingKey,
 } from "./sigv4_crypto.ts";
 
-/** The one access key / secret pair the dev server accepts. */
+/** One access key / secret pair the dev server accepts. */
 export interface Credentials {
   /** Access key id. */
   accessKeyId: string;
@@ -31,6 +31,8 @@ export interface Credentials {
 
 /** A verified request. */
 export interface VerifiedRequest {
+  /** The access key id the request was signed with. */
+  accessKeyId: string;
   /** The payload hash the request was signed with (`x-amz-content-sha256`). */
   payloadHash: string;
   /** Signing context, for streaming payloads. */
@@ -76,6 +78,21 @@ export function canonicalQuery(params: URLSearchParams): string {
     .sort(([k1, v1], [k2, v2]) => (k1 < k2 ? -1 : k1 > k2 ? 1 : v1 < v2 ? -1 : v1 > v2 ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join("&");
+}
+
+/**
+ * The bytes a client signed: header values arrive one character per byte (latin-1), so
+ * each character up to U+00FF is that byte again (a client's UTF-8 is signed as UTF-8);
+ * anything above (a runtime that decoded UTF-8 itself) is encoded as UTF-8.
+ */
+function headerBytes(s: string): Uint8Array {
+  const out: number[] = [];
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c <= 0xff) out.push(c);
+    else out.push(...new TextEncoder().encode(ch));
+  }
+  return Uint8Array.from(out);
 }
 
 function malformed(message: string): S3Error {
@@ -213,10 +230,24 @@ function fromQuery(q: URLSearchParams, headers: Headers, now: number): AuthParts
 }
 
 /**
+ * Where a request goes: its path exactly as sent (still percent-encoded, dot segments
+ * kept) and its query. A `URL` fits, but parsing a URL removes dot segments, so the dev
+ * server passes the raw request-target's path.
+ */
+export interface RequestTarget {
+  /** The path as sent, e.g. `/bucket/a/../b%20c`. */
+  pathname: string;
+  /** The query parameters. */
+  searchParams: URLSearchParams;
+}
+
+/**
  * Verify the SigV4 signature of a request. Throws an {@link S3Error} (403
  * AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch, RequestTimeTooSkewed; 400
- * AuthorizationHeaderMalformed, InvalidRequest) unless it was signed with `credentials`.
- * The body is not read: check it against `payloadHash` afterwards.
+ * AuthorizationHeaderMalformed, InvalidRequest) unless it was signed with one of the
+ * `credentials`. Every `x-amz-*` header must be signed, in presigned URLs too (otherwise
+ * a presigned PUT could become a CopyObject). The body is not read: check it against
+ * `payloadHash` afterwards.
  *
  * @example
  * ```ts
@@ -228,8 +259,8 @@ function fromQuery(q: URLSearchParams, headers: Headers, now: number): AuthParts
  */
 export async function verifySigV4(
   req: Request,
-  url: URL,
-  credentials: Credentials,
+  url: RequestTarget,
+  credentials: Credentials | readonly Credentials[],
   now: number,
 ): Promise<VerifiedRequest> {
   const auth = req.headers.get("authorization");
@@ -246,7 +277,9 @@ export async function verifySigV4(
       "Anonymous access is not allowed: sign requests with SigV4 (oq dev credentials)",
     );
   }
-  if (parts.accessKeyId !== credentials.accessKeyId) {
+  const list: readonly Credentials[] = Array.isArray(credentials) ? credentials : [credentials];
+  const account = list.find((c) => c.accessKeyId === parts.accessKeyId);
+  if (account === undefined) {
     throw new S3Error(
       "InvalidAccessKeyId",
       403,
@@ -298,21 +331,17 @@ export async function verifySigV4(
   }
   const signedHeaders = parts.signedHeaders.map((h) => h.trim().toLowerCase());
   if (!signedHeaders.includes("host")) throw malformed("the host header must be signed");
-  if (!parts.presigned) {
-    const unsigned: string[] = [];
-    req.headers.forEach((_v, name) => {
-      if (name.startsWith("x-amz-") && !signedHeaders.includes(name)) unsigned.push(name);
-    });
-    if (unsigned.length > 0) {
-      throw new S3Error(
-        "AccessDenied",
-        403,
-        "There were headers present in the request which were not signed",
-        {
-          fields: { HeadersNotSigned: unsigned.join(", ") },
-        },
-      );
-    }
+  const unsigned: string[] = [];
+  req.headers.forEach((_v, name) => {
+    if (name.startsWith("x-amz-") && !signedHeaders.includes(name)) unsigned.push(name);
+  });
+  if (unsigned.length > 0) {
+    throw new S3Error(
+      "AccessDenied",
+      403,
+      "There were headers present in the request which were not signed",
+      { fields: { HeadersNotSigned: unsigned.join(", ") } },
+    );
   }
   const canonicalHeaders = signedHeaders
     .map((h) => `${h}:${(req.headers.get(h) ?? "").trim().replace(/\s+/g, " ")}\n`)
@@ -326,10 +355,13 @@ export async function verifySigV4(
     parts.payloadHash,
   ].join("\n");
   const scope = `${parts.date}/${parts.region}/s3/aws4_request`;
-  const stringToSign = [ALGORITHM, parts.datetime, scope, await sha256Hex(canonicalRequest)].join(
-    "\n",
-  );
-  const key = await signingKey(credentials.secretAccessKey, parts.date, parts.region, "s3");
+  const stringToSign = [
+    ALGORITHM,
+    parts.datetime,
+    scope,
+    await sha256Hex(headerBytes(canonicalRequest)),
+  ].join("\n");
+  const key = await signingKey(account.secretAccessKey, parts.date, parts.region, "s3");
   const expected = await signHex(key, stringToSign);
   if (!signaturesEqual(expected, parts.signature)) {
     throw new S3Error(
@@ -346,6 +378,7 @@ export async function verifySigV4(
     );
   }
   return {
+    accessKeyId: account.accessKeyId,
     payloadHash: parts.payloadHash,
     signing: { key, datetime: parts.datetime, scope, seedSignature: expected },
   };

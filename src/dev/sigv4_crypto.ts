@@ -83,19 +83,24 @@ function timingSafeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** The expected signature of one chunk of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` upload. */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/**
+ * The expected signature of one chunk of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` upload,
+ * from the hex SHA-256 of the chunk's data.
+ */
 export async function chunkSignature(
   ctx: SigningContext,
   previous: string,
-  chunk: Uint8Array,
+  chunkSha256: string,
 ): Promise<string> {
   const s = [
     "AWS4-HMAC-SHA256-PAYLOAD",
     ctx.datetime,
     ctx.scope,
     previous,
-    await sha256Hex(new Uint8Array()),
-    await sha256Hex(chunk),
+    EMPTY_SHA256,
+    chunkSha256,
   ].join("\n");
   return await signHex(ctx.key, s);
 }

@@ -24,6 +24,7 @@ import {
   type EngineGetOptions,
   type EngineGetResult,
   type EnginePutOptions,
+  type ExternalBody,
   latest,
   type MutationListener,
   normalizeEtag,
@@ -47,6 +48,7 @@ export type {
   EngineGetOptions,
   EngineGetResult,
   EnginePutOptions,
+  ExternalBody,
   MutationListener,
   Version,
 } from "./engine_state.ts";
@@ -144,32 +146,47 @@ export class StorageEngine {
     this.#changed(b, null);
   }
 
-  /** PutObject with optional conditions. */
-  put(name: string, key: string, body: Uint8Array, opts: EnginePutOptions = {}): PutResult {
+  /**
+   * PutObject with optional conditions, evaluated as AWS does: `If-None-Match: *` fails
+   * when the key has a current object, `If-None-Match: <etag>` when that object has this
+   * ETag; `If-Match` answers NoSuchKey when there is no current object and fails unless
+   * the ETag matches (`*` matches any). The body is bytes (copied) or an
+   * {@link ExternalBody} with `opts.etag`.
+   */
+  put(
+    name: string,
+    key: string,
+    body: Uint8Array | ExternalBody,
+    opts: EnginePutOptions = {},
+  ): PutResult {
     const b = this.bucket(name);
     validateKey(key);
     const current = latest(b, key);
     const live = current && !current.deleteMarker ? current : undefined;
-    if (opts.ifNoneMatch !== undefined) {
-      if (opts.ifNoneMatch.trim() !== "*") {
-        throw new EngineError("NotImplemented", 501, "If-None-Match on PUT supports only '*'");
-      }
-      if (live) throw preconditionFailed();
+    if (opts.ifNoneMatch !== undefined && live && etagMatches(opts.ifNoneMatch, live.etag)) {
+      throw preconditionFailed();
     }
     if (opts.ifMatch !== undefined) {
       if (!live) throw new EngineError("NoSuchKey", 404, "The specified key does not exist.");
-      if (normalizeEtag(opts.ifMatch) !== live.etag && opts.ifMatch.trim() !== "*") {
-        throw preconditionFailed();
-      }
+      if (!etagMatches(opts.ifMatch, live.etag)) throw preconditionFailed();
+    }
+    const external = !(body instanceof Uint8Array);
+    if (external && opts.etag === undefined) {
+      throw new TypeError("An external body needs its ETag (opts.etag)");
     }
     const version: Version = {
       versionId: b.versioning === "Enabled" ? this.#nextVersionId() : "null",
       deleteMarker: false,
-      body: body.slice(),
-      etag: md5Hex(body),
+      body: external ? new Uint8Array(0) : opts.transfer ? body as Uint8Array : body.slice(),
+      size: body instanceof Uint8Array ? body.length : body.size,
+      etag: opts.etag ?? md5Hex(body as Uint8Array),
       contentType: opts.contentType ?? "application/octet-stream",
       lastModified: this.#clock(),
     };
+    if (external) version.blob = (body as ExternalBody).blob;
+    if (opts.headers !== undefined && Object.keys(opts.headers).length > 0) {
+      version.headers = { ...opts.headers };
+    }
     this.#append(b, key, version);
     return {
       etag: version.etag,
@@ -197,17 +214,11 @@ export class StorageEngine {
         throw new EngineError("NoSuchKey", 404, "The specified key does not exist.");
       }
     }
-    if (
-      opts.ifMatch !== undefined && normalizeEtag(opts.ifMatch) !== v.etag &&
-      opts.ifMatch.trim() !== "*"
-    ) {
+    if (opts.ifMatch !== undefined && !etagMatches(opts.ifMatch, v.etag)) {
       throw preconditionFailed();
     }
-    if (opts.ifNoneMatch !== undefined) {
-      const tag = normalizeEtag(opts.ifNoneMatch);
-      if (tag === v.etag || opts.ifNoneMatch.trim() === "*") {
-        return { notModified: true, etag: v.etag };
-      }
+    if (opts.ifNoneMatch !== undefined && etagMatches(opts.ifNoneMatch, v.etag)) {
+      return { notModified: true, etag: v.etag };
     }
     return { notModified: false, key, version: v, versioned: b.versioning !== "Unversioned" };
   }
@@ -235,6 +246,7 @@ export class StorageEngine {
       versionId: b.versioning === "Enabled" ? this.#nextVersionId() : "null",
       deleteMarker: true,
       body: new Uint8Array(0),
+      size: 0,
       etag: "",
       contentType: "",
       lastModified: this.#clock(),
@@ -298,6 +310,11 @@ export class StorageEngine {
 function versionSeq(id: string): number {
   const n = Number.parseInt(id.split(".")[0] ?? "", 10);
   return Number.isFinite(n) ? n : 0;
+}
+
+/** Does an `If-Match` / `If-None-Match` value (`*` or an ETag, quoted or not) match `etag`? */
+function etagMatches(condition: string, etag: string): boolean {
+  return condition.trim() === "*" || normalizeEtag(condition) === etag;
 }
 
 function preconditionFailed(): EngineError {

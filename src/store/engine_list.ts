@@ -124,7 +124,7 @@ export function listObjectVersions(b: BucketState, opts: ListVersionsOptions = {
         isLatest: i === 0,
         isDeleteMarker: v.deleteMarker,
         etag: v.etag,
-        size: v.body.length,
+        size: v.size,
         lastModified: new Date(v.lastModified),
       });
     }
@@ -150,7 +150,7 @@ function info(key: string, v: Version, versioned: boolean): ObjectInfo {
   return {
     key,
     etag: v.etag,
-    size: v.body.length,
+    size: v.size,
     lastModified: new Date(v.lastModified),
     versionId: versioned ? v.versionId : undefined,
   };

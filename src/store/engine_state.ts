@@ -27,18 +27,38 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * A body kept outside the engine: `oq dev --dir` streams uploads to files and hands the
+ * engine only their size and name, so memory grows with the number of keys, not bytes.
+ */
+export interface ExternalBody {
+  /** Size in bytes. */
+  readonly size: number;
+  /** The name the body is kept under (a file name of the directory store). */
+  readonly blob: string;
+}
+
 /** One stored version of an object, or a delete marker. */
 export interface Version {
   /** Version id; `"null"` for writes made while versioning was off or suspended. */
   versionId: string;
   /** True for delete markers. */
   deleteMarker: boolean;
-  /** Body bytes (empty for delete markers). */
+  /** Body bytes (empty for delete markers and for bodies kept elsewhere, see `blob`). */
   body: Uint8Array;
+  /** Body size in bytes (0 for delete markers). */
+  size: number;
+  /** Name of the body when it is kept outside the engine ({@link ExternalBody}). */
+  blob?: string;
   /** ETag, md5 of the body as on S3 for single-part uploads (unquoted). */
   etag: string;
   /** Content-Type. */
   contentType: string;
+  /**
+   * Response headers stored with the object, by lowercase name: user metadata
+   * (`x-amz-meta-*`) and representation headers (`cache-control`, `expires`, ...).
+   */
+  headers?: Record<string, string>;
   /** Write time in ms since the epoch. */
   lastModified: number;
 }
@@ -53,20 +73,30 @@ export interface BucketState {
   versioning: VersioningState;
   /** Lifecycle rules. */
   lifecycle: LifecycleRule[];
+  /** Access key id of the account that owns the bucket (the dev server's accounts). */
+  owner?: string;
+  /** The LocationConstraint the bucket was created with (`""` or absent: us-east-1). */
+  location?: string;
   /** Versions per key, oldest first. */
   objects: Map<string, Version[]>;
   /** Keys in S3 order. */
   keys: SortedKeys;
 }
 
-/** Conditions of a PUT. */
+/** Conditions and attributes of a PUT. */
 export interface EnginePutOptions {
-  /** `"*"`: create only. */
+  /** `"*"`: create only; an ETag: fail when the current object has this ETag. */
   ifNoneMatch?: string;
-  /** Compare-and-swap on the current ETag (quoted or not). */
+  /** Compare-and-swap on the current ETag (quoted or not); `"*"`: the key must exist. */
   ifMatch?: string;
   /** Content-Type to store. */
   contentType?: string;
+  /** The ETag of the body when the caller computed it (required for an {@link ExternalBody}). */
+  etag?: string;
+  /** Response headers to store with the object ({@link Version.headers}). */
+  headers?: Record<string, string>;
+  /** The caller hands the body bytes over: the engine keeps them without a copy. @default false */
+  transfer?: boolean;
 }
 
 /** Conditions of a GET/HEAD. */

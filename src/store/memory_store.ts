@@ -243,7 +243,7 @@ export class MemoryStore implements ObjectStore {
         kind: "object",
         key,
         etag: v.etag,
-        size: v.body.length,
+        size: v.size,
         lastModified: new Date(v.lastModified),
         versionId: r.versioned ? v.versionId : undefined,
         body: v.body.slice(),
