@@ -5,7 +5,10 @@ import type { QueueOptions } from "../src/options.ts";
 
 /** A clock that only moves when told to. */
 export class FakeClock {
-  constructor(public ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
+  ms: number;
+  constructor(ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {
+    this.ms = ms;
+  }
   now = (): number => this.ms;
   advance(ms: number): void {
     this.ms += ms;
