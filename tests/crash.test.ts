@@ -4,14 +4,14 @@
  * monitors run, and every task must reach a terminal state: none lost, none stuck, no
  * completed task reopened, and history showing what happened.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor.ts";
 import { Queue } from "../src/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Worker } from "../src/worker.ts";
-import { FakeClock } from "./helpers.ts";
+import { FakeClock, it } from "./helpers.ts";
 
 /** Passes `budget` requests to the store, then behaves like a dead process: everything fails. */
 function dyingStore(inner: ObjectStore, budget: number): ObjectStore & { died: () => boolean } {

@@ -2,13 +2,13 @@
 // was in flight during the stop (it must not land after the delete), when stop() came
 // during start-up (the start-up must not write one after the stop), and a delete that
 // fails is reported instead of leaving a live-looking worker in silence.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Queue } from "../src/queue.ts";
 import { Worker } from "../src/worker.ts";
 import type { DeleteResult, PutOptions, PutResult } from "../src/store/types.ts";
-import { until } from "./helpers.ts";
+import { it, until } from "./helpers.ts";
 
 /** A memory store whose heartbeat writes and clock sync can be held, like slow requests. */
 class GatedStore extends MemoryStore {

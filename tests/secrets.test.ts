@@ -2,12 +2,13 @@
 // resolved options, worker, monitor, scheduler, and every error a request can end in)
 // shows the secret access key, the session token or a request signature through
 // JSON.stringify, util.inspect, Deno.inspect, Bun.inspect or the console, on each runtime.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { execPath, runtimeName } from "../src/runtime.ts";
 import { ROOT, run } from "./cli_helpers.ts";
 import { ACCESS_KEY, SECRET, secretObjects, TOKEN } from "./fixtures/secret_objects.ts";
+import { it } from "./helpers.ts";
 
 type Inspect = (value: unknown, options?: Record<string, unknown>) => string;
 const g = globalThis as { Deno?: { inspect: Inspect }; Bun?: { inspect: Inspect } };
