@@ -31,17 +31,18 @@ if (!values.endpoint) throw new Error("--endpoint is required");
 const minutes = Number(values.minutes);
 const samples = Number(values.samples);
 const bucket = `oq-idle-${Date.now()}`;
-const store = new S3Store({
+const s3Options = {
   endpoint: values.endpoint,
   bucket,
   region: "us-east-1",
   accessKeyId: values.access!,
   secretAccessKey: values.secret!,
-});
+};
+const store = new S3Store(s3Options);
 await store.createBucket();
 await store.putVersioning(true);
 // The worker gets its own store (its own counters); the producer uses another.
-const workerStore = new S3Store(store.client.config);
+const workerStore = new S3Store(s3Options);
 const producer = new Queue(store, { warn: () => {} });
 const queue = new Queue(workerStore, { warn: () => {} });
 

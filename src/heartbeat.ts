@@ -1,7 +1,7 @@
 /**
  * Worker heartbeats: `workers/{id}.json`, for `oq workers` and operators. Written at
- * start, every `busyIntervalMs` while tasks run, every `idleIntervalMs` otherwise, and
- * deleted at a clean stop.
+ * start, every `busyMs` while tasks run, every `idleMs` otherwise, and deleted at a clean
+ * stop, after the last write has landed.
  *
  * @module
  */
@@ -32,11 +32,21 @@ export class Heartbeat {
   readonly #queue: Queue;
   #base: Omit<HeartbeatRecord, "last_seen_at" | "in_flight" | "in_flight_tasks">;
   readonly #inFlight: () => string[];
+  readonly #busyIntervalMs: number;
+  readonly #idleIntervalMs: number;
+  readonly #onError: (error: Error) => void;
   #timer: LongTimeout | undefined;
   #stopped = true;
   #lastBusy = false;
+  // The last write, in flight or done. Writes are chained, never concurrent, and stop()
+  // waits for the last one: a beat still in flight when the worker stops would otherwise
+  // land after the delete and show the stopped worker as live until it turns stale.
+  #writing: Promise<void> = Promise.resolve();
 
-  /** Prepare the heartbeat of a worker. */
+  /**
+   * Prepare the heartbeat of a worker. `onError` hears of a failed delete at stop (the
+   * heartbeat then stays until it turns stale); a failed beat is retried by the next one.
+   */
   constructor(
     queue: Queue,
     base: Omit<
@@ -44,17 +54,15 @@ export class Heartbeat {
       "last_seen_at" | "in_flight" | "in_flight_tasks" | "schema_version"
     >,
     inFlight: () => string[],
-    readonly busyIntervalMs: number,
-    readonly idleIntervalMs: number,
+    intervals: { busyMs: number; idleMs: number },
+    onError: (error: Error) => void = () => {},
   ) {
     this.#queue = queue;
     this.#base = { schema_version: 1, ...base };
     this.#inFlight = inFlight;
-  }
-
-  /** Record the shards the worker now polls (after a reshard); written with the next beat. */
-  setShards(shards: string[]): void {
-    this.#base = { ...this.#base, shards };
+    this.#busyIntervalMs = intervals.busyMs;
+    this.#idleIntervalMs = intervals.idleMs;
+    this.#onError = onError;
   }
 
   /** Write now, then keep writing on the timer. */
@@ -63,9 +71,30 @@ export class Heartbeat {
     await this.beat();
   }
 
-  /** Write the heartbeat now (one PUT) and re-arm the timer. Never throws. */
+  /** Record the shards the worker now polls (after a reshard); written with the next beat. */
+  setShards(shards: string[]): void {
+    this.#base = { ...this.#base, shards };
+  }
+
+  /** Write the heartbeat now (one PUT, after any write in flight) and re-arm the timer. Never throws. */
   async beat(): Promise<void> {
+    if (this.#stopped) return;
     this.#timer?.cancel();
+    const write = this.#writing.then(() => this.#write()).catch(() => undefined);
+    this.#writing = write;
+    await write;
+    // Only the latest beat re-arms, so overlapping calls leave one timer.
+    if (!this.#stopped && this.#writing === write) {
+      this.#timer?.cancel();
+      this.#timer = setLongTimeout(
+        () => void this.beat(),
+        this.#lastBusy ? this.#busyIntervalMs : this.#idleIntervalMs,
+      );
+    }
+  }
+
+  async #write(): Promise<void> {
+    if (this.#stopped) return; // stop() came while this beat waited for the one before
     const tasks = this.#inFlight();
     this.#lastBusy = tasks.length > 0;
     const rec: HeartbeatRecord = {
@@ -77,16 +106,8 @@ export class Heartbeat {
     await this.#queue.store.put(
       this.#queue.keys.worker(this.#base.worker_id),
       JSON.stringify(rec),
-      {
-        contentType: "application/json",
-      },
+      { contentType: "application/json" },
     ).catch(() => undefined);
-    if (!this.#stopped) {
-      this.#timer = setLongTimeout(
-        () => void this.beat(),
-        this.#lastBusy ? this.busyIntervalMs : this.idleIntervalMs,
-      );
-    }
   }
 
   /** Called when the worker goes from idle to busy: beat at once if the last beat said idle. */
@@ -95,12 +116,19 @@ export class Heartbeat {
     if (!this.#lastBusy && !this.#stopped) void this.beat();
   }
 
-  /** Stop the timer and delete the heartbeat (a clean stop). */
+  /**
+   * A clean stop: stop the timer, let a write in flight land, then delete the heartbeat.
+   * Resolves once the heartbeat is gone (or the delete failed, reported to `onError`).
+   * Does nothing when not started.
+   */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
     this.#stopped = true;
     this.#timer?.cancel();
-    await this.#queue.store.delete(this.#queue.keys.worker(this.#base.worker_id)).catch(() =>
-      undefined
+    this.#timer = undefined;
+    await this.#writing;
+    await this.#queue.store.delete(this.#queue.keys.worker(this.#base.worker_id)).catch(
+      (e: unknown) => this.#onError(e instanceof Error ? e : new Error(String(e))),
     );
   }
 }

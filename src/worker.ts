@@ -69,6 +69,7 @@ export class Worker {
   readonly #chosenShards: readonly string[] | undefined;
   #shards: readonly string[];
   #layoutSeen: Layout | null = null;
+  #startup: Promise<void> | undefined;
 
   /**
    * Create a worker for `shards` (default: every shard of the bucket's layout, followed
@@ -140,8 +141,8 @@ export class Worker {
         runtime: runtimeName(),
       },
       () => this.inFlight,
-      o.heartbeatIntervalMs,
-      o.idleHeartbeatIntervalMs,
+      { busyMs: o.heartbeatIntervalMs, idleMs: o.idleHeartbeatIntervalMs },
+      (error) => this.events.emit("worker:error", { error, context: "heartbeat delete" }),
     );
     return this;
   }
@@ -152,9 +153,20 @@ export class Worker {
     this.#started = true;
     this.configure(options);
     this.#stopping = false;
+    // stop() waits for the start-up, so that it also stops what the start-up started.
+    this.#startup = this.#startUp();
+    await this.#startup;
+    if (this.#stopping) return; // stop() was called during start-up
+    this.#loop = new Loop(() => this.#step());
+    await this.#loop.start();
+  }
+
+  async #startUp(): Promise<void> {
     const q = this.#queue;
     await q.now(); // make sure the store clock is synced
+    if (this.#stopping) return;
     this.#followLayout(await q.syncLayout());
+    if (this.#stopping) return;
     await this.#heartbeat!.start();
     if (this.#o.withMonitor) {
       this.#monitor = new Monitor(q, {
@@ -164,9 +176,6 @@ export class Worker {
       this.#monitor.events.on("monitor:error", ({ error }) => this.#error(error, "monitor"));
       void this.#monitor.run();
     }
-    this.#loop = new Loop(() => this.#step());
-    if (this.#stopping) return; // stop() was called during start-up
-    await this.#loop.start();
   }
 
   // One turn of the loop: poll, then say how long to wait (0: go on at once).
@@ -378,6 +387,7 @@ export class Worker {
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#stopping = true;
+    await this.#startup?.catch(() => undefined);
     await this.#loop?.stop();
     const deadline = Date.now() + (options.timeoutMs ?? this.#o.shutdownTimeoutMs);
     while (this.#executions.size > 0 && Date.now() < deadline) {
@@ -386,8 +396,11 @@ export class Worker {
     for (const exec of this.#executions.values()) exec.abort("shutdown", "worker is shutting down");
     await this.drain();
     await this.#monitor?.stop();
+    this.#monitor = undefined;
+    // Last, once nothing runs: the heartbeat is deleted after any beat in flight landed.
     await this.#heartbeat?.stop();
     this.#loop = undefined;
+    this.#startup = undefined;
     this.#started = false;
   }
 

@@ -1,14 +1,14 @@
 // A corrupt object stays corrupt until someone fixes it: the monitor (lease index and slow
 // sweep) and the worker (claims, and its embedded monitor's reports) report it once, not at
 // every cycle that meets it, over many cycles of the injected clock.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { SchemaError } from "../src/errors.ts";
 import { Monitor } from "../src/monitor.ts";
 import type { Queue } from "../src/queue.ts";
 import type { MemoryStore } from "../src/store/memory_store.ts";
 import { Worker } from "../src/worker.ts";
-import { memQueue, until } from "./helpers.ts";
+import { it, memQueue, until } from "./helpers.ts";
 
 async function corrupt(store: MemoryStore, queue: Queue, id: string, change: object) {
   const key = queue.keys.task(id);

@@ -1,7 +1,7 @@
 // The `oq` command line, driven as a real subprocess from source (on the runtime running
 // the tests): usage errors and exit codes, help, completions, and round trips of every
 // read and write command against an in-process `oq dev` server and against moto.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
   type CliBackend,
@@ -14,6 +14,7 @@ import {
 } from "./cli_helpers.ts";
 import { commandRoundTrips } from "./cli_roundtrip.ts";
 import { buildProgram } from "../src/cli/main.ts";
+import { it } from "./helpers.ts";
 
 interface HelpNode {
   name(): string;

@@ -2,7 +2,7 @@
 // from source, on the executable users download. With OQ_TEST_BINARY=1 the suite builds it
 // first (scripts/build.sh); otherwise it runs only when dist/oq exists and is newer than
 // the sources, and says why it skips.
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe } from "node:test";
 import assert from "node:assert/strict";
 import { getEnv } from "../src/runtime.ts";
 import {
@@ -16,8 +16,15 @@ import {
   run,
 } from "./cli_helpers.ts";
 import { commandRoundTrips } from "./cli_roundtrip.ts";
-import { devSubprocess, execOutcomes, gracefulStop, handlersFile } from "./cli_scenarios.ts";
+import {
+  devSubprocess,
+  execOutcomes,
+  gracefulStop,
+  handlersFile,
+  killCommands,
+} from "./cli_scenarios.ts";
 import { testBucket } from "./backends.ts";
+import { it } from "./helpers.ts";
 
 const build = getEnv("OQ_TEST_BINARY") === "1";
 const skip = build ? false : await binarySkipReason();
@@ -29,6 +36,10 @@ describe("the compiled binary dist/oq", { skip }, () => {
   before(async () => {
     if (build && (await binarySkipReason())) await buildBinary(); // missing or stale
     backend = await primaryBackend();
+  });
+  afterEach(async () => { // a case that failed midway leaves no process running
+    await killAll();
+    killCommands();
   });
   after(async () => {
     await killAll();

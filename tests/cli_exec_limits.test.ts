@@ -3,7 +3,8 @@
 // task (refused at start-up when its first word does not resolve; on the first task when the
 // shell exits 127/126 the worker stops, exit 2, and gives the task back uncounted); and what
 // one attempt's stderr can add to the worker log is capped.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import {
   type CliBackend,

@@ -142,7 +142,7 @@ export async function start(
     proc,
     stdout: () => out,
     stderr: () => err,
-    async waitFor(stream, re, ms = 20_000) {
+    async waitFor(stream, re, ms = 60_000) {
       const end = Date.now() + ms;
       for (;;) {
         const m = (stream === "stdout" ? out : err).match(re);
@@ -287,7 +287,7 @@ export async function waitTask(
   queue: Queue,
   id: string,
   pred: (t: Task) => boolean,
-  ms = 20_000,
+  ms = 60_000,
 ): Promise<Task> {
   const end = Date.now() + ms;
   let last: Task | null = null;

@@ -5,7 +5,8 @@
  * count it uses the bucket's and runs all 16; `oq reshard 4` while a worker runs moves the
  * work and loses nothing; `oq layout` shows the result. Against an in-process `oq dev`.
  */
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import {
   type CliBackend,

@@ -3,13 +3,14 @@
 // JSON output exact), `oq list` says when it printed less than what matches, reads of
 // many objects report bad ones and show the rest, `oq stats` and `oq workers` agree, and
 // `oq dev`'s settings load into a shell in one step.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devEnv, shellExports } from "../src/dev/main.ts";
-import { Heartbeat } from "../src/heartbeat.ts";
+import { putHeartbeat as writeHeartbeat } from "./fixtures/heartbeat.ts";
 import type { Queue } from "../src/queue.ts";
 import { newTaskRecord, PROBE_PLACEMENT } from "../src/submit.ts";
 import * as transitions from "../src/transitions.ts";
@@ -82,7 +83,7 @@ async function putHeartbeat(queue: Queue, id: string, runtime: string): Promise<
     concurrency: 2,
     runtime,
   };
-  await new Heartbeat(queue, base, () => [], 60_000, 60_000).beat(); // one PUT, no timer
+  await writeHeartbeat(queue, base);
 }
 
 describe(`oq output for people (${cli.name})`, () => {

@@ -6,7 +6,8 @@
 // (where the loss was), and as dist/oq (with OQ_TEST_BINARY=1, or when dist/oq is fresh).
 // Also the README's recipe `oq list --status failed --all --json | jq -r '.[].id' | xargs
 // -r oq retry` over 5,000 failed tasks.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";

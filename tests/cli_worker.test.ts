@@ -2,7 +2,7 @@
 // tests): `oq worker` with --exec and --handlers, graceful and forced stops, cancellation
 // of a running command, `oq tail`, and `oq dev` serving other oq processes. Against moto
 // when OQ_TEST_MOTO_URL is set, else an in-process `oq dev` server.
-import { after, before, describe } from "node:test";
+import { after, afterEach, before, describe } from "node:test";
 import { type CliBackend, killAll, primaryBackend, sourceRunner } from "./cli_helpers.ts";
 import {
   cancelRunning,
@@ -10,6 +10,7 @@ import {
   execOutcomes,
   gracefulStop,
   handlersFile,
+  killCommands,
   tailFollows,
 } from "./cli_scenarios.ts";
 
@@ -20,6 +21,10 @@ describe(`oq worker, tail and dev as subprocesses (${cli.name})`, () => {
   before(async () => {
     backend = await primaryBackend();
     console.log(`# cli worker suite: backend ${backend.name}`);
+  });
+  afterEach(async () => { // a case that failed midway leaves no process running
+    await killAll();
+    killCommands();
   });
   after(async () => {
     await killAll();

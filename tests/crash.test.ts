@@ -4,13 +4,13 @@
  * monitors run, and every task must reach a terminal state: none lost, none stuck, no
  * completed task reopened, and history showing what happened.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor.ts";
 import { Queue } from "../src/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Worker } from "../src/worker.ts";
-import { FakeClock } from "./helpers.ts";
+import { FakeClock, it } from "./helpers.ts";
 import { dyingStore } from "./fixtures/dying_store.ts";
 
 interface World {

@@ -1,7 +1,8 @@
 // Who may use `oq dev`: the Host check (DNS rebinding), unsigned x-amz-* headers on
 // presigned URLs, keys kept as written, accounts (one per key pair), and the credentials
 // a user chooses (flags or OQ_DEV_* variables, never AWS_*).
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import { accountsOf, hostAllowed } from "../src/dev/access.ts";
 import type { DevServer } from "../src/dev/main.ts";

@@ -1,10 +1,11 @@
 // `oq dev` start-up: option validation, the banner, and lifecycle rules applied on demand
 // with an injected clock.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { devBanner, startDevServer } from "../src/dev/main.ts";
 import type { StoredObject } from "../src/store/types.ts";
 import { devStore, startTestServer } from "./dev_backend.ts";
+import { it } from "./helpers.ts";
 
 const dec = new TextDecoder();
 const text = (o: unknown) => dec.decode((o as StoredObject).body);

@@ -1,7 +1,8 @@
 // The data directory of `oq dev --dir`: a format-1 directory (bodies named by their
 // SHA-256, shared by identical bodies) is read and upgraded to format 2, and bytes handed to
 // the engine directly (not streamed by the server) get a file of their own too.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -2,13 +2,14 @@
 // requests (S3 developer guide, "Signature Calculations for the Authorization Header"
 // and "Signature Calculation: Transfer Payload in Multiple Chunks"), checksum check
 // values, lifecycle XML, and the engine behaviour the dev server relies on.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { checksum } from "../src/dev/checksums.ts";
 import { parseLifecycle, renderLifecycle } from "../src/dev/lifecycle.ts";
 import { decodeAwsChunked } from "../src/dev/aws_chunked.ts";
 import { canonicalUri, verifySigV4 } from "../src/dev/sigv4.ts";
 import { StorageEngine } from "../src/store/engine.ts";
+import { it } from "./helpers.ts";
 
 const creds = {
   accessKeyId: "AKIAIOSFODNN7EXAMPLE",

@@ -2,7 +2,8 @@
 // headers, conditional PUT in its four forms, ListBuckets paging, ListObjectsV2 tokens and
 // url encoding, version ids and delete-marker headers, CopyObject metadata and errors,
 // response-* overrides, strict XML bodies, GetObjectAttributes and CORS preflights.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import type { DevServer } from "../src/dev/main.ts";
 import { testBucket } from "./backends.ts";

@@ -1,7 +1,7 @@
 // `oq dev`: the store conformance suite over HTTP (memory and directory modes), SigV4
 // and wire-format checks with aws4fetch, a restart in directory mode, and boto3 driving
 // the server. Lifecycle and start-up options: dev_main.test.ts.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
@@ -21,6 +21,7 @@ import {
   tempDir,
 } from "./dev_backend.ts";
 import { storeConformance } from "./store_conformance.ts";
+import { it } from "./helpers.ts";
 
 storeConformance(devBackend("memory"));
 storeConformance(devBackend("dir"));

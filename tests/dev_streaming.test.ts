@@ -2,7 +2,8 @@
 // size are checked (an unsigned upload is refused while the client is still sending, an
 // `Expect: 100-continue` client is refused before it sends), the maximum object size
 // answers EntityTooLarge, and with a data directory bodies go to files, not memory.
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
+import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { request } from "node:http";

@@ -2,7 +2,7 @@
 // at once; what cannot work is refused at the edge (library options, CLI flags, stored
 // records) with a message naming the option or flag and the range; submit options that can
 // never run are refused before anything is written.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { CliError, EXIT } from "../src/cli/errors.ts";
 import { parseDuration, parseTimeFlag, parseTimeout } from "../src/cli/parse.ts";
@@ -16,7 +16,7 @@ import { Queue } from "../src/queue.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { MAX_TIMER_MS, setLongTimeout, type TimerFunctions } from "../src/timer.ts";
 import { Worker } from "../src/worker.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 
 const DAY_MS = 86_400_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -167,8 +167,7 @@ describe("long timeouts and intervals run", { timeout: 30_000 }, () => {
         runtime: "node",
       },
       () => [],
-      30 * DAY_MS,
-      30 * DAY_MS,
+      { busyMs: 30 * DAY_MS, idleMs: 30 * DAY_MS },
     );
     const puts = store.counters.snapshot().PUT;
     await hb.start();

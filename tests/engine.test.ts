@@ -1,7 +1,8 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { StorageEngine } from "../src/store/engine.ts";
 import { compareKeys, SortedKeys } from "../src/store/sorted_keys.ts";
+import { it } from "./helpers.ts";
 
 const enc = new TextEncoder();
 

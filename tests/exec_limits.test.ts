@@ -2,7 +2,7 @@
 // into the log is capped (with one line saying what was dropped) while last_error keeps the
 // end of stderr; a command that cannot run (exit 127/126) is a configuration error that
 // gives the task back instead of failing it.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { commandWord, ExecRunner } from "../src/cli/exec.ts";
 import { StderrLines } from "../src/cli/stderr_log.ts";
 import type { Queue } from "../src/queue.ts";
 import { Worker } from "../src/worker.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -5,13 +5,13 @@
  * (exit 2) that names the flag or line and prints safely; nothing else is thrown, and a
  * refused submit writes nothing.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { CliError, describeError, EXIT } from "../src/cli/errors.ts";
 import { EventLog } from "../src/cli/log.ts";
 import { parseDuration, parseIntFlag, parseJsonText, parseTimeFlag } from "../src/cli/parse.ts";
 import { parseJsonLines, submitOptions } from "../src/cli/submit.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 import { hostileString, randomValue, Rng } from "./fixtures/fuzz.ts";
 
 const SEEDS = [1, 2, 3];

@@ -6,12 +6,12 @@
  * says why, with nothing written; every stored object either parses or is a SchemaError
  * naming its key.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { SchemaError } from "../src/errors.ts";
 import { parseStored as parseSchedule, ScheduleRecordSchema } from "../src/schedule.ts";
 import { parseTaskRecord, type TaskRecord } from "../src/task.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 import { hostileString, randomValue, Rng, taskRecord } from "./fixtures/fuzz.ts";
 
 const enc = new TextEncoder();

@@ -4,7 +4,7 @@
  * keys that parse back to the same parts; any string given to a parser either parses into
  * parts that rebuild the very same key, or is refused (null), never a throw.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import {
   Keys,
@@ -16,6 +16,7 @@ import {
   validateShard,
 } from "../src/keys.ts";
 import { hasControl, hostileString, Rng } from "./fixtures/fuzz.ts";
+import { it } from "./helpers.ts";
 
 const N = 3000;
 

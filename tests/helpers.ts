@@ -1,11 +1,87 @@
-/** Shared test helpers: a fake clock and a queue over the memory store. */
+/**
+ * Shared test helpers: `it` with a timeout, a fake clock and a queue over the memory store.
+ */
+import { it as nodeIt, type TestContext } from "node:test";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Queue } from "../src/queue.ts";
 import type { QueueOptions } from "../src/options.ts";
 
+/**
+ * How long one test may run by default: far more than any case needs on a loaded machine,
+ * so that a case that hangs (a worker never stopped, a wait that never ends) fails with
+ * this timeout on every runtime instead of holding up the run. A case may set its own.
+ */
+export const TEST_TIMEOUT_MS = 120_000;
+
+/** Options of {@link it}, as node:test takes them. */
+export interface TestOptions {
+  /** Milliseconds before the test fails. @default TEST_TIMEOUT_MS */
+  timeout?: number;
+  /** Skip the test (a string says why). */
+  skip?: boolean | string;
+  /** Mark the test as to do. */
+  todo?: boolean | string;
+}
+
+type TestFn = (t: TestContext) => void | Promise<void>;
+
+/**
+ * node:test's `it`, with {@link TEST_TIMEOUT_MS} unless the options give a timeout. Every
+ * test file takes `it` from here, so that no test runs without a limit.
+ */
+export function it(name: string, fn: TestFn): void;
+export function it(name: string, options: TestOptions, fn: TestFn): void;
+export function it(name: string, a: TestOptions | TestFn, b?: TestFn): void {
+  const [options, fn] = typeof a === "function" ? [{}, a] : [a, b!];
+  void nodeIt(name, { timeout: TEST_TIMEOUT_MS, ...options }, fn);
+}
+
+/**
+ * Wait until `count()` reaches `target`, failing only when it has not moved for `stallMs`:
+ * a slow machine gets there later, a stuck run fails. For long runs whose total time
+ * depends on the machine and the server (hundreds of tasks through moto).
+ */
+export async function untilProgress(
+  count: () => number,
+  target: number,
+  stallMs: number,
+  what: string,
+): Promise<void> {
+  let last = count();
+  let movedAt = Date.now();
+  while (last < target) {
+    await new Promise((r) => setTimeout(r, 20));
+    const n = count();
+    if (n !== last) {
+      last = n;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > stallMs) {
+      throw new Error(`No progress for ${stallMs} ms waiting for ${what} (${n} of ${target})`);
+    }
+  }
+}
+
+/**
+ * Assert that a store-clock estimate holds this machine's time (the server runs here) within
+ * its own stated uncertainty. No fixed bound: the uncertainty grows with the round trip, so
+ * a loaded machine widens it instead of failing the test.
+ */
+export function assertHoldsLocalTime(clock: { now(): number; uncertaintyMs(): number }): void {
+  const before = Date.now();
+  const estimate = clock.now();
+  const after = Date.now();
+  const u = clock.uncertaintyMs();
+  if (!(estimate - u <= after && estimate + u >= before)) {
+    throw new Error(`Store clock ${estimate - before} ms off the local one, uncertainty ${u} ms`);
+  }
+}
+
 /** A clock that only moves when told to. */
 export class FakeClock {
-  constructor(public ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
+  ms: number;
+  constructor(ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {
+    this.ms = ms;
+  }
   now = (): number => this.ms;
   advance(ms: number): void {
     this.ms += ms;
@@ -22,10 +98,14 @@ export function memQueue(
   return { queue, store, clock };
 }
 
-/** Wait (real time) until `f` is true, or fail after `ms`. */
+/**
+ * Wait (real time) until `f` is true, or fail after `ms`. The limit only bounds a wait for
+ * something that should happen: keep it generous (a loaded machine is slow), and never use
+ * it to assert that something happened quickly.
+ */
 export async function until(
   f: () => boolean | Promise<boolean>,
-  ms = 5000,
+  ms = 30_000,
   what = "condition",
 ): Promise<void> {
   const end = Date.now() + ms;

@@ -6,7 +6,7 @@
  * with an old layout catch up; a process that dies between any two requests of a move
  * leaves nothing lost. On the memory store with an injected clock.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../src/errors.ts";
 import { LAYOUT_FORMAT } from "../src/layout.ts";
@@ -17,7 +17,7 @@ import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Worker } from "../src/worker.ts";
 import { dyingStore } from "./fixtures/dying_store.ts";
-import { FakeClock } from "./helpers.ts";
+import { FakeClock, it } from "./helpers.ts";
 
 function bucket(clock = new FakeClock()) {
   const store = new MemoryStore({ clock: clock.now });

@@ -1,10 +1,10 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor.ts";
 import { Worker } from "../src/worker.ts";
 import { RequestCounters } from "../src/store/counters.ts";
 import type { Queue } from "../src/queue.ts";
-import { memQueue, until } from "./helpers.ts";
+import { it, memQueue, until } from "./helpers.ts";
 import { Queue as QueueClass } from "../src/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { claimCandidate, listLane } from "../src/claim.ts";
@@ -225,34 +225,43 @@ describe("Monitor", () => {
 });
 
 describe("Monitor.nudge", () => {
+  // Speed-independent: the delays the monitor chooses are recorded, the idle interval is
+  // far longer than any test timeout, so a cycle after an idle wait can only be a nudge.
   it("cuts an idle wait short when work starts; busy, it checks every checkIntervalS", async () => {
     const { queue } = memQueue({ shardCount: 1 });
     let busy = false;
     const m = new Monitor(queue, {
       checkIntervalS: 0.05,
-      idleCheckIntervalS: 300,
+      idleCheckIntervalS: 3600,
       activityHint: () => busy,
     });
     let cycles = 0;
+    const delays: number[] = [];
     const runOnce = m.runOnce.bind(m);
     m.runOnce = (o) => {
       cycles++;
       return runOnce(o);
     };
+    const nextDelayMs = m.nextDelayMs.bind(m);
+    m.nextDelayMs = (r) => {
+      const d = nextDelayMs(r);
+      delays.push(d);
+      return d;
+    };
     const done = m.run();
-    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
     try {
-      await wait(200);
-      assert.equal(cycles, 1, "an empty, idle queue: one cycle, then the idle wait");
+      await until(() => delays.length === 1, 20_000, "the first cycle");
+      assert.equal(cycles, 1);
+      assert.equal(delays[0], 3_600_000, "an empty, idle queue: the idle wait");
       busy = true;
       m.nudge();
-      await wait(300);
-      assert.ok(cycles >= 4, `busy: a cycle at once, then every 50 ms (${cycles} cycles)`);
+      // Without the nudge the next cycle would come in an hour.
+      await until(() => cycles >= 4, 20_000, "cycles after the nudge");
+      assert.equal(delays[1], 50, "busy: every checkIntervalS");
       busy = false;
-      await wait(100);
-      const settled = cycles;
-      await wait(200);
-      assert.equal(cycles, settled, "idle again: back to the idle wait");
+      const n = delays.length;
+      await until(() => delays.length > n, 20_000, "a cycle after going idle");
+      assert.equal(delays.at(-1), 3_600_000, "idle again: back to the idle wait");
     } finally {
       await m.stop();
       await done;
@@ -261,22 +270,38 @@ describe("Monitor.nudge", () => {
 
   it("an embedded monitor gone idle recovers a lease once its worker gets busy", async () => {
     // Real time: a task claimed by a worker that dies at once (no execution, no timers).
-    const queue = new QueueClass(new MemoryStore(), { shardCount: 1, warn: () => {} });
-    const w = new Worker(queue, "ok").task("b", () => new Promise((r) => setTimeout(r, 500)));
+    const store = new DeadlineListCounter();
+    const queue = new QueueClass(store, { shardCount: 1, warn: () => {} });
+    const w = new Worker(queue, "ok").task("b", () => new Promise((r) => setTimeout(r, 50)));
     const run = w.run({ pollIntervalMs: 20, maxPollIntervalMs: 50, monitorCheckIntervalS: 0.1 });
     try {
-      await new Promise((r) => setTimeout(r, 300)); // its monitor found nothing: idle wait
+      // The monitor's first cycle found no lease and an idle worker: it waits 5 minutes now.
+      await until(() => store.deadlineLists > 0, 20_000, "the monitor's first cycle");
+      const listsWhileIdle = store.deadlineLists;
       const a = await queue.submit("job", {}, { timeoutSeconds: 1 });
       const lane = await listLane(queue, a.shard, "job", queue.store.now(), 10);
       const r = await claimCandidate(queue, lane.candidates[0]!, "dead", 0);
       assert.equal(r.kind, "claimed");
-      await new Promise((r) => setTimeout(r, 2500)); // the lease (1 s) has surely ended
+      const leaseEnd = queue.store.now() + 1000;
+      await until(() => queue.store.now() > leaseEnd + 100, 20_000, "the lease to end");
       assert.equal((await queue.get(a.id))?.status, "running", "the idle monitor did not look");
+      assert.equal(store.deadlineLists, listsWhileIdle, "no monitor cycle while idle");
       await queue.submit("b", {}); // "ok" gets busy: its monitor checks again at once
-      await until(async () => (await queue.get(a.id))?.status === "pending", 3000, "recovery");
+      await until(async () => (await queue.get(a.id))?.status === "pending", 30_000, "recovery");
     } finally {
       await w.stop();
       await run;
     }
   });
 });
+
+/** A memory store that counts the LISTs of the deadline index (one per monitor cycle and shard). */
+class DeadlineListCounter extends MemoryStore {
+  deadlineLists = 0;
+  override listVersions(
+    options: Parameters<MemoryStore["listVersions"]>[0] = {},
+  ): ReturnType<MemoryStore["listVersions"]> {
+    if (options.prefix?.includes("deadlines/")) this.deadlineLists++;
+    return super.listVersions(options);
+  }
+}

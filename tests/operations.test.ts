@@ -2,7 +2,7 @@
  * Operations around the queue: connect() and its messages, bucket set-up, bulk
  * cancellation, heartbeats, and a dev server restarted on its directory mid-queue.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "../src/connect.ts";
 import { ConfigError } from "../src/errors.ts";
@@ -12,7 +12,7 @@ import { Queue } from "../src/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Worker } from "../src/worker.ts";
 import { devStore, removeDir, startTestServer, tempDir } from "./dev_backend.ts";
-import { memQueue, until } from "./helpers.ts";
+import { it, memQueue, until } from "./helpers.ts";
 
 describe("connect()", () => {
   it("a missing bucket says to create it or set S3_BUCKET", async () => {
@@ -180,20 +180,23 @@ describe("heartbeats", () => {
     const { queue, store } = memQueue({ shardCount: 1 });
     const w = new Worker(queue, "beating").task("x", () => 1);
     const run = w.run({ withMonitor: false, wakeCheckIntervalMs: 50 });
-    await until(
-      async () => (await store.get(queue.keys.worker("beating"))) !== null,
-      5000,
-      "heartbeat",
-    );
-    const o = await store.get(queue.keys.worker("beating"));
-    const hb = JSON.parse(
-      new TextDecoder().decode(o && o.kind === "object" ? o.body : new Uint8Array()),
-    );
-    assert.equal(hb.worker_id, "beating");
-    assert.deepEqual(hb.task_types, ["x"]);
-    assert.equal((await queue.stats()).workers, 1);
-    await w.stop();
-    await run;
+    try {
+      await until(
+        async () => (await store.get(queue.keys.worker("beating"))) !== null,
+        30_000,
+        "heartbeat",
+      );
+      const o = await store.get(queue.keys.worker("beating"));
+      const hb = JSON.parse(
+        new TextDecoder().decode(o && o.kind === "object" ? o.body : new Uint8Array()),
+      );
+      assert.equal(hb.worker_id, "beating");
+      assert.deepEqual(hb.task_types, ["x"]);
+      assert.equal((await queue.stats()).workers, 1);
+    } finally {
+      await w.stop();
+      await run;
+    }
     assert.equal(await store.get(queue.keys.worker("beating")), null);
   });
 });

@@ -2,7 +2,7 @@
 // maxOutputBytes) ends the attempt at once as a recorded failure, the lease entry goes as on
 // any other end; a write that keeps failing leaves the lease entry for the monitor; a
 // cancelled task's error says "cancelled". Memory store, injected clock.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { TransientStoreError } from "../src/errors.ts";
 import { Monitor } from "../src/monitor.ts";
@@ -16,7 +16,7 @@ import type {
   StoredObject,
 } from "../src/store/types.ts";
 import { Worker } from "../src/worker.ts";
-import { FakeClock, memQueue, until } from "./helpers.ts";
+import { FakeClock, it, memQueue, until } from "./helpers.ts";
 
 async function leaseEntries(store: MemoryStore): Promise<string[]> {
   const page = await store.listVersions({ prefix: "deadlines/" });

@@ -4,12 +4,12 @@
  * every request, converts to dollars per month at AWS list prices, then measures how long
  * a task submitted after the idle hour waits before a worker claims it.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor.ts";
 import { RequestCounters } from "../src/store/counters.ts";
 import { Worker } from "../src/worker.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 
 const HOURS_PER_MONTH = 720; // 30 days, as in the spec's "$400 a month" figure
 

@@ -1,7 +1,7 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { SchemaError } from "../src/errors.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 
 describe("Queue.submit and get", () => {
   it("writes the ready entry then the task; the id embeds the shard; get is one GET", async () => {

@@ -1,12 +1,12 @@
 // Reads that list many objects (schedules, heartbeats, index keys, tasks, versions, tail
 // scans) report each bad object once through the queue's `warn` and return the rest: one
 // malformed object written by anyone with access to the bucket hides nothing else.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Heartbeat } from "../src/heartbeat.ts";
+import { putHeartbeat } from "./fixtures/heartbeat.ts";
 import { listHeartbeats } from "../src/inspect.ts";
 import { TaskTail } from "../src/cli/tail_scan.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 
 function withWarnings() {
   const warnings: string[] = [];
@@ -28,7 +28,7 @@ async function beat(queue: ReturnType<typeof memQueue>["queue"], id: string): Pr
     concurrency: 1,
     runtime: "node",
   };
-  await new Heartbeat(queue, base, () => [], 60_000, 60_000).beat(); // one PUT, no timer
+  await putHeartbeat(queue, base);
 }
 
 describe("reads that list many objects", () => {

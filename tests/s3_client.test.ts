@@ -1,11 +1,12 @@
 // Requests the S3 client sends (URLs, headers, signing, bodies) and its clock, over a
 // scripted fetch stub.
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { StoreError } from "../src/errors.ts";
 import { md5Base64 } from "../src/s3/md5.ts";
 import { errorXml, stubClient } from "./s3_support.ts";
+import { it } from "./helpers.ts";
 
 const enc = new TextEncoder();
 const ETAG = '"9b2cf535f27731c974343645a3985328"';

@@ -1,6 +1,7 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { ServerClock } from "../src/s3/clock.ts";
+import { it } from "./helpers.ts";
 
 // A server clock 10 s ahead of the local one, whose Date header truncates to the second.
 const SKEW = 10_000;

@@ -1,7 +1,8 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { md5, md5Base64, md5Hex } from "../src/s3/md5.ts";
+import { it } from "./helpers.ts";
 
 const enc = new TextEncoder();
 

@@ -1,4 +1,4 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { StoreError } from "../src/errors.ts";
 import { createBucketBody, deleteBody, lifecycleBody, versioningBody } from "../src/s3/bodies.ts";
@@ -12,6 +12,7 @@ import {
 } from "../src/s3/responses.ts";
 import { parseErrorBody } from "../src/s3/transport.ts";
 import { children, childText, escapeXml, parseXml } from "../src/s3/xml.ts";
+import { it } from "./helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,5 +1,5 @@
 /** Schedule objects: validation, the stored format, and every change as a conditional write. */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { latestDueAt, nextDueAt, parseCron } from "../src/schedule.ts";
 import {
@@ -13,7 +13,7 @@ import {
   ScheduleExistsError,
   triggerSchedule,
 } from "../src/schedules.ts";
-import { memQueue } from "./helpers.ts";
+import { it, memQueue } from "./helpers.ts";
 
 const T = (s: string) => Date.parse(s);
 

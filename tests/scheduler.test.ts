@@ -2,13 +2,13 @@
  * The Scheduler over the memory store with a fake clock (no sleeping): which due times
  * fire for common cron expressions and across DST transitions, each exactly once.
  */
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { type ScheduledRun, Scheduler } from "../src/scheduler.ts";
 import { createSchedule, getScheduleLastRun } from "../src/schedules.ts";
 import { derivedTaskId } from "../src/submit.ts";
 import type { Queue } from "../src/queue.ts";
-import { FakeClock, memQueue } from "./helpers.ts";
+import { FakeClock, it, memQueue } from "./helpers.ts";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -1,10 +1,11 @@
-import { describe, it } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, resolveRetryPolicy } from "../src/retry_policy.ts";
 import * as t from "../src/transitions.ts";
 import type { TaskRecord } from "../src/task.ts";
 import { newTaskRecord, PROBE_PLACEMENT } from "../src/submit.ts";
 import { resolveQueueOptions } from "../src/options.ts";
+import { it } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const opts = resolveQueueOptions({ warn: () => {} });

@@ -1,8 +1,8 @@
-import { it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../src/version.ts";
+import { it } from "./helpers.ts";
 
 it("VERSION matches package.json and deno.json", () => {
   const read = (name: string) =>

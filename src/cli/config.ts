@@ -8,7 +8,7 @@
 import type { Queue } from "../queue.ts";
 import type { QueueOptions } from "../options.ts";
 import { getEnv } from "../runtime.ts";
-import type { S3ClientOptions } from "../s3/config.ts";
+import { hideSecrets, type S3ClientOptions } from "../s3/config.ts";
 import type { S3Store } from "../store/s3_store.ts";
 import { printable, usageError } from "./errors.ts";
 import { err } from "./io.ts";
@@ -29,7 +29,7 @@ export interface GlobalFlags {
 
 /** Resolved settings: the S3 client's and the queue's options. */
 export interface CliConfig {
-  /** S3 connection. */
+  /** S3 connection (the secrets are non-enumerable: pass the object itself, do not spread it). */
   s3: S3ClientOptions;
   /** Queue layout. */
   queue: QueueOptions;
@@ -68,14 +68,14 @@ export function resolveConfig(flags: GlobalFlags): CliConfig {
     );
   }
   return {
-    s3: {
+    s3: hideSecrets({
       endpoint,
       bucket: bucket!,
       region,
       accessKeyId: accessKeyId!,
       secretAccessKey: secretAccessKey!,
       sessionToken: first(getEnv("AWS_SESSION_TOKEN")),
-    },
+    }),
     queue: {
       prefix: normalizePrefix(first(flags.prefix, getEnv("OQ_PREFIX"))),
       shardCount: parseShardCount(first(flags.shardCount, getEnv("OQ_SHARD_COUNT"))),
@@ -115,11 +115,11 @@ export async function openQueue(
   flags: GlobalFlags,
   o: { ignoreShardCount?: boolean } = {},
 ): Promise<Queue> {
-  const c = resolveConfig(flags);
+  const { store, config } = await openStore(flags);
   const { connect } = await import("../connect.ts");
-  const queue = { ...c.queue };
+  const queue = { ...config.queue };
   if (o.ignoreShardCount) delete queue.shardCount;
-  return await connect({ ...c.s3, ...queue });
+  return await connect({ ...queue, store });
 }
 
 /** The bucket's store, without the start-up checks (for `oq init` and `oq doctor`). */

@@ -29,6 +29,7 @@ import * as bucketOps from "./bucket_ops.ts";
 import { ServerClock } from "./clock.ts";
 import { type S3ClientConfig, type S3ClientOptions, validateS3Options } from "./config.ts";
 import { conditionalEtag, unquoteEtag } from "./etag.ts";
+import { RequestSigner } from "./sign.ts";
 import * as listOps from "./list_ops.ts";
 import { type S3Call, type S3Reply, S3Transport } from "./transport.ts";
 import { describeBucket, validateKey } from "./url.ts";
@@ -51,7 +52,7 @@ const encoder = new TextEncoder();
  * ```
  */
 export class S3Client {
-  /** Validated configuration, defaults filled in (holds the credentials: do not log it). */
+  /** Validated configuration, defaults filled in; without the secrets (the signer has them). */
   readonly config: S3ClientConfig;
   /** Requests sent, by kind (retries included). */
   readonly counters: RequestCounters;
@@ -67,7 +68,14 @@ export class S3Client {
     this.counters = options.counters ?? new RequestCounters();
     this.clock = new ServerClock({ localNow: this.config.localNow });
     this.name = `s3 ${describeBucket(this.config)}`;
-    this.#t = new S3Transport(this.config, this.counters, this.clock);
+    // The secrets go to the signer alone (private fields), never into a property.
+    const signer = new RequestSigner({
+      accessKeyId: this.config.accessKeyId,
+      secretAccessKey: options.secretAccessKey,
+      sessionToken: options.sessionToken || undefined,
+      region: this.config.region,
+    });
+    this.#t = new S3Transport(this.config, signer, this.counters, this.clock);
   }
 
   /** HeadBucket: true when the bucket exists and we may use it, false on 404. */

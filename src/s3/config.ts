@@ -61,7 +61,11 @@ export const S3_DEFAULTS = {
   region: "us-east-1",
 } as const;
 
-/** Validated options with every default filled in. */
+/**
+ * Validated options with every default filled in, without the secrets: the secret access
+ * key and the session token go only to the request signer (src/s3/sign.ts), which keeps
+ * them in private fields, so this object can be logged.
+ */
 export interface S3ClientConfig {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:9000`. */
   endpoint: string;
@@ -71,12 +75,8 @@ export interface S3ClientConfig {
   bucket: string;
   /** Signing region. */
   region: string;
-  /** Access key id. */
+  /** Access key id (not a secret: it names the key, and every signed request carries it). */
   accessKeyId: string;
-  /** Secret access key. */
-  secretAccessKey: string;
-  /** Session token, if any. */
-  sessionToken?: string;
   /** Path-style addressing. */
   forcePathStyle: boolean;
   /** Attempts per request. */
@@ -98,7 +98,8 @@ export interface S3ClientConfig {
 /**
  * Check the options and fill the defaults. Throws `TypeError` for a value of the wrong
  * type (or an endpoint that is not an http(s) URL) and `RangeError` for a number out of
- * range. Never echoes the credentials.
+ * range. Never echoes the credentials, and leaves the secret ones (`secretAccessKey`,
+ * `sessionToken`) out of the result: hand them to the signer only.
  */
 export function validateS3Options(options: S3ClientOptions): S3ClientConfig {
   if (typeof options !== "object" || options === null) {
@@ -144,8 +145,6 @@ export function validateS3Options(options: S3ClientOptions): S3ClientConfig {
     bucket: o.bucket,
     region,
     accessKeyId: o.accessKeyId,
-    secretAccessKey: o.secretAccessKey,
-    sessionToken: o.sessionToken || undefined,
     forcePathStyle: o.forcePathStyle ?? customEndpoint,
     maxAttempts: integerOption(o.maxAttempts, "maxAttempts", S3_DEFAULTS.maxAttempts, 1, 100),
     requestTimeoutMs: integerOption(
@@ -228,7 +227,47 @@ export function resolveS3Config(
   if (missing.length > 0) {
     throw new ConfigError(`Missing S3 configuration: set ${missing.join(", ")}`);
   }
-  return out as unknown as S3ClientOptions;
+  return hideSecrets(out as unknown as S3ClientOptions);
+}
+
+/** The options that are secrets: never printed, never serialised. */
+export const SECRET_OPTIONS = ["secretAccessKey", "sessionToken"] as const;
+
+const REDACTED = "[redacted]";
+
+/**
+ * Make the secret options of a plain options object (`secretAccessKey`, `sessionToken`)
+ * non-enumerable, so `JSON.stringify`, `console.log`, `console.table` and object spread
+ * skip them, and give the object custom inspect hooks (Node and Bun, Deno) that show them
+ * as `[redacted]` even with `showHidden`. The values stay readable as properties, so the
+ * object still configures a client. Returns the same object.
+ *
+ * @example
+ * ```ts
+ * import { hideSecrets } from "./config.ts";
+ * const o = hideSecrets({ bucket: "b", accessKeyId: "k", secretAccessKey: "s3cr3t" });
+ * JSON.stringify(o); // '{"bucket":"b","accessKeyId":"k"}'
+ * o.secretAccessKey; // "s3cr3t"
+ * ```
+ */
+export function hideSecrets<T extends object>(options: T): T {
+  const o = options as Record<string | symbol, unknown>;
+  for (const name of SECRET_OPTIONS) {
+    if (name in o) {
+      Object.defineProperty(o, name, { value: o[name], enumerable: false, writable: true });
+    }
+  }
+  const redacted = () => {
+    const view: Record<string, unknown> = { ...o };
+    for (const name of SECRET_OPTIONS) if (o[name] !== undefined) view[name] = REDACTED;
+    return view;
+  };
+  Object.defineProperty(o, Symbol.for("nodejs.util.inspect.custom"), { value: redacted });
+  Object.defineProperty(o, Symbol.for("Deno.customInspect"), {
+    value: (inspect: (v: unknown, opts?: unknown) => string, opts?: unknown) =>
+      inspect(redacted(), opts),
+  });
+  return options;
 }
 
 function parseEndpoint(raw: string): string {

@@ -58,9 +58,15 @@ export function amzDate(timeMs: number): string {
   return new Date(timeMs).toISOString().replace(/[:-]|\.\d{3}/g, "");
 }
 
-/** Signs S3 requests. Holds the credentials; never puts them in messages. */
+/**
+ * Signs S3 requests. The only holder of the secret access key and the session token: they
+ * live in private fields (aws4fetch's `AwsClient` keeps them as public properties, so the
+ * client itself is private too), which `JSON.stringify`, `util.inspect`, `Deno.inspect`,
+ * `Bun.inspect` and `console.log` cannot reach.
+ */
 export class RequestSigner {
   readonly #client: AwsClient;
+  readonly #secrets: string[];
 
   /** Create a signer for the S3 service in one region. */
   constructor(config: SigningConfig) {
@@ -72,6 +78,9 @@ export class RequestSigner {
       region: config.region,
       retries: 0, // never used (we do not call AwsClient.fetch), but keep it inert anyway
     });
+    // Short values (test keys like "x") cannot be told from ordinary words.
+    this.#secrets = [config.secretAccessKey, config.sessionToken, config.accessKeyId]
+      .filter((v): v is string => v !== undefined && v.length >= 8);
   }
 
   /** A signed Request, ready for fetch. */
@@ -90,5 +99,16 @@ export class RequestSigner {
       redirect: "manual",
       aws: { datetime: amzDate(r.timeMs) },
     });
+  }
+
+  /**
+   * `text` with the credentials and any SigV4 signature replaced by `[redacted]`: for
+   * messages built from what a server or a fetch implementation said.
+   */
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) out = out.split(secret).join("[redacted]");
+    // A signature is a credential too while it is valid (15 minutes).
+    return out.replace(/(Signature=)[0-9a-fA-F]{64}/gi, "$1[redacted]");
   }
 }

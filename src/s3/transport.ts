@@ -17,7 +17,7 @@ import {
   type S3Failure,
 } from "./errors.ts";
 import { backoffDelayMs, combineSignals, sleep } from "./retry.ts";
-import { RequestSigner } from "./sign.ts";
+import type { RequestSigner } from "./sign.ts";
 import { buildUrl, type Query } from "./url.ts";
 import { childText, parseXml } from "./xml.ts";
 
@@ -69,12 +69,17 @@ export class S3Transport {
     return this.#config.bucket;
   }
 
-  /** Create a transport for one bucket. */
-  constructor(config: S3ClientConfig, counters: RequestCounters, clock: ServerClock) {
+  /** Create a transport for one bucket; `signer` holds the credentials. */
+  constructor(
+    config: S3ClientConfig,
+    signer: RequestSigner,
+    counters: RequestCounters,
+    clock: ServerClock,
+  ) {
     this.#config = config;
+    this.#signer = signer;
     this.#counters = counters;
     this.#clock = clock;
-    this.#signer = new RequestSigner(config);
   }
 
   /**
@@ -152,7 +157,7 @@ export class S3Transport {
               kind: "timeout",
               s3Code: "Timeout",
               detail: `no complete response within ${this.#config.requestTimeoutMs} ms`,
-              cause: e,
+              cause: cleanCause(e, this.#signer),
             },
           };
         }
@@ -161,8 +166,8 @@ export class S3Transport {
             ...base,
             kind: "network",
             s3Code: "NetworkError",
-            detail: this.#redact(describe(e)),
-            cause: e,
+            detail: this.#signer.redact(describe(e)),
+            cause: cleanCause(e, this.#signer),
           },
         };
       }
@@ -179,29 +184,13 @@ export class S3Transport {
           s3Code: parsed.code ?? codeForStatus(status),
           requestId: response.headers.get("x-amz-request-id") ??
             response.headers.get("x-amzn-requestid") ?? parsed.requestId,
-          detail: parsed.message !== undefined ? this.#redact(parsed.message) : undefined,
+          detail: parsed.message !== undefined ? this.#signer.redact(parsed.message) : undefined,
         },
       };
     } finally {
       clearTimeout(timer);
       combined.dispose();
     }
-  }
-
-  // Defensive: no server message should carry credentials, but never let one through.
-  #redact(s: string): string {
-    let out = s;
-    for (
-      const secret of [
-        this.#config.secretAccessKey,
-        this.#config.sessionToken,
-        this.#config.accessKeyId,
-      ]
-    ) {
-      // Short values (test keys like "x") cannot be told from ordinary words.
-      if (secret && secret.length >= 8) out = out.split(secret).join("[redacted]");
-    }
-    return out;
   }
 }
 
@@ -224,6 +213,27 @@ export function parseErrorBody(body: Uint8Array): {
   } catch {
     return {};
   }
+}
+
+/**
+ * What fetch threw, fit to be an error's `cause`: a plain Error with its name, code,
+ * message and stack (credentials and signatures redacted), down its own cause chain, and
+ * nothing else. A fetch implementation may attach the signed Request, whose headers carry
+ * the signature and the session token.
+ */
+export function cleanCause(e: unknown, signer: Pick<RequestSigner, "redact">, depth = 0): Error {
+  if (!(e instanceof Error)) return new Error(signer.redact(String(e)));
+  const inner = depth < 4 && e.cause !== undefined
+    ? { cause: cleanCause(e.cause, signer, depth + 1) }
+    : undefined;
+  const clean = new Error(signer.redact(e.message), inner);
+  clean.name = e.name;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string" || typeof code === "number") {
+    Object.assign(clean, { code });
+  }
+  if (e.stack !== undefined) clean.stack = signer.redact(e.stack);
+  return clean;
 }
 
 function describe(e: unknown): string {
