@@ -5,6 +5,6 @@
  * @module
  */
 import { main } from "./src/cli/main.ts";
-import { cliArgs } from "./src/runtime.ts";
+import { cliArgs } from "./src/runtime/mod.ts";
 
 await main(cliArgs());

@@ -16,41 +16,41 @@
  * @module
  */
 
-export { connect } from "./src/connect.ts";
-export type { ConnectOptions } from "./src/connect.ts";
-export { Queue } from "./src/queue.ts";
-export type { CancelResult } from "./src/queue.ts";
-export type { BulkCancelOptions, BulkCancelResult, CancelByTypeOptions } from "./src/bulk.ts";
-export type { QueueOptions, ResolvedQueueOptions } from "./src/options.ts";
-export { Keys } from "./src/keys.ts";
-export type { DeadlineEntry, DeadlineKind, ReadyEntry } from "./src/keys.ts";
-export { Emitter } from "./src/events.ts";
-export type { Listener } from "./src/events.ts";
-export type { SubmitOptions } from "./src/submit.ts";
-export { Worker } from "./src/worker.ts";
-export type { PollResult, WorkerEvents, WorkerRunOptions } from "./src/worker_options.ts";
-export { Schedule } from "./src/schedule.ts";
-export type { ScheduleLastRun } from "./src/schedule.ts";
-export { ScheduleExistsError } from "./src/schedules.ts";
-export type { CreateScheduleOptions } from "./src/schedules.ts";
-export { Scheduler } from "./src/scheduler.ts";
+export { connect } from "./src/queue/connect.ts";
+export type { ConnectOptions } from "./src/queue/connect.ts";
+export { Queue } from "./src/queue/queue.ts";
+export type { CancelResult } from "./src/queue/queue.ts";
+export type { BulkCancelOptions, BulkCancelResult, CancelByTypeOptions } from "./src/queue/bulk.ts";
+export type { QueueOptions, ResolvedQueueOptions } from "./src/queue/options.ts";
+export { Keys } from "./src/protocol/keys.ts";
+export type { DeadlineEntry, DeadlineKind, ReadyEntry } from "./src/protocol/keys.ts";
+export { Emitter } from "./src/base/events.ts";
+export type { Listener } from "./src/base/events.ts";
+export type { SubmitOptions } from "./src/task/new_task.ts";
+export { Worker } from "./src/worker/worker.ts";
+export type { PollResult, WorkerEvents, WorkerRunOptions } from "./src/worker/options.ts";
+export { Schedule } from "./src/schedule/schedule.ts";
+export type { ScheduleLastRun } from "./src/schedule/schedule.ts";
+export { ScheduleExistsError } from "./src/schedule/operations.ts";
+export type { CreateScheduleOptions } from "./src/schedule/operations.ts";
+export { Scheduler } from "./src/schedule/scheduler.ts";
 export type {
   ScheduledRun,
   ScheduleFailure,
   SchedulerEvents,
   SchedulerOptions,
   SchedulerResult,
-} from "./src/scheduler.ts";
-export { Monitor } from "./src/monitor.ts";
-export type { MonitorEvents, MonitorOptions, MonitorResult } from "./src/monitor.ts";
-export type { RetentionOptions, SweepResult } from "./src/sweep.ts";
-export { PermanentError, RetryableError, TaskAbortedError } from "./src/handler.ts";
-export type { Handler, TaskContext } from "./src/handler.ts";
-export { Task, TASK_STATUSES, TaskStatus } from "./src/task.ts";
-export { DEFAULT_RETRY_POLICY } from "./src/retry_policy.ts";
-export type { RetryPolicy } from "./src/retry_policy.ts";
-export { DEFAULT_POLL_SETTINGS } from "./src/poll_schedule.ts";
-export type { PollSettings } from "./src/poll_schedule.ts";
+} from "./src/schedule/scheduler.ts";
+export { Monitor } from "./src/monitor/monitor.ts";
+export type { MonitorEvents, MonitorOptions, MonitorResult } from "./src/monitor/monitor.ts";
+export type { RetentionOptions, SweepResult } from "./src/monitor/sweep.ts";
+export { PermanentError, RetryableError, TaskAbortedError } from "./src/worker/handler.ts";
+export type { Handler, TaskContext } from "./src/worker/handler.ts";
+export { Task, TASK_STATUSES, TaskStatus } from "./src/task/task.ts";
+export { DEFAULT_RETRY_POLICY } from "./src/task/retry_policy.ts";
+export type { RetryPolicy } from "./src/task/retry_policy.ts";
+export { DEFAULT_POLL_SETTINGS } from "./src/worker/poll_schedule.ts";
+export type { PollSettings } from "./src/worker/poll_schedule.ts";
 export {
   AccessDeniedError,
   ConfigError,
@@ -60,8 +60,8 @@ export {
   SchemaError,
   StoreError,
   TransientStoreError,
-} from "./src/errors.ts";
-export type { StoreErrorContext } from "./src/errors.ts";
+} from "./src/base/errors.ts";
+export type { StoreErrorContext } from "./src/base/errors.ts";
 export { MemoryStore } from "./src/store/memory_store.ts";
 export type { MemoryStoreOptions } from "./src/store/memory_store.ts";
 export { RequestCounters } from "./src/store/counters.ts";
@@ -85,13 +85,13 @@ export type {
   VersioningState,
   VersionPage,
 } from "./src/store/types.ts";
-export type { ListTasksOptions, QueueStats, ShardStats } from "./src/inspect.ts";
+export type { ListTasksOptions, QueueStats, ShardStats } from "./src/queue/inspect.ts";
 export { S3Store } from "./src/store/s3_store.ts";
 export type { FetchFunction, S3ClientOptions } from "./src/s3/config.ts";
-export { VERSION } from "./src/version.ts";
-export { initBucket, lifecycleRules } from "./src/init.ts";
-export { Layout, LAYOUT_FORMAT } from "./src/layout.ts";
-export type { LayoutChange, LayoutRecord } from "./src/layout.ts";
-export { reshard } from "./src/reshard.ts";
-export type { DrainResult, ReshardOptions, ReshardResult } from "./src/reshard.ts";
-export type { InitOptions, InitResult } from "./src/init.ts";
+export { VERSION } from "./src/base/version.ts";
+export { initBucket, lifecycleRules } from "./src/queue/init.ts";
+export { Layout, LAYOUT_FORMAT } from "./src/protocol/layout.ts";
+export type { LayoutChange, LayoutRecord } from "./src/protocol/layout.ts";
+export { reshard } from "./src/queue/reshard.ts";
+export type { DrainResult, ReshardOptions, ReshardResult } from "./src/queue/reshard.ts";
+export type { InitOptions, InitResult } from "./src/queue/init.ts";

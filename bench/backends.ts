@@ -5,11 +5,11 @@
  * store (single process), or an external endpoint (`endpoint=URL`, credentials and
  * optionally the bucket from the usual env vars).
  */
-import { getEnv } from "../src/runtime.ts";
+import { getEnv } from "../src/runtime/mod.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { S3Store } from "../src/store/s3_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import { VERSION } from "../src/version.ts";
+import { VERSION } from "../src/base/version.ts";
 import { FixtureProcess } from "../tests/fixtures/procs.ts";
 import { ROOT, run, shortId } from "./util.ts";
 

@@ -14,12 +14,12 @@
  *   the worker's type, a quarter future TTL deadline entries. A request that read them would
  *   still be counted (a GET of a missing task is a request), so the check is as strict.
  */
-import { Monitor } from "../src/monitor.ts";
-import { mapLimit, Queue } from "../src/queue.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { mapLimit, Queue } from "../src/queue/queue.ts";
 import { RequestCounters, type RequestCounts } from "../src/store/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { type CallCounts, ClassifyingStore } from "../tests/fixtures/classifying_store.ts";
 
 /** Requests of one measured step. */

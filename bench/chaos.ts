@@ -20,9 +20,9 @@
  * --timeout-s S (task timeout), --lease-grace-s S, --monitor-interval-s S, --restart-after MS,
  * --seed N, --runtime node|bun|deno, --backend moto|dev|ceph|endpoint=URL, --out DIR.
  */
-import { Monitor } from "../src/monitor.ts";
-import { Queue } from "../src/queue.ts";
-import { mapLimit } from "../src/queue.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { mapLimit } from "../src/queue/queue.ts";
 import {
   cliArgs,
   exitProcess,
@@ -32,9 +32,9 @@ import {
   type RuntimeName,
   writeFileAtomic,
   writeStd,
-} from "../src/runtime.ts";
+} from "../src/runtime/mod.ts";
 import { REQUEST_KINDS, type RequestCounts } from "../src/store/counters.ts";
-import { parseTaskRecord, Task } from "../src/task.ts";
+import { parseTaskRecord, Task } from "../src/task/task.ts";
 import { addCalls, type CallCounts } from "../tests/fixtures/classifying_store.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "../tests/fixtures/procs.ts";
 import { type BenchBackend, startBackend } from "./backends.ts";

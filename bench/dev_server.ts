@@ -5,7 +5,7 @@
  *   node --import tsx bench/dev_server.ts
  */
 import { startDevServer } from "../src/dev/main.ts";
-import { exitProcess, onTermSignals, processId, writeStd } from "../src/runtime.ts";
+import { exitProcess, onTermSignals, processId, writeStd } from "../src/runtime/mod.ts";
 
 const dev = await startDevServer({ port: 0, lifecycleIntervalMs: 0 });
 onTermSignals(() => {

@@ -14,8 +14,8 @@ import { parseArgs } from "node:util";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { Queue, RequestCounters, S3Store, Worker } from "../mod.ts";
-import { VERSION } from "../src/version.ts";
-import { runtimeName } from "../src/runtime.ts";
+import { VERSION } from "../src/base/version.ts";
+import { runtimeName } from "../src/runtime/mod.ts";
 
 const { values } = parseArgs({
   options: {

@@ -24,7 +24,7 @@ import {
   type RuntimeName,
   writeFileAtomic,
   writeStd,
-} from "../src/runtime.ts";
+} from "../src/runtime/mod.ts";
 import { backlogOnMemory, backlogOnS3, type BacklogPoint } from "./backlog.ts";
 import { type BenchBackend, startBackend } from "./backends.ts";
 import { fillBucket, lastReplayErrors, measureRaw, type RawCapacity, replayMix } from "./raw.ts";

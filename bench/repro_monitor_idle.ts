@@ -9,7 +9,7 @@
  *
  * Prints, every 5 s for 40 s, the tasks still running and how long ago their lease ended.
  */
-import { Queue } from "../src/queue.ts";
+import { Queue } from "../src/queue/queue.ts";
 import { startWorker } from "../tests/fixtures/procs.ts";
 import { startBackend } from "./backends.ts";
 import { sleep } from "./util.ts";

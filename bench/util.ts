@@ -2,7 +2,7 @@
  * Small helpers shared by the benchmark and the chaos run: argument parsing, statistics,
  * shell commands, machine facts, formatting.
  */
-import { concatBytes, readFileBytes, spawnProcess } from "../src/runtime.ts";
+import { concatBytes, readFileBytes, spawnProcess } from "../src/runtime/mod.ts";
 import { PRICE_PER_REQUEST, REQUEST_KINDS, type RequestCounts } from "../src/store/counters.ts";
 import { emptyCounts } from "../src/store/counters.ts";
 import { procCpuMs } from "../tests/fixtures/procs.ts";

@@ -5,10 +5,10 @@
  * where they run in the harness process. Times come from the final task records (store
  * clock): createdAt, claimedAt, completedAt.
  */
-import { Queue } from "../src/queue.ts";
-import { readFileBytes, type RuntimeName } from "../src/runtime.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { readFileBytes, type RuntimeName } from "../src/runtime/mod.ts";
 import { RequestCounters, type RequestCounts } from "../src/store/counters.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import {
   addCalls,
   type CallCounts,

@@ -4,7 +4,7 @@
  * available is skipped with its reason, unless `OQ_REQUIRE_BACKENDS` names it (CI), in
  * which case its absence fails the run.
  */
-import { getEnv } from "../src/runtime.ts";
+import { getEnv } from "../src/runtime/mod.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { S3Store } from "../src/store/s3_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";

@@ -3,11 +3,11 @@
 // every cycle that meets it, over many cycles of the injected clock.
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { SchemaError } from "../src/errors.ts";
-import { Monitor } from "../src/monitor.ts";
-import type { Queue } from "../src/queue.ts";
+import { SchemaError } from "../src/base/errors.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import type { Queue } from "../src/queue/queue.ts";
 import type { MemoryStore } from "../src/store/memory_store.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { it, memQueue, until } from "./helpers.ts";
 
 async function corrupt(store: MemoryStore, queue: Queue, id: string, change: object) {

@@ -4,7 +4,7 @@
 // the sources, and says why it skips.
 import { after, afterEach, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { getEnv } from "../src/runtime.ts";
+import { getEnv } from "../src/runtime/mod.ts";
 import {
   BINARY,
   binarySkipReason,

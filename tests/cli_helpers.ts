@@ -4,14 +4,20 @@
  * `oq dev` server, and moto when OQ_TEST_MOTO_URL is set).
  */
 import { stat } from "node:fs/promises";
-import { connect } from "../src/connect.ts";
+import { connect } from "../src/queue/connect.ts";
 import { type DevServer, startDevServer } from "../src/dev/main.ts";
-import { initBucket } from "../src/init.ts";
-import { Keys } from "../src/keys.ts";
-import type { Queue } from "../src/queue.ts";
+import { initBucket } from "../src/queue/init.ts";
+import { Keys } from "../src/protocol/keys.ts";
+import type { Queue } from "../src/queue/queue.ts";
 import { S3Store } from "../src/store/s3_store.ts";
-import { execPath, getEnv, runtimeName, spawnProcess, type Subprocess } from "../src/runtime.ts";
-import type { Task } from "../src/task.ts";
+import {
+  execPath,
+  getEnv,
+  runtimeName,
+  spawnProcess,
+  type Subprocess,
+} from "../src/runtime/mod.ts";
+import type { Task } from "../src/task/task.ts";
 import { testBucket } from "./backends.ts";
 
 /** The repository root (where cli.ts is). */
@@ -52,10 +58,8 @@ export async function binarySkipReason(): Promise<string | false> {
   if (bin === null) return "dist/oq is missing: run `npm run build`, or set OQ_TEST_BINARY=1";
   const { readdir } = await import("node:fs/promises");
   const sources = [`${ROOT}/cli.ts`, `${ROOT}/mod.ts`];
-  for (const dir of ["src", "src/cli", "src/s3", "src/store", "src/dev"]) {
-    for (const f of await readdir(`${ROOT}/${dir}`)) {
-      if (f.endsWith(".ts")) sources.push(`${ROOT}/${dir}/${f}`);
-    }
+  for (const f of await readdir(`${ROOT}/src`, { recursive: true })) {
+    if (f.endsWith(".ts")) sources.push(`${ROOT}/src/${f}`);
   }
   for (const f of sources) {
     const s = await stat(f).catch(() => null);

@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devEnv, shellExports } from "../src/dev/main.ts";
 import { putHeartbeat as writeHeartbeat } from "./fixtures/heartbeat.ts";
-import type { Queue } from "../src/queue.ts";
-import { newTaskRecord, PROBE_PLACEMENT } from "../src/submit.ts";
-import * as transitions from "../src/transitions.ts";
+import type { Queue } from "../src/queue/queue.ts";
+import { newTaskRecord, PROBE_PLACEMENT } from "../src/task/new_task.ts";
+import * as transitions from "../src/task/transitions.ts";
 import {
   type CliBackend,
   devBackend,

@@ -12,11 +12,11 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mapLimit, type Queue } from "../src/queue.ts";
-import { getEnv, runtimeName } from "../src/runtime.ts";
-import { newTaskRecord } from "../src/submit.ts";
-import type { Task } from "../src/task.ts";
-import * as transitions from "../src/transitions.ts";
+import { mapLimit, type Queue } from "../src/queue/queue.ts";
+import { getEnv, runtimeName } from "../src/runtime/mod.ts";
+import { newTaskRecord } from "../src/task/new_task.ts";
+import type { Task } from "../src/task/task.ts";
+import * as transitions from "../src/task/transitions.ts";
 import {
   BINARY,
   binarySkipReason,

@@ -17,7 +17,7 @@ import {
   waitTask,
 } from "./cli_helpers.ts";
 import { it } from "./helpers.ts";
-import type { Queue } from "../src/queue.ts";
+import type { Queue } from "../src/queue/queue.ts";
 
 const alive = (pid: number) => {
   try {

@@ -6,10 +6,10 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Monitor } from "../src/monitor.ts";
-import { Queue } from "../src/queue.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { Queue } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { FakeClock, it } from "./helpers.ts";
 import { dyingStore } from "./fixtures/dying_store.ts";
 

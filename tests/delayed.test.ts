@@ -10,13 +10,13 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "../src/queue.ts";
-import { getEnv } from "../src/runtime.ts";
-import { DEFAULT_POLL_SETTINGS } from "../src/poll_schedule.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { getEnv } from "../src/runtime/mod.ts";
+import { DEFAULT_POLL_SETTINGS } from "../src/worker/poll_schedule.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import type { Task } from "../src/task.ts";
-import { Worker } from "../src/worker.ts";
+import type { Task } from "../src/task/task.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { type BackendFactory, motoBackend } from "./backends.ts";
 import { FakeClock, it, memQueue, until } from "./helpers.ts";
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { AwsChunkedDecoder } from "../src/dev/aws_chunked.ts";
 import type { DevServer } from "../src/dev/main.ts";
 import type { VerifiedRequest } from "../src/dev/sigv4.ts";
-import { runtimeName } from "../src/runtime.ts";
+import { runtimeName } from "../src/runtime/mod.ts";
 import { md5Hex } from "../src/s3/md5.ts";
 import { testBucket } from "./backends.ts";
 import { call, errorCode, removeDir, signer, startTestServer, tempDir } from "./dev_backend.ts";

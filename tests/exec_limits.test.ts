@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commandWord, ExecRunner } from "../src/cli/exec.ts";
 import { StderrLines } from "../src/cli/stderr_log.ts";
-import type { Queue } from "../src/queue.ts";
-import { Worker } from "../src/worker.ts";
+import type { Queue } from "../src/queue/queue.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { it, memQueue } from "./helpers.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);

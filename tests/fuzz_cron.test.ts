@@ -1,12 +1,12 @@
 /**
- * Fuzz: cron strings and timezones through parseCron (src/schedule.ts). Every string is
+ * Fuzz: cron strings and timezones through parseCron (src/schedule/schedule.ts). Every string is
  * either accepted, and then its next and latest due times are consistent, or refused with a
  * TypeError/RangeError whose message quotes it. Well-formed 5-field expressions are always
  * accepted and fire when their fields say.
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { latestDueAt, nextDueAt, parseCron, validateTimezone } from "../src/schedule.ts";
+import { latestDueAt, nextDueAt, parseCron, validateTimezone } from "../src/schedule/schedule.ts";
 import { hostileString, Rng } from "./fixtures/fuzz.ts";
 import { it } from "./helpers.ts";
 

@@ -8,9 +8,9 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { SchemaError } from "../src/errors.ts";
-import { parseStored as parseSchedule, ScheduleRecordSchema } from "../src/schedule.ts";
-import { parseTaskRecord, type TaskRecord } from "../src/task.ts";
+import { SchemaError } from "../src/base/errors.ts";
+import { parseStored as parseSchedule, ScheduleRecordSchema } from "../src/schedule/schedule.ts";
+import { parseTaskRecord, type TaskRecord } from "../src/task/task.ts";
 import { it, memQueue } from "./helpers.ts";
 import { hostileString, randomValue, Rng, taskRecord } from "./fixtures/fuzz.ts";
 

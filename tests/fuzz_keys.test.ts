@@ -1,5 +1,5 @@
 /**
- * Fuzz: random strings through the key validators and parsers of src/keys.ts (spec
+ * Fuzz: random strings through the key validators and parsers of src/protocol/keys.ts (spec
  * invariant 11). Nothing with `/`, `..` or a control character passes; what passes builds
  * keys that parse back to the same parts; any string given to a parser either parses into
  * parts that rebuild the very same key, or is refused (null), never a throw.
@@ -14,7 +14,7 @@ import {
   validateName,
   validatePrefix,
   validateShard,
-} from "../src/keys.ts";
+} from "../src/protocol/keys.ts";
 import { hasControl, hostileString, Rng } from "./fixtures/fuzz.ts";
 import { it } from "./helpers.ts";
 

@@ -8,13 +8,13 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Monitor } from "../src/monitor.ts";
-import { Queue } from "../src/queue.ts";
-import { Scheduler } from "../src/scheduler.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { Scheduler } from "../src/schedule/scheduler.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { timeStamp } from "../src/keys.ts";
-import { Worker } from "../src/worker.ts";
-import type { TaskRecord } from "../src/task.ts";
+import { timeStamp } from "../src/protocol/keys.ts";
+import { Worker } from "../src/worker/worker.ts";
+import type { TaskRecord } from "../src/task/task.ts";
 import { FakeClock, it, until } from "./helpers.ts";
 import { hostileString, randomValue, Rng, taskRecord as record } from "./fixtures/fuzz.ts";
 

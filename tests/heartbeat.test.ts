@@ -5,8 +5,8 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { Queue } from "../src/queue.ts";
-import { Worker } from "../src/worker.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { Worker } from "../src/worker/worker.ts";
 import type { DeleteResult, PutOptions, PutResult } from "../src/store/types.ts";
 import { it, until } from "./helpers.ts";
 

@@ -3,8 +3,8 @@
  */
 import { it as nodeIt, type TestContext } from "node:test";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { Queue } from "../src/queue.ts";
-import type { QueueOptions } from "../src/options.ts";
+import { Queue } from "../src/queue/queue.ts";
+import type { QueueOptions } from "../src/queue/options.ts";
 
 /**
  * How long one test may run by default: far more than any case needs on a loaded machine,

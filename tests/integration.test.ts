@@ -7,11 +7,11 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "../src/queue.ts";
-import { Worker } from "../src/worker.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { RequestCounters } from "../src/store/counters.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import type { Task } from "../src/task.ts";
+import type { Task } from "../src/task/task.ts";
 import { type BackendFactory, cephBackend, memoryBackend, motoBackend } from "./backends.ts";
 import { it, untilProgress } from "./helpers.ts";
 

@@ -8,14 +8,14 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError } from "../src/errors.ts";
-import { LAYOUT_FORMAT } from "../src/layout.ts";
-import { Monitor } from "../src/monitor.ts";
-import { Queue } from "../src/queue.ts";
-import { drainLane, reshard } from "../src/reshard.ts";
+import { ConfigError } from "../src/base/errors.ts";
+import { LAYOUT_FORMAT } from "../src/protocol/layout.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { drainLane, reshard } from "../src/queue/reshard.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { dyingStore } from "./fixtures/dying_store.ts";
 import { FakeClock, it } from "./helpers.ts";
 

@@ -1,13 +1,13 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Monitor } from "../src/monitor.ts";
-import { Worker } from "../src/worker.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { RequestCounters } from "../src/store/counters.ts";
-import type { Queue } from "../src/queue.ts";
+import type { Queue } from "../src/queue/queue.ts";
 import { it, memQueue, until } from "./helpers.ts";
-import { Queue as QueueClass } from "../src/queue.ts";
+import { Queue as QueueClass } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { claimCandidate, listLane } from "../src/claim.ts";
+import { claimCandidate, listLane } from "../src/worker/claim.ts";
 
 /** A worker whose handler never returns (a hung or dead worker), holding `n` claimed tasks. */
 async function hang(queue: Queue, type: string, n = 1) {

@@ -4,13 +4,13 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "../src/connect.ts";
-import { ConfigError } from "../src/errors.ts";
-import { initBucket } from "../src/init.ts";
-import { Keys } from "../src/keys.ts";
-import { Queue } from "../src/queue.ts";
+import { connect } from "../src/queue/connect.ts";
+import { ConfigError } from "../src/base/errors.ts";
+import { initBucket } from "../src/queue/init.ts";
+import { Keys } from "../src/protocol/keys.ts";
+import { Queue } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { devStore, removeDir, startTestServer, tempDir } from "./dev_backend.ts";
 import { it, memQueue, until } from "./helpers.ts";
 

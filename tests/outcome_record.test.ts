@@ -4,9 +4,9 @@
 // cancelled task's error says "cancelled". Memory store, injected clock.
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { TransientStoreError } from "../src/errors.ts";
-import { Monitor } from "../src/monitor.ts";
-import { Queue } from "../src/queue.ts";
+import { TransientStoreError } from "../src/base/errors.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { Queue } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type {
   GetOptions,
@@ -15,7 +15,7 @@ import type {
   PutResult,
   StoredObject,
 } from "../src/store/types.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { FakeClock, it, memQueue, until } from "./helpers.ts";
 
 async function leaseEntries(store: MemoryStore): Promise<string[]> {

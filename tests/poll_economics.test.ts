@@ -6,9 +6,9 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Monitor } from "../src/monitor.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
 import { RequestCounters } from "../src/store/counters.ts";
-import { Worker } from "../src/worker.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { it, memQueue } from "./helpers.ts";
 
 const HOURS_PER_MONTH = 720; // 30 days, as in the spec's "$400 a month" figure

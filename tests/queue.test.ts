@@ -1,6 +1,6 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { SchemaError } from "../src/errors.ts";
+import { SchemaError } from "../src/base/errors.ts";
 import { it, memQueue } from "./helpers.ts";
 
 describe("Queue.submit and get", () => {

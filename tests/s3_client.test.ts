@@ -3,7 +3,7 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { StoreError } from "../src/errors.ts";
+import { StoreError } from "../src/base/errors.ts";
 import { md5Base64 } from "../src/s3/md5.ts";
 import { errorXml, stubClient } from "./s3_support.ts";
 import { it } from "./helpers.ts";

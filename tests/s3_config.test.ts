@@ -1,6 +1,6 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError } from "../src/errors.ts";
+import { ConfigError } from "../src/base/errors.ts";
 import { resolveS3Config, S3_DEFAULTS, validateS3Options } from "../src/s3/config.ts";
 import { buildUrl, validateKey } from "../src/s3/url.ts";
 import { S3Store } from "../src/store/s3_store.ts";

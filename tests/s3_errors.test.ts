@@ -7,7 +7,7 @@ import {
   PreconditionFailedError,
   StoreError,
   TransientStoreError,
-} from "../src/errors.ts";
+} from "../src/base/errors.ts";
 import { errorXml, stubClient } from "./s3_support.ts";
 import { it, until } from "./helpers.ts";
 

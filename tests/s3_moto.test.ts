@@ -3,10 +3,10 @@
 // and its answer is then "lost", which is how a write gets applied without us knowing.
 import { before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { PreconditionFailedError } from "../src/errors.ts";
+import { PreconditionFailedError } from "../src/base/errors.ts";
 import { S3Client } from "../src/s3/client.ts";
 import type { FetchFunction } from "../src/s3/config.ts";
-import { getEnv } from "../src/runtime.ts";
+import { getEnv } from "../src/runtime/mod.ts";
 import { assertHoldsLocalTime, it } from "./helpers.ts";
 
 const url = getEnv("OQ_TEST_MOTO_URL");

@@ -1,6 +1,6 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { StoreError } from "../src/errors.ts";
+import { StoreError } from "../src/base/errors.ts";
 import { createBucketBody, deleteBody, lifecycleBody, versioningBody } from "../src/s3/bodies.ts";
 import { conditionalEtag, unquoteEtag } from "../src/s3/etag.ts";
 import {

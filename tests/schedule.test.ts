@@ -1,7 +1,7 @@
 /** Schedule objects: validation, the stored format, and every change as a conditional write. */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { latestDueAt, nextDueAt, parseCron } from "../src/schedule.ts";
+import { latestDueAt, nextDueAt, parseCron } from "../src/schedule/schedule.ts";
 import {
   createSchedule,
   deleteSchedule,
@@ -12,7 +12,7 @@ import {
   listSchedules,
   ScheduleExistsError,
   triggerSchedule,
-} from "../src/schedules.ts";
+} from "../src/schedule/operations.ts";
 import { it, memQueue } from "./helpers.ts";
 
 const T = (s: string) => Date.parse(s);

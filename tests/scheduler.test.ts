@@ -4,10 +4,10 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { type ScheduledRun, Scheduler } from "../src/scheduler.ts";
-import { createSchedule, getScheduleLastRun } from "../src/schedules.ts";
-import { derivedTaskId } from "../src/submit.ts";
-import type { Queue } from "../src/queue.ts";
+import { type ScheduledRun, Scheduler } from "../src/schedule/scheduler.ts";
+import { createSchedule, getScheduleLastRun } from "../src/schedule/operations.ts";
+import { derivedTaskId } from "../src/task/new_task.ts";
+import type { Queue } from "../src/queue/queue.ts";
 import { FakeClock, it, memQueue } from "./helpers.ts";
 
 const MIN = 60_000;

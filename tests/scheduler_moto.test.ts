@@ -6,12 +6,12 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "../src/queue.ts";
-import { parseCron } from "../src/schedule.ts";
-import { Scheduler } from "../src/scheduler.ts";
-import { createSchedule, getSchedule, getScheduleLastRun } from "../src/schedules.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { parseCron } from "../src/schedule/schedule.ts";
+import { Scheduler } from "../src/schedule/scheduler.ts";
+import { createSchedule, getSchedule, getScheduleLastRun } from "../src/schedule/operations.ts";
 import type { ObjectStore } from "../src/store/types.ts";
-import { derivedTaskId } from "../src/submit.ts";
+import { derivedTaskId } from "../src/task/new_task.ts";
 import { motoBackend } from "./backends.ts";
 import { it } from "./helpers.ts";
 

@@ -5,9 +5,9 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { TransientStoreError } from "../src/errors.ts";
-import { Queue } from "../src/queue.ts";
-import { Scheduler } from "../src/scheduler.ts";
+import { TransientStoreError } from "../src/base/errors.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { Scheduler } from "../src/schedule/scheduler.ts";
 import {
   createSchedule,
   deleteSchedule,
@@ -15,7 +15,7 @@ import {
   enableSchedule,
   getScheduleLastRun,
   triggerSchedule,
-} from "../src/schedules.ts";
+} from "../src/schedule/operations.ts";
 import { RequestCounters } from "../src/store/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";

@@ -5,7 +5,7 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
-import { execPath, runtimeName } from "../src/runtime.ts";
+import { execPath, runtimeName } from "../src/runtime/mod.ts";
 import { ROOT, run } from "./cli_helpers.ts";
 import { ACCESS_KEY, SECRET, secretObjects, TOKEN } from "./fixtures/secret_objects.ts";
 import { it } from "./helpers.ts";

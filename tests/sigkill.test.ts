@@ -9,10 +9,10 @@
  */
 import { after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "../src/queue.ts";
-import { getEnv, runtimeName } from "../src/runtime.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { getEnv, runtimeName } from "../src/runtime/mod.ts";
 import { S3Store } from "../src/store/s3_store.ts";
-import type { Task } from "../src/task.ts";
+import type { Task } from "../src/task/task.ts";
 import { motoBackend, testBucket } from "./backends.ts";
 import { it, until } from "./helpers.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "./fixtures/procs.ts";

@@ -5,7 +5,7 @@
  */
 import { after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { PreconditionFailedError } from "../src/errors.ts";
+import { PreconditionFailedError } from "../src/base/errors.ts";
 import type { ObjectStore, StoredObject } from "../src/store/types.ts";
 import type { Backend, BackendFactory } from "./backends.ts";
 import { assertHoldsLocalTime, it } from "./helpers.ts";

@@ -1,10 +1,14 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelayMs, DEFAULT_RETRY_POLICY, resolveRetryPolicy } from "../src/retry_policy.ts";
-import * as t from "../src/transitions.ts";
-import type { TaskRecord } from "../src/task.ts";
-import { newTaskRecord, PROBE_PLACEMENT } from "../src/submit.ts";
-import { resolveQueueOptions } from "../src/options.ts";
+import {
+  backoffDelayMs,
+  DEFAULT_RETRY_POLICY,
+  resolveRetryPolicy,
+} from "../src/task/retry_policy.ts";
+import * as t from "../src/task/transitions.ts";
+import type { TaskRecord } from "../src/task/task.ts";
+import { newTaskRecord, PROBE_PLACEMENT } from "../src/task/new_task.ts";
+import { resolveQueueOptions } from "../src/queue/options.ts";
 import { it } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);

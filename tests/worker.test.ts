@@ -1,8 +1,8 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { Monitor } from "../src/monitor.ts";
-import { PermanentError, RetryableError, TaskAbortedError } from "../src/handler.ts";
-import { Worker } from "../src/worker.ts";
+import { Monitor } from "../src/monitor/monitor.ts";
+import { PermanentError, RetryableError, TaskAbortedError } from "../src/worker/handler.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { RequestCounters } from "../src/store/counters.ts";
 import { it, memQueue, until } from "./helpers.ts";
 

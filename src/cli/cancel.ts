@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { BulkCancelResult } from "../bulk.ts";
-import type { Task } from "../task.ts";
+import type { BulkCancelResult } from "../queue/bulk.ts";
+import type { Task } from "../task/task.ts";
 import { openQueue } from "./config.ts";
 import { CliError, EXIT, printable, usageError } from "./errors.ts";
 import { clearProgress, err, out, outJson, progress, styles } from "./io.ts";

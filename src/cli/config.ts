@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Queue } from "../queue.ts";
-import type { QueueOptions } from "../options.ts";
-import { getEnv } from "../runtime.ts";
+import type { Queue } from "../queue/queue.ts";
+import type { QueueOptions } from "../queue/options.ts";
+import { getEnv } from "../runtime/mod.ts";
 import { hideSecrets, type S3ClientOptions } from "../s3/config.ts";
 import type { S3Store } from "../store/s3_store.ts";
 import { printable, usageError } from "./errors.ts";
@@ -116,7 +116,7 @@ export async function openQueue(
   o: { ignoreShardCount?: boolean } = {},
 ): Promise<Queue> {
   const { store, config } = await openStore(flags);
-  const { connect } = await import("../connect.ts");
+  const { connect } = await import("../queue/connect.ts");
   const queue = { ...config.queue };
   if (o.ignoreShardCount) delete queue.shardCount;
   return await connect({ ...queue, store });

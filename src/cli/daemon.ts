@@ -6,7 +6,7 @@
  * @module
  */
 
-import { exitProcess, onTermSignals, type TermSignal } from "../runtime.ts";
+import { exitProcess, onTermSignals, type TermSignal } from "../runtime/mod.ts";
 import { EXIT } from "./errors.ts";
 import { err } from "./io.ts";
 

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { AccessDeniedError, PreconditionFailedError } from "../errors.ts";
-import { Keys } from "../keys.ts";
-import { getEnv } from "../runtime.ts";
+import { AccessDeniedError, PreconditionFailedError } from "../base/errors.ts";
+import { Keys } from "../protocol/keys.ts";
+import { getEnv } from "../runtime/mod.ts";
 import type { ObjectStore } from "../store/types.ts";
 import { openStore } from "./config.ts";
 import { CliError, EXIT, printable } from "./errors.ts";

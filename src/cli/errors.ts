@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ConfigError, StoreError } from "../errors.ts";
+import { ConfigError, StoreError } from "../base/errors.ts";
 
 /** The exit codes of `oq`. */
 export const EXIT = {

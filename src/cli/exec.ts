@@ -14,10 +14,10 @@
  * @module
  */
 
-import { PermanentError, RetryableError, type TaskContext } from "../handler.ts";
-import type { Handler } from "../handler.ts";
-import { concatBytes, spawnProcess, type Subprocess } from "../runtime.ts";
-import { setLongTimeout } from "../timer.ts";
+import { PermanentError, RetryableError, type TaskContext } from "../worker/handler.ts";
+import type { Handler } from "../worker/handler.ts";
+import { concatBytes, spawnProcess, type Subprocess } from "../runtime/mod.ts";
+import { setLongTimeout } from "../base/timer.ts";
 import { usageError } from "./errors.ts";
 import { type Dropped, StderrLines } from "./stderr_log.ts";
 

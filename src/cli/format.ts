@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Task } from "../task.ts";
+import type { Task } from "../task/task.ts";
 import { printable } from "./errors.ts";
 import type { Style } from "./io.ts";
 

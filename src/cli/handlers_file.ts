@@ -9,10 +9,10 @@
  * @module
  */
 
-import { PermanentError, RetryableError } from "../handler.ts";
-import type { Handler } from "../handler.ts";
-import { validateName } from "../keys.ts";
-import { currentDir } from "../runtime.ts";
+import { PermanentError, RetryableError } from "../worker/handler.ts";
+import type { Handler } from "../worker/handler.ts";
+import { validateName } from "../protocol/keys.ts";
+import { currentDir } from "../runtime/mod.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 
 /** A file path (relative to the working directory, or absolute) as a file: URL. */

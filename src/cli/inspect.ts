@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { HeartbeatRecord } from "../heartbeat.ts";
-import type { Queue } from "../queue.ts";
-import type { TaskStatus } from "../task.ts";
-import type { Task } from "../task.ts";
+import type { HeartbeatRecord } from "../worker/heartbeat.ts";
+import type { Queue } from "../queue/queue.ts";
+import type { TaskStatus } from "../task/task.ts";
+import type { Task } from "../task/task.ts";
 import { openQueue } from "./config.ts";
 import { notFoundError, printable, usageError } from "./errors.ts";
 import { relativeTime, table, TASK_HEADERS, taskDetails, taskRows, truncate } from "./format.ts";
@@ -15,7 +15,7 @@ import { err, out, outJson, styles } from "./io.ts";
 import { collect, parseIntFlag, parseList } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
 
-/** Every task status (as TASK_STATUSES of src/task.ts, which would load zod at start-up). */
+/** Every task status (as TASK_STATUSES of src/task/task.ts, which would load zod at start-up). */
 export const STATUSES: readonly TaskStatus[] = [
   "pending",
   "running",
@@ -192,7 +192,7 @@ export function registerInspect(program: Program): void {
     .addHelpText("after", examples("oq workers", "oq workers --json"))
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const { listHeartbeats } = await import("../inspect.ts");
+      const { listHeartbeats } = await import("../queue/inspect.ts");
       const beats = await listHeartbeats(queue);
       const now = queue.store.now();
       if (flags.json) return outJson(beats.map((b) => ({ ...b, stale: isStale(b, now) })));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { getEnv, isTerminal, writeStd } from "../runtime.ts";
+import { getEnv, isTerminal, writeStd } from "../runtime/mod.ts";
 
 /** Write data (a table, an id, a JSON document) to stdout. A newline is added. */
 export function out(line: string): void {

@@ -18,7 +18,7 @@ export function registerLayout(program: Program): void {
     .addHelpText("after", examples("oq layout", "oq layout --json | jq .shardCount"))
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const { describeLayout } = await import("../reshard.ts");
+      const { describeLayout } = await import("../queue/reshard.ts");
       const d = describeLayout(await queue.syncLayout());
       if (flags.json) return outJson(d);
       const lines = [
@@ -59,7 +59,7 @@ export function registerLayout(program: Program): void {
     .action(async (countText, flags, cmd) => {
       const count = parseIntFlag(countText, "<count>", 1, 256);
       const queue = await openQueue(globals(cmd), { ignoreShardCount: true });
-      const { reshard } = await import("../reshard.ts");
+      const { reshard } = await import("../queue/reshard.ts");
       const r = await reshard(queue, count, {
         wait: flags.wait,
         onProgress: (shard, d) => {

@@ -6,7 +6,7 @@
  */
 
 import { CommanderError } from "@commander-js/extra-typings";
-import { exitProcess, getEnv, prepareStdio } from "../runtime.ts";
+import { exitProcess, getEnv, prepareStdio } from "../runtime/mod.ts";
 import { registerCancel } from "./cancel.ts";
 import { registerCompletion } from "./completion.ts";
 import { registerDoctor } from "./doctor.ts";

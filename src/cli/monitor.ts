@@ -5,8 +5,8 @@
  * @module
  */
 
-import { MAX_DELAY_SECONDS } from "../limits.ts";
-import type { MonitorOptions } from "../monitor.ts";
+import { MAX_DELAY_SECONDS } from "../base/limits.ts";
+import type { MonitorOptions } from "../monitor/monitor.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
@@ -60,7 +60,7 @@ export function registerMonitor(program: Program): void {
       }
       if (Object.keys(retention).length > 0) options.retention = retention;
       const queue = await openQueue(globals(cmd));
-      const { Monitor } = await import("../monitor.ts");
+      const { Monitor } = await import("../monitor/monitor.ts");
       const monitor = new Monitor(queue, options);
       if (flags.once) {
         const r = await monitor.runOnce({ sweep: true });

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../limits.ts";
-import { readFileBytes, readStdin } from "../runtime.ts";
+import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import { readFileBytes, readStdin } from "../runtime/mod.ts";
 import { usageError } from "./errors.ts";
 
 const UNITS: Record<string, number> = {
@@ -22,7 +22,7 @@ const UNITS: Record<string, number> = {
 /**
  * Parse a duration into milliseconds: `500ms`, `30s`, `5m`, `1h`, `2d`, `1w`, or a
  * combination like `1h30m`. A bare number is in `bareUnit` (seconds unless said otherwise).
- * A duration over `maxMs` (default 365 days, see src/limits.ts) is a usage error naming
+ * A duration over `maxMs` (default 365 days, see src/base/limits.ts) is a usage error naming
  * the flag and the limit.
  *
  * @example

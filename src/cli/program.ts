@@ -6,7 +6,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../base/version.ts";
 import type { GlobalFlags } from "./config.ts";
 import { err, out } from "./io.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Schedule } from "../schedule.ts";
+import type { Schedule } from "../schedule/schedule.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { CliError, EXIT, notFoundError, printable, usageError } from "./errors.ts";
@@ -79,7 +79,7 @@ export function registerSchedule(program: Program): void {
         ? undefined
         : parseIntFlag(flags.maxRetries, "--max-retries", 0);
       const queue = await openQueue(globals(cmd));
-      const { ScheduleExistsError } = await import("../schedules.ts");
+      const { ScheduleExistsError } = await import("../schedule/operations.ts");
       try {
         const s = await queue.createSchedule(id, flags.type, input, flags.cron, {
           timezone: flags.timezone,
@@ -123,7 +123,7 @@ export function registerSchedule(program: Program): void {
       const queue = await openQueue(globals(cmd));
       const s = await queue.getSchedule(id);
       if (s === null) throw notFoundError(`Schedule ${JSON.stringify(id)} not found`);
-      const { SchemaError } = await import("../errors.ts");
+      const { SchemaError } = await import("../base/errors.ts");
       // A bad last-run record (or cron) is reported; the schedule is still shown.
       const last = await queue.getScheduleLastRun(id).catch((e) => {
         if (!(e instanceof SchemaError)) throw e;
@@ -219,7 +219,7 @@ export function registerSchedule(program: Program): void {
       const intervalS = parseDuration(flags.interval, "--interval") / 1000;
       if (!(intervalS > 0)) throw usageError("Invalid --interval: must be more than 0");
       const queue = await openQueue(globals(cmd));
-      const { Scheduler } = await import("../scheduler.ts");
+      const { Scheduler } = await import("../schedule/scheduler.ts");
       const scheduler = new Scheduler(queue);
       if (flags.once) {
         const r = await scheduler.runOnce();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Keys } from "../keys.ts";
+import { Keys } from "../protocol/keys.ts";
 import { openStore } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
@@ -46,7 +46,7 @@ export function registerSetup(program: Program): void {
         ? undefined
         : parseIntFlag(flags.taskHistoryDays, "--task-history-days", 1);
       const { store, config } = await openStore(globals(cmd));
-      const { initBucket } = await import("../init.ts");
+      const { initBucket } = await import("../queue/init.ts");
       const r = await initBucket(store, new Keys(config.queue.prefix ?? ""), {
         versioning: flags.versioning,
         indexNoncurrentDays,
@@ -122,7 +122,7 @@ export function registerSetup(program: Program): void {
         "../dev/main.ts"
       );
       const { chosenCredentials, parseSize } = await import("../dev/options.ts");
-      const { getEnv } = await import("../runtime.ts");
+      const { getEnv } = await import("../runtime/mod.ts");
       const credentials = chosenCredentials(flags.accessKey, flags.secretKey, getEnv);
       const primary = credentials?.[0] ?? {
         accessKeyId: DEV_DEFAULTS.accessKeyId,
@@ -159,7 +159,7 @@ export function registerSetup(program: Program): void {
       });
       const env = devEnv({ url: server.url, bucket: created, ...primary });
       if (flags.writeEnv !== undefined) {
-        const { writeFileAtomic } = await import("../runtime.ts");
+        const { writeFileAtomic } = await import("../runtime/mod.ts");
         try {
           await writeFileAtomic(flags.writeEnv, `${shellExports(env)}\n`);
         } catch (e) {
@@ -183,7 +183,7 @@ export function registerSetup(program: Program): void {
         },
       });
       if (flags.writeEnv !== undefined) {
-        const { removePath } = await import("../runtime.ts");
+        const { removePath } = await import("../runtime/mod.ts");
         await removePath(flags.writeEnv);
       }
       err("oq dev: stopped");

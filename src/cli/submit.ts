@@ -4,10 +4,10 @@
  * @module
  */
 
-import { MAX_DELAY_SECONDS } from "../limits.ts";
-import type { Queue } from "../queue.ts";
-import type { SubmitOptions } from "../submit.ts";
-import type { Task } from "../task.ts";
+import { MAX_DELAY_SECONDS } from "../base/limits.ts";
+import type { Queue } from "../queue/queue.ts";
+import type { SubmitOptions } from "../task/new_task.ts";
+import type { Task } from "../task/task.ts";
 import { openQueue } from "./config.ts";
 import { usageError } from "./errors.ts";
 import { clearProgress, out, outJson, progress } from "./io.ts";
@@ -21,7 +21,7 @@ import {
   readTextFlag,
 } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
-import { readStdin } from "../runtime.ts";
+import { readStdin } from "../runtime/mod.ts";
 
 /** The flags of `oq submit` that become submit options. */
 interface SubmitFlags {
@@ -143,7 +143,7 @@ async function submitFile(
 ): Promise<Task[]> {
   // Validate every entry before writing anything, so a bad line leaves no half batch.
   const now = (await queue.now()).getTime();
-  const { newTaskRecord, PROBE_PLACEMENT } = await import("../submit.ts");
+  const { newTaskRecord, PROBE_PLACEMENT } = await import("../task/new_task.ts");
   for (const [i, [type, input, opts]] of entries.entries()) {
     try {
       await newTaskRecord(type, input, { ...shared, ...opts }, queue.options, now, PROBE_PLACEMENT);

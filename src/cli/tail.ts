@@ -15,7 +15,7 @@ import { err, out, outJsonLine, styles } from "./io.ts";
 import { pickShards } from "./inspect.ts";
 import { collect, parseDuration } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
-import { setLongTimeout } from "../timer.ts";
+import { setLongTimeout } from "../base/timer.ts";
 
 function print(e: TailEvent, json: boolean): void {
   if (json) {

@@ -5,11 +5,11 @@
  * @module
  */
 
-import { reportBadObject } from "../bad_objects.ts";
-import { SchemaError } from "../errors.ts";
-import type { Queue } from "../queue.ts";
-import { mapLimit } from "../queue.ts";
-import { parseTaskRecord, Task } from "../task.ts";
+import { reportBadObject } from "../protocol/bad_objects.ts";
+import { SchemaError } from "../base/errors.ts";
+import type { Queue } from "../queue/queue.ts";
+import { mapLimit } from "../queue/queue.ts";
+import { parseTaskRecord, Task } from "../task/task.ts";
 
 interface Seen {
   etag: string;

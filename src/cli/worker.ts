@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Handler } from "../handler.ts";
-import { hostName, processId } from "../runtime.ts";
+import type { Handler } from "../worker/handler.ts";
+import { hostName, processId } from "../runtime/mod.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
@@ -154,7 +154,7 @@ one exits 130 at once.`,
       const id = flags.id ?? await defaultWorkerId();
       const queue = await openQueue(globals(cmd));
       const shards = flags.shards === undefined ? undefined : parseList(flags.shards);
-      const { Worker } = await import("../worker.ts");
+      const { Worker } = await import("../worker/worker.ts");
       const worker = new Worker(queue, id, shards);
       for (const [type, h] of handlers) worker.task(type, h);
       log.setBase({ worker_id: id });
@@ -196,7 +196,7 @@ one exits 130 at once.`,
     });
 }
 
-function attachLog(worker: import("../worker.ts").Worker, log: EventLog): void {
+function attachLog(worker: import("../worker/worker.ts").Worker, log: EventLog): void {
   const base = (t: { id: string; taskType: string; attempt: number }) => ({
     task_id: t.id,
     task_type: t.taskType,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { concatBytes, createDigest, type Digest } from "../runtime.ts";
+import { concatBytes, createDigest, type Digest } from "../runtime/mod.ts";
 import { invalidRequest, S3Error } from "./errors.ts";
 import type { VerifiedRequest } from "./sigv4.ts";
 import { chunkSignature, hex, signaturesEqual, trailerSignature } from "./sigv4_crypto.ts";

@@ -14,7 +14,7 @@ import {
   openFileWriter,
   readFileRange,
   removePath,
-} from "../runtime.ts";
+} from "../runtime/mod.ts";
 import type { ExternalBody, Version } from "../store/engine.ts";
 import type { BodySink } from "./payload.ts";
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createDigest } from "../runtime.ts";
+import { createDigest } from "../runtime/mod.ts";
 
 /** The checksum algorithms S3 accepts, by the suffix of their header name. */
 export type ChecksumAlgorithm = "crc32" | "crc32c" | "crc64nvme" | "sha1" | "sha256";

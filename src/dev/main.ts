@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type HttpServer, serveHttp } from "../runtime.ts";
+import { type HttpServer, serveHttp } from "../runtime/mod.ts";
 import { StorageEngine } from "../store/engine.ts";
 import { accountsOf } from "./access.ts";
 import { MemoryBodies } from "./bodies.ts";

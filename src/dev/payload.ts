@@ -15,7 +15,7 @@
  * @module
  */
 
-import { concatBytes, createDigest } from "../runtime.ts";
+import { concatBytes, createDigest } from "../runtime/mod.ts";
 import { AwsChunkedDecoder, incomplete } from "./aws_chunked.ts";
 import { type Checksum, CHECKSUM_ALGORITHMS, createChecksum, toBase64 } from "./checksums.ts";
 import { invalidRequest, S3Error } from "./errors.ts";

@@ -40,7 +40,7 @@ import {
   readFileBytes,
   removePath,
   writeFileAtomic,
-} from "../runtime.ts";
+} from "../runtime/mod.ts";
 import type { BucketState, StorageEngine, Version } from "../store/engine.ts";
 import { latest } from "../store/engine_state.ts";
 import { SortedKeys } from "../store/sorted_keys.ts";

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { RequestInfo } from "../runtime.ts";
+import type { RequestInfo } from "../runtime/mod.ts";
 import { EngineError, type StorageEngine } from "../store/engine.ts";
 import { type Account, hostAllowed, hostRefused } from "./access.ts";
 import { type BodyStore, MemoryBodies } from "./bodies.ts";

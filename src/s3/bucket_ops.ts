@@ -5,7 +5,7 @@
  * @module
  */
 
-import { StoreError } from "../errors.ts";
+import { StoreError } from "../base/errors.ts";
 import type { LifecycleRule, VersioningState } from "../store/types.ts";
 import { createBucketBody, lifecycleBody, versioningBody } from "./bodies.ts";
 import { md5Base64 } from "./md5.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { NoSuchBucketError, StoreError } from "../errors.ts";
+import { NoSuchBucketError, StoreError } from "../base/errors.ts";
 import { RequestCounters } from "../store/counters.ts";
 import type {
   DeleteEntry,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
+import { ConfigError } from "../base/errors.ts";
 import type { RequestCounters } from "../store/counters.ts";
 
 /** The `fetch` function the client calls (injectable for tests and proxies). */
@@ -174,7 +174,7 @@ export function validateS3Options(options: S3ClientOptions): S3ClientConfig {
   };
 }
 
-/** Reads an environment variable; `undefined` when unset (e.g. `getEnv` of src/runtime.ts). */
+/** Reads an environment variable; `undefined` when unset (e.g. `getEnv` of src/runtime/mod.ts). */
 export type GetEnv = (name: string) => string | undefined;
 
 // Where each option comes from when it is not given: env vars, first set one wins.

@@ -12,7 +12,7 @@ import {
   StoreError,
   type StoreErrorContext,
   TransientStoreError,
-} from "../errors.ts";
+} from "../base/errors.ts";
 
 /** What went wrong with one request, as input to {@link mapS3Error}. */
 export interface S3Failure extends StoreErrorContext {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { StoreError } from "../errors.ts";
+import { StoreError } from "../base/errors.ts";
 import type {
   DeleteManyResult,
   ListPage,

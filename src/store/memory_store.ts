@@ -11,7 +11,7 @@ import {
   PreconditionFailedError,
   StoreError,
   type StoreErrorContext,
-} from "../errors.ts";
+} from "../base/errors.ts";
 import { RequestCounters } from "./counters.ts";
 import { EngineError, StorageEngine } from "./engine.ts";
 import type {

@@ -193,7 +193,7 @@ export interface LifecycleRule {
  * say how many), and every request is counted in {@link ObjectStore.counters}.
  *
  * Errors: a lost condition throws {@link PreconditionFailedError}; a missing object is
- * `null` from `get`/`head`; other failures throw the typed errors of `src/errors.ts`.
+ * `null` from `get`/`head`; other failures throw the typed errors of `src/base/errors.ts`.
  */
 export interface ObjectStore {
   /** A short name for messages and test output (`"memory"`, `"s3 http://127.0.0.1:9000/b"`). */

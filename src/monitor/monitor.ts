@@ -1,0 +1,316 @@
+/**
+ * The Monitor: recovers tasks whose worker died or hung, and expires pending tasks whose
+ * TTL passed, both found through the deadline index (`deadlines/{shard}/{at}/{id}.{kind}`,
+ * sorted by time), so it never scans all tasks. A thin
+ * loop around {@link Monitor.runOnce}, which returns what it did. Any number of monitors
+ * may run: every change is a compare-and-swap, and losing is fine.
+ *
+ * @module
+ */
+
+import { SchemaError } from "../base/errors.ts";
+import { Emitter } from "../base/events.ts";
+import { checkSeconds, MAX_INTERVAL_MS } from "../base/limits.ts";
+import { Loop } from "../base/loop.ts";
+import type { Queue } from "../queue/queue.ts";
+import { ReportOnce } from "../base/report_once.ts";
+import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import { type RetentionOptions, Sweeper, type SweepResult } from "./sweep.ts";
+import * as transitions from "../task/transitions.ts";
+
+/** Options of a {@link Monitor}. */
+export interface MonitorOptions {
+  /** Check interval while leases exist or work is running (at most 365 days). @default 15 */
+  checkIntervalS?: number;
+  /** Check interval while no lease was seen and nothing hints at activity. @default 300 */
+  idleCheckIntervalS?: number;
+  /** Deadline entries examined per shard per cycle (one LIST each). @default 100 */
+  leasesPerShard?: number;
+  /** Shards examined per cycle (rotating); bounds the requests of a cycle. @default all */
+  shardsPerCycle?: number;
+  /** Returns true while the host process has work running (embedded monitors). */
+  activityHint?: () => boolean;
+  /** Interval of the slow sweep's steps (index repair, retention). @default 300 */
+  sweepIntervalS?: number;
+  /** Task reads per sweep step. @default 200 */
+  sweepMaxGets?: number;
+  /** Retention of finished tasks, applied by the sweep. @default none: keep everything */
+  retention?: RetentionOptions;
+}
+
+/** What one {@link Monitor.runOnce} did. */
+export interface MonitorResult {
+  /** Shards examined. */
+  shards: number;
+  /** Lease entries read from the index. */
+  leaseEntries: number;
+  /** Expired leases examined (one GET each). */
+  expiredChecked: number;
+  /** Tasks moved back to pending for a retry. */
+  recovered: number;
+  /** Tasks moved to failed (retries exhausted). */
+  deadLettered: number;
+  /** Tasks moved to cancelled (cancel was requested before the worker died). */
+  cancelled: number;
+  /** Stale lease entries removed (task finished, lease extended, or task gone). */
+  staleEntries: number;
+  /** Pending tasks marked expired (their TTL passed before they started). */
+  expired: number;
+  /** Earliest future lease or TTL expiry seen (store ms), or null. */
+  nextExpiryAt: number | null;
+  /** The sweep step of this cycle, when one was due. */
+  sweep: SweepResult | null;
+  /** Requests sent by this cycle (LIST + GET + PUT; DELETEs are free and not counted). */
+  requests: number;
+}
+
+/** Events of a monitor. */
+export interface MonitorEvents extends Record<string, unknown> {
+  /** A task with an expired lease was moved to `status` (pending, failed or cancelled). */
+  "monitor:recovered": { taskId: string; status: string };
+  /**
+   * A cycle failed (it is retried at the next interval), or an object does not match its
+   * schema (a `SchemaError`, left alone): each bad object is reported once per monitor
+   * (per key and problem), not at every cycle that meets it.
+   */
+  "monitor:error": { error: Error };
+}
+
+/**
+ * Recovers expired leases.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Monitor, Queue } from "../../mod.ts";
+ * const monitor = new Monitor(new Queue(new MemoryStore()));
+ * const result = await monitor.runOnce();
+ * console.log(result.recovered);
+ * ```
+ */
+export class Monitor {
+  /** Typed events. */
+  readonly events: Emitter<MonitorEvents> = new Emitter<MonitorEvents>();
+  readonly #queue: Queue;
+  readonly #o: Required<Omit<MonitorOptions, "activityHint" | "shardsPerCycle" | "retention">> & {
+    activityHint?: () => boolean;
+    shardsPerCycle: number;
+  };
+  readonly #sweeper: Sweeper;
+  readonly #reported = new ReportOnce();
+  #lastSweepAt = Number.NEGATIVE_INFINITY;
+  #rotation = 0;
+  #loop: Loop | undefined;
+  #idleWait = false;
+
+  /** Create a monitor; validates options, no I/O. */
+  constructor(queue: Queue, options: MonitorOptions = {}) {
+    this.#queue = queue;
+    this.#o = {
+      checkIntervalS: options.checkIntervalS ?? 15,
+      idleCheckIntervalS: options.idleCheckIntervalS ?? 300,
+      leasesPerShard: options.leasesPerShard ?? 100,
+      shardsPerCycle: options.shardsPerCycle ?? Number.POSITIVE_INFINITY,
+      activityHint: options.activityHint,
+      sweepIntervalS: options.sweepIntervalS ?? 300,
+      sweepMaxGets: options.sweepMaxGets ?? 200,
+    };
+    for (const k of ["leasesPerShard", "shardsPerCycle", "sweepMaxGets"] as const) {
+      if (!(this.#o[k] > 0)) throw new RangeError(`Invalid monitor option ${k}: ${this.#o[k]}`);
+    }
+    for (const k of ["checkIntervalS", "idleCheckIntervalS", "sweepIntervalS"] as const) {
+      checkSeconds(`monitor option ${k}`, this.#o[k], MAX_INTERVAL_MS / 1000);
+    }
+    const retention = options.retention ?? {};
+    for (const [k, v] of Object.entries(retention)) {
+      if (v !== undefined && !(typeof v === "number" && v >= 0)) {
+        throw new RangeError(`Invalid retention.${k}: ${v}`);
+      }
+    }
+    this.#sweeper = new Sweeper(queue, retention, this.#o.sweepMaxGets);
+    this.#sweeper.onInvalid = (error) => this.#invalid(error);
+  }
+
+  // A bad object stays bad until someone fixes it: report it once, not every cycle.
+  #invalid(error: SchemaError): void {
+    if (this.#reported.first(error.message)) this.events.emit("monitor:error", { error });
+  }
+
+  /**
+   * One cycle: the lease and expiry indexes of (up to `shardsPerCycle`) shards, plus one
+   * sweep step when `sweepIntervalS` has passed (or when `options.sweep` says so).
+   */
+  async runOnce(options: { sweep?: boolean } = {}): Promise<MonitorResult> {
+    const q = this.#queue;
+    const r: MonitorResult = {
+      shards: 0,
+      leaseEntries: 0,
+      expiredChecked: 0,
+      recovered: 0,
+      deadLettered: 0,
+      cancelled: 0,
+      staleEntries: 0,
+      expired: 0,
+      nextExpiryAt: null,
+      sweep: null,
+      requests: 0,
+    };
+    const layoutBefore = q.layoutRequests;
+    const shards = (await q.syncLayout()).shards;
+    r.requests += q.layoutRequests - layoutBefore;
+    for (let i = 0; i < Math.min(this.#o.shardsPerCycle, shards.length); i++) {
+      const shard = shards[(this.#rotation + i) % shards.length]!;
+      r.shards++;
+      await this.#deadlines(shard, r);
+    }
+    this.#rotation = (this.#rotation + Math.min(this.#o.shardsPerCycle, shards.length)) %
+      shards.length;
+    const now = q.store.now();
+    if (options.sweep ?? now - this.#lastSweepAt >= this.#o.sweepIntervalS * 1000) {
+      this.#lastSweepAt = now;
+      r.sweep = await this.#sweeper.step();
+      r.requests += r.sweep.requests;
+    }
+    return r;
+  }
+
+  // One LIST of the shard's deadline index (soonest first); every passed deadline is
+  // checked against its task: an expired lease is recovered, a passed TTL expires a
+  // pending task, and an entry that no longer matches its task is removed.
+  async #deadlines(shard: string, r: MonitorResult): Promise<void> {
+    const q = this.#queue;
+    const page = await q.store.listVersions({
+      prefix: q.keys.deadlinePrefix(shard),
+      maxKeys: this.#o.leasesPerShard,
+    });
+    r.requests++;
+    // Decide with the store's time minus its uncertainty: never act on a deadline early.
+    const now = q.store.now() - q.store.clockUncertaintyMs();
+    for (const v of page.versions) {
+      const ref = { key: v.key, versionId: v.versionId };
+      if (v.isDeleteMarker || !v.isLatest) {
+        await tasksOf(q).deleteEntry(ref);
+        continue;
+      }
+      const entry = q.keys.parseDeadline(v.key);
+      if (entry === null) continue;
+      if (entry.kind === "lease") r.leaseEntries++;
+      if (entry.at > now) {
+        r.nextExpiryAt = r.nextExpiryAt === null ? entry.at : Math.min(r.nextExpiryAt, entry.at);
+        break; // sorted by time
+      }
+      if (entry.kind === "lease") await this.#expiredLease(entry.taskId, ref, now, r);
+      else await this.#passedTtl(entry.taskId, ref, now, r);
+    }
+  }
+
+  async #passedTtl(taskId: string, ref: EntryRef, now: number, r: MonitorResult): Promise<void> {
+    const q = this.#queue;
+    const cur = await this.#read(taskId, r);
+    if (cur === undefined) return;
+    if (
+      cur && cur.rec.status === "pending" && cur.rec.expires_at !== null &&
+      tasksOf(q).expiryKey(cur.rec) === ref.key
+    ) {
+      const t = transitions.expire(cur.rec, now);
+      if (!t.ok) return;
+      r.requests++;
+      if (await tasksOf(q).replace(t.next, cur.etag) === null) return; // changed: next cycle
+      r.expired++;
+      await tasksOf(q).deleteAllVersions(tasksOf(q).readyKey(cur.rec));
+    } else {
+      r.staleEntries++;
+    }
+    await tasksOf(q).deleteEntry(ref);
+  }
+
+  // The task, `null` when gone, `undefined` when unreadable (reported, entry kept).
+  async #read(taskId: string, r: MonitorResult): Promise<Versioned | null | undefined> {
+    try {
+      r.requests++;
+      return await tasksOf(this.#queue).read(taskId);
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      this.#invalid(e);
+      return undefined;
+    }
+  }
+
+  async #expiredLease(taskId: string, ref: EntryRef, now: number, r: MonitorResult): Promise<void> {
+    const q = this.#queue;
+    r.expiredChecked++;
+    for (let round = 0; round < 8; round++) {
+      const cur = await this.#read(taskId, r);
+      if (cur === undefined) return;
+      if (
+        cur === null || cur.rec.status !== "running" || tasksOf(q).leaseKey(cur.rec) !== ref.key
+      ) {
+        // Finished, re-leased under another key, or gone: the entry is stale.
+        await tasksOf(q).deleteEntry(ref);
+        r.staleEntries++;
+        return;
+      }
+      const t = transitions.recoverLease(cur.rec, now);
+      if (!t.ok) return;
+      const w = t.next.status === "pending"
+        ? await tasksOf(q).makePending(t.next, cur.etag)
+        : await tasksOf(q).replace(t.next, cur.etag);
+      r.requests += t.next.status === "pending" ? 2 : 1;
+      if (w === null) continue; // the worker (or another monitor) wrote first: look again
+      if (w.rec.status === "pending") r.recovered++;
+      else if (w.rec.status === "failed") r.deadLettered++;
+      else r.cancelled++;
+      this.events.emit("monitor:recovered", { taskId, status: w.rec.status });
+      await tasksOf(q).deleteEntry(ref);
+      return;
+    }
+  }
+
+  /**
+   * How long to wait after a cycle: `checkIntervalS` while leases exist or the host is
+   * busy, `idleCheckIntervalS` otherwise, and never past the next known expiry.
+   */
+  nextDelayMs(result: MonitorResult): number {
+    const active = result.leaseEntries > 0 || (this.#o.activityHint?.() ?? false);
+    let delayMs = (active ? this.#o.checkIntervalS : this.#o.idleCheckIntervalS) * 1000;
+    if (result.nextExpiryAt !== null) {
+      delayMs = Math.min(
+        delayMs,
+        Math.max(1000, result.nextExpiryAt - this.#queue.store.now() + 1000),
+      );
+    }
+    return delayMs;
+  }
+
+  /** Run cycles until {@link Monitor.stop}; the interval adapts to activity (see options). */
+  run(): Promise<void> {
+    if (this.#loop?.running) throw new Error("Monitor is already running");
+    this.#loop = new Loop(async () => {
+      let delayMs = this.#o.checkIntervalS * 1000;
+      try {
+        delayMs = this.nextDelayMs(await this.runOnce());
+      } catch (e) {
+        this.events.emit("monitor:error", { error: e as Error });
+      }
+      this.#idleWait = delayMs > this.#o.checkIntervalS * 1000;
+      return delayMs;
+    });
+    return this.#loop.start();
+  }
+
+  /**
+   * Tell a running monitor that work has started (an embedded monitor's worker went from
+   * idle to busy): if it is waiting out the idle interval, it runs a cycle now and from
+   * then on checks every `checkIntervalS`, so a lease that ends soon is not left for the
+   * rest of the idle wait. Costs one cycle per idle-to-busy change; otherwise a no-op.
+   */
+  nudge(): void {
+    if (!this.#idleWait) return;
+    this.#idleWait = false;
+    this.#loop?.wake();
+  }
+
+  /** Stop the loop (waits for the current cycle). */
+  async stop(): Promise<void> {
+    await this.#loop?.stop();
+  }
+}

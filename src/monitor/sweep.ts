@@ -1,0 +1,224 @@
+/**
+ * The monitor's slow sweep over task objects: the backstop that repairs indexes (a pending
+ * task without its ready entry, a running task without its lease entry) and applies
+ * retention (archive or purge finished tasks). Each step reads one LIST page of one shard
+ * and at most `maxGets` tasks; the cursor resumes where the previous step stopped, and
+ * finished tasks already seen (same ETag) are not read again.
+ *
+ * The protocol's write order (index entry first, task second) means a crash never needs
+ * this sweep; it exists for entries lost otherwise (an external delete, a lifecycle rule
+ * set too tight, a bug).
+ *
+ * @module
+ */
+
+import { SchemaError } from "../base/errors.ts";
+import type { Queue } from "../queue/queue.ts";
+import { drainLane, moveTask } from "../queue/reshard.ts";
+import { parseTaskRecord, type TaskRecord } from "../task/task.ts";
+import { tasksOf } from "../protocol/tasks.ts";
+import * as transitions from "../task/transitions.ts";
+
+/** Retention of finished tasks (completed, failed, cancelled, expired). */
+export interface RetentionOptions {
+  /** Archive finished tasks this long after they finished (status `archived`). */
+  archiveAfterSeconds?: number;
+  /** Delete finished or archived tasks, with their whole history, this long after they finished. */
+  purgeAfterSeconds?: number;
+}
+
+/** Counts of one sweep step. */
+export interface SweepResult {
+  /** Task objects looked at (from the LIST page). */
+  scanned: number;
+  /** Task objects read (GET). */
+  read: number;
+  /** Ready entries re-created for pending tasks that had none. */
+  readyRepaired: number;
+  /** Lease entries re-created for running tasks that had none. */
+  leaseRepaired: number;
+  /** Tasks archived by retention. */
+  archived: number;
+  /** Tasks purged by retention. */
+  purged: number;
+  /** Objects that do not match the task schema (reported, left alone). */
+  invalid: number;
+  /** Pending or running tasks moved out of a lane a reshard retired. */
+  moved: number;
+  /** A full pass over every shard ended with this step. */
+  passCompleted: boolean;
+  /** Requests sent (LIST, GET, HEAD, PUT; DELETEs are free and not counted). */
+  requests: number;
+}
+
+const CACHE_LIMIT = 200_000;
+/** Objects younger than this may be mid-change (index first, then task): not repaired yet. */
+const SETTLE_MS = 60_000;
+
+/** A resumable sweep over every shard's task objects. */
+export class Sweeper {
+  readonly #queue: Queue;
+  readonly #retention: RetentionOptions;
+  readonly #maxGets: number;
+  readonly #settled = new Map<string, string>(); // key -> ETag of a finished task needing nothing
+  #shard = 0;
+  #after: string | undefined;
+  /** Called with each schema error met. */
+  onInvalid: (e: SchemaError) => void = () => {};
+
+  /** Create a sweeper; `maxGets` bounds the task reads of one step. */
+  constructor(queue: Queue, retention: RetentionOptions = {}, maxGets = 200) {
+    this.#queue = queue;
+    this.#retention = retention;
+    this.#maxGets = maxGets;
+  }
+
+  /** One step: one LIST page of one shard, at most `maxGets` reads. */
+  async step(): Promise<SweepResult> {
+    const q = this.#queue;
+    const r: SweepResult = {
+      scanned: 0,
+      read: 0,
+      readyRepaired: 0,
+      leaseRepaired: 0,
+      archived: 0,
+      purged: 0,
+      invalid: 0,
+      moved: 0,
+      passCompleted: false,
+      requests: 0,
+    };
+    const homes = (await q.syncLayout()).homeShards;
+    const shard = homes[this.#shard % homes.length]!;
+    const page = await q.store.list({
+      prefix: q.keys.tasksPrefix(shard),
+      startAfter: this.#after,
+      maxKeys: 1000,
+    });
+    r.requests++;
+    let last: string | undefined;
+    for (const obj of page.objects) {
+      if (r.read >= this.#maxGets) break;
+      last = obj.key;
+      r.scanned++;
+      if (this.#settled.get(obj.key) === obj.etag) continue;
+      const o = await q.store.get(obj.key);
+      r.read++;
+      r.requests++;
+      if (o === null || o.kind !== "object") continue;
+      let rec: TaskRecord;
+      try {
+        rec = parseTaskRecord(obj.key, o.body);
+      } catch (e) {
+        if (!(e instanceof SchemaError)) throw e;
+        r.invalid++;
+        this.onInvalid(e);
+        continue;
+      }
+      const settledNow = await this.#visit(rec, o.etag, obj.lastModified.getTime(), r);
+      if (settledNow) this.#remember(obj.key, o.etag);
+    }
+    const pageDone = last === undefined || last === page.objects[page.objects.length - 1]?.key;
+    if (pageDone && !page.isTruncated) {
+      this.#after = undefined;
+      this.#shard++;
+      r.passCompleted = this.#shard % homes.length === 0;
+      if (r.passCompleted) await this.#drainRetired(r);
+    } else {
+      this.#after = last;
+    }
+    return r;
+  }
+
+  // Returns true when the task needs nothing until it changes.
+  async #visit(
+    rec: TaskRecord,
+    etag: string,
+    modifiedAt: number,
+    r: SweepResult,
+  ): Promise<boolean> {
+    const q = this.#queue;
+    const tasks = tasksOf(q);
+    const now = q.store.now();
+    if (now - modifiedAt < SETTLE_MS) return false;
+    if ((rec.status === "pending" || rec.status === "running") && tasks.laneOf(rec) !== rec.shard) {
+      // Its lane was retired by a reshard after a stale process indexed it there.
+      if ((await moveTask(q, rec.id, this.onInvalid)).startsWith("moved")) r.moved++;
+      r.requests += 4;
+      return false;
+    }
+    if (rec.status === "pending") {
+      r.requests++;
+      if (await q.store.head(tasks.readyKey(rec)) === null) {
+        await tasks.putReady(rec);
+        await tasks.signals.touch(rec.task_type);
+        r.readyRepaired++;
+        r.requests++;
+      }
+      return false;
+    }
+    if (rec.status === "running") {
+      r.requests++;
+      if (rec.lease_expires_at !== null && await q.store.head(tasks.leaseKey(rec)) === null) {
+        await tasks.putLease(rec);
+        r.leaseRepaired++;
+        r.requests++;
+      }
+      return false;
+    }
+    const finishedAt = Date.parse(rec.completed_at ?? rec.updated_at);
+    const { archiveAfterSeconds: archive, purgeAfterSeconds: purge } = this.#retention;
+    if (purge !== undefined && now - finishedAt >= purge * 1000) {
+      await this.#purge(rec.id);
+      r.purged++;
+      r.requests++;
+      return false;
+    }
+    if (archive !== undefined && rec.status !== "archived" && now - finishedAt >= archive * 1000) {
+      const t = transitions.archive(rec, now);
+      if (t.ok && await tasks.replace(t.next, etag)) r.archived++;
+      r.requests++;
+      return false;
+    }
+    return true;
+  }
+
+  // Once per pass: work a process with an old layout indexed in a retired lane (a reshard
+  // moves everything; this is the backstop). Two LISTs per retired lane when empty.
+  async #drainRetired(r: SweepResult): Promise<void> {
+    for (const shard of (await this.#queue.syncLayout()).retiredShards) {
+      const d = await drainLane(this.#queue, shard, this.onInvalid);
+      r.moved += d.movedPending + d.movedRunning;
+      r.requests += 2 + 4 * (d.movedPending + d.movedRunning);
+    }
+  }
+
+  /** Delete every version of a task (its whole history). */
+  async #purge(taskId: string): Promise<void> {
+    const q = this.#queue;
+    const key = q.keys.task(taskId);
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const page = await q.store.listVersions({ prefix: key, keyMarker, versionIdMarker });
+      const mine = page.versions.filter((v) => v.key === key);
+      const refs = mine.map((v) => ({
+        key,
+        versionId: v.versionId === "null" ? undefined : v.versionId,
+      }));
+      if (refs.length) await q.store.deleteMany(refs);
+      if (!page.isTruncated) break;
+      keyMarker = page.nextKeyMarker;
+      versionIdMarker = page.nextVersionIdMarker;
+    }
+    this.#settled.delete(key);
+  }
+
+  #remember(key: string, etag: string): void {
+    if (this.#settled.size >= CACHE_LIMIT) {
+      const oldest = this.#settled.keys().next().value;
+      if (oldest !== undefined) this.#settled.delete(oldest);
+    }
+    this.#settled.set(key, etag);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The one module that builds object keys (spec invariant 11). Every name that becomes part
+ * of a key (task id, shard, task type, worker id, schedule id) is validated here first, so
+ * no `/`, `..` or control character can reach the bucket layout. The layout is documented
+ * in docs/format.md.
+ *
+ * @module
+ */
+
+/** Characters allowed in task types, worker ids and schedule ids. */
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:=@+-]{0,127}$/;
+/** Shard names: short lowercase alphanumerics (no `-`, which separates shard and id). */
+const SHARD_RE = /^[a-z0-9]{1,16}$/;
+/** Task ids: `{shard}-{body}`. */
+const TASK_ID_RE = /^([a-z0-9]{1,16})-([A-Za-z0-9_.:=@+-]{1,200})$/;
+
+/** Validate a task type, worker id or schedule id; throws `TypeError` naming the value. */
+export function validateName(kind: string, value: unknown): string {
+  if (typeof value !== "string" || !NAME_RE.test(value) || value.includes("..")) {
+    throw new TypeError(
+      `Invalid ${kind} ${
+        JSON.stringify(value)
+      }: use 1-128 characters from A-Z a-z 0-9 _ . : = @ + -, ` +
+        `starting with a letter, digit or _, without ".."`,
+    );
+  }
+  return value;
+}
+
+/** Validate a shard name. */
+export function validateShard(value: unknown): string {
+  if (typeof value !== "string" || !SHARD_RE.test(value)) {
+    throw new TypeError(`Invalid shard ${JSON.stringify(value)}: use 1-16 characters from a-z 0-9`);
+  }
+  return value;
+}
+
+/** Validate a task id and return its shard (the id embeds it, so `get(id)` is one request). */
+export function shardOfTaskId(id: unknown): string {
+  const m = typeof id === "string" ? TASK_ID_RE.exec(id) : null;
+  if (!m || id === undefined || (id as string).includes("..")) {
+    throw new TypeError(
+      `Invalid task id ${JSON.stringify(id)}: expected "{shard}-{id}", e.g. "0-01JD3X..."`,
+    );
+  }
+  return m[1]!;
+}
+
+/** Validate a key prefix: empty, or path segments ending with `/`. */
+export function validatePrefix(value: unknown): string {
+  if (value === undefined || value === "") return "";
+  if (
+    typeof value !== "string" || !value.endsWith("/") || value.startsWith("/") ||
+    value.split("/").slice(0, -1).some((seg) => seg === "" || seg === "." || seg === "..") ||
+    hasControl(value)
+  ) {
+    throw new TypeError(
+      `Invalid prefix ${JSON.stringify(value)}: use path segments ending with "/", e.g. "oq/"`,
+    );
+  }
+  return value;
+}
+
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** Render a time as the sortable UTC stamp used in index keys: `20261122T124005.123Z`. */
+export function timeStamp(ms: number): string {
+  const iso = new Date(Math.floor(ms)).toISOString(); // 2026-11-22T12:40:05.123Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${
+    iso.slice(14, 16)
+  }${iso.slice(17, 23)}Z`;
+}
+
+/** Parse a stamp made by {@link timeStamp}; `NaN` when malformed. */
+export function parseTimeStamp(stamp: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/.exec(stamp);
+  if (!m) return Number.NaN;
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
+}
+
+/** A ready-index entry, parsed back from its key. */
+export interface ReadyEntry {
+  /** The full key. */
+  key: string;
+  /** Shard. */
+  shard: string;
+  /** Task type. */
+  taskType: string;
+  /** When the task becomes claimable (ms). */
+  dueAt: number;
+  /** Task id. */
+  taskId: string;
+}
+
+/** What a deadline entry is for: a running task's lease end, or a pending task's TTL. */
+export type DeadlineKind = "lease" | "ttl";
+
+/** A deadline-index entry, parsed back from its key. */
+export interface DeadlineEntry {
+  /** The full key. */
+  key: string;
+  /** Shard. */
+  shard: string;
+  /** When the deadline passes (ms). */
+  at: number;
+  /** Task id. */
+  taskId: string;
+  /** Lease end or TTL. */
+  kind: DeadlineKind;
+}
+
+/**
+ * Builds every key of one queue (one bucket and prefix).
+ *
+ * @example
+ * ```ts
+ * import { Keys } from "./keys.ts";
+ * const keys = new Keys("oq/");
+ * console.log(keys.task("0-01JD3X")); // "oq/tasks/0/0-01JD3X.json"
+ * ```
+ */
+export class Keys {
+  /** The queue's key prefix (`""` or ending with `/`). */
+  readonly prefix: string;
+
+  /** Create a key builder for a prefix. */
+  constructor(prefix = "") {
+    this.prefix = validatePrefix(prefix);
+  }
+
+  /** `tasks/{shard}/{id}.json`: the task, the single source of truth. */
+  task(taskId: string): string {
+    return `${this.prefix}tasks/${shardOfTaskId(taskId)}/${taskId}.json`;
+  }
+
+  /** Prefix of all tasks of a shard. */
+  tasksPrefix(shard: string): string {
+    return `${this.prefix}tasks/${validateShard(shard)}/`;
+  }
+
+  /** `ready/{shard}/{type}/{due}/{id}`: claimable-from-`due` index entry. */
+  ready(shard: string, taskType: string, dueAt: number, taskId: string): string {
+    shardOfTaskId(taskId);
+    return `${this.readyTypePrefix(shard, taskType)}${timeStamp(dueAt)}/${taskId}`;
+  }
+
+  /** Prefix of the ready entries of one type in one shard (listed oldest first). */
+  readyTypePrefix(shard: string, taskType: string): string {
+    return `${this.prefix}ready/${validateShard(shard)}/${validateName("task type", taskType)}/`;
+  }
+
+  /** Prefix of all ready entries of a shard. */
+  readyShardPrefix(shard: string): string {
+    return `${this.prefix}ready/${validateShard(shard)}/`;
+  }
+
+  /** Parse a ready key; `null` when it is not one of ours. */
+  parseReady(key: string): ReadyEntry | null {
+    const rest = key.startsWith(`${this.prefix}ready/`)
+      ? key.slice(this.prefix.length + 6).split("/")
+      : [];
+    if (rest.length !== 4) return null;
+    const [shard, taskType, stamp, taskId] = rest as [string, string, string, string];
+    const dueAt = parseTimeStamp(stamp);
+    if (
+      Number.isNaN(dueAt) || !SHARD_RE.test(shard) || !NAME_RE.test(taskType) ||
+      !TASK_ID_RE.test(taskId)
+    ) {
+      return null;
+    }
+    return { key, shard, taskType, dueAt, taskId };
+  }
+
+  /**
+   * `deadlines/{shard}/{at}/{id}.{kind}`: the monitor's index of times at which a task must
+   * be looked at: `lease` (a running task's lease ends) or `ttl` (a pending task expires).
+   * One prefix for both, so an idle monitor lists one prefix per shard.
+   */
+  deadline(shard: string, at: number, taskId: string, kind: DeadlineKind): string {
+    shardOfTaskId(taskId);
+    return `${this.deadlinePrefix(shard)}${timeStamp(at)}/${taskId}.${kind}`;
+  }
+
+  /** Prefix of the deadline entries of a shard (listed soonest first). */
+  deadlinePrefix(shard: string): string {
+    return `${this.prefix}deadlines/${validateShard(shard)}/`;
+  }
+
+  /** Parse a deadline key; `null` when it is not one of ours. */
+  parseDeadline(key: string): DeadlineEntry | null {
+    const head = `${this.prefix}deadlines/`;
+    const rest = key.startsWith(head) ? key.slice(head.length).split("/") : [];
+    if (rest.length !== 3) return null;
+    const [shard, stamp, name] = rest as [string, string, string];
+    const dot = name.lastIndexOf(".");
+    const taskId = name.slice(0, dot);
+    const kind = name.slice(dot + 1);
+    const at = parseTimeStamp(stamp);
+    if (
+      Number.isNaN(at) || !SHARD_RE.test(shard) || !TASK_ID_RE.test(taskId) ||
+      (kind !== "lease" && kind !== "ttl")
+    ) {
+      return null;
+    }
+    return { key, shard, at, taskId, kind };
+  }
+
+  /** `workers/{id}.json`: a worker's heartbeat. */
+  worker(workerId: string): string {
+    return `${this.prefix}workers/${validateName("worker id", workerId)}.json`;
+  }
+
+  /** Prefix of all heartbeats. */
+  workersPrefix(): string {
+    return `${this.prefix}workers/`;
+  }
+
+  /** `signals/types/{type}`: the wake-up object producers touch when work of a type appears. */
+  signal(taskType: string): string {
+    return `${this.prefix}signals/types/${validateName("task type", taskType)}`;
+  }
+
+  /** `signals/any`: touched together with every type's signal; idle workers watch only this. */
+  anySignal(): string {
+    return `${this.prefix}signals/any`;
+  }
+
+  /** `schedules/{id}.json`: a cron schedule. */
+  schedule(scheduleId: string): string {
+    return `${this.prefix}schedules/${validateName("schedule id", scheduleId)}.json`;
+  }
+
+  /** Prefix of all schedules. */
+  schedulesPrefix(): string {
+    return `${this.prefix}schedules/`;
+  }
+
+  /** The schedule id of a key under {@link Keys.schedulesPrefix}; `null` when it is not one of ours. */
+  parseSchedule(key: string): string | null {
+    const p = this.schedulesPrefix();
+    if (!key.startsWith(p) || !key.endsWith(".json")) return null;
+    const id = key.slice(p.length, -5);
+    return NAME_RE.test(id) && !id.includes("..") ? id : null;
+  }
+
+  /** `schedule-runs/{id}.json`: the last-run record of a schedule. */
+  scheduleRun(scheduleId: string): string {
+    return `${this.prefix}schedule-runs/${validateName("schedule id", scheduleId)}.json`;
+  }
+
+  /** `layout.json`: the bucket's layout (shard count, format version; src/protocol/layout.ts). */
+  layout(): string {
+    return `${this.prefix}layout.json`;
+  }
+
+  /** Scratch keys used by `oq doctor`. */
+  scratch(name: string): string {
+    return `${this.prefix}doctor/${validateName("scratch name", name)}`;
+  }
+}

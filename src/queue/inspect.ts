@@ -1,0 +1,265 @@
+/**
+ * Read-side operations for operators: list tasks, list ready ids, a task's history from
+ * bucket versioning, and counts. These scan the bucket; their cost is stated on each.
+ *
+ * @module
+ */
+
+import { reportBadObject } from "../protocol/bad_objects.ts";
+import { SchemaError } from "../base/errors.ts";
+import { type HeartbeatRecord, HeartbeatSchema } from "../worker/heartbeat.ts";
+import { validateName, validateShard } from "../protocol/keys.ts";
+import type { Queue } from "./queue.ts";
+import { mapLimit } from "./queue.ts";
+import { parseStored } from "../protocol/stored.ts";
+import { parseTaskRecord, Task, TASK_STATUSES, type TaskStatus } from "../task/task.ts";
+import type { ObjectInfo } from "../store/types.ts";
+
+/** Options of `queue.list`. */
+export interface ListTasksOptions {
+  /** Only this status. Archived tasks are listed only when asked for. */
+  status?: TaskStatus;
+  /** Only this task type. */
+  taskType?: string;
+  /** At most this many tasks. @default 100 */
+  limit?: number;
+}
+
+/**
+ * Tasks of a shard, oldest first (ids are time-ordered). Cost: one LIST per 1000 tasks
+ * scanned plus one GET per task scanned, so filtering by status scans until `limit` match.
+ * An object that is not a valid task is reported once (queue option `warn`) and skipped.
+ */
+export async function listTasks(
+  q: Queue,
+  shard: string,
+  o: ListTasksOptions = {},
+): Promise<Task[]> {
+  validateShard(shard);
+  if (o.status !== undefined && !TASK_STATUSES.includes(o.status)) {
+    throw new TypeError(
+      `Invalid status ${JSON.stringify(o.status)}: one of ${TASK_STATUSES.join(", ")}`,
+    );
+  }
+  if (o.taskType !== undefined) validateName("task type", o.taskType);
+  const limit = o.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`Invalid limit: ${limit}`);
+  const out: Task[] = [];
+  let token: string | undefined;
+  do {
+    const page = await q.store.list({
+      prefix: q.keys.tasksPrefix(shard),
+      continuationToken: token,
+      maxKeys: 1000,
+    });
+    token = page.nextContinuationToken;
+    for (let i = 0; i < page.objects.length && out.length < limit; i += 16) {
+      const batch = page.objects.slice(i, i + 16);
+      const tasks = await Promise.all(batch.map(async (obj) => {
+        const o2 = await q.store.get(obj.key);
+        if (o2 === null || o2.kind !== "object") return null;
+        try {
+          return new Task(parseTaskRecord(obj.key, o2.body));
+        } catch (e) {
+          if (!(e instanceof SchemaError)) throw e;
+          reportBadObject(q, obj.key, o2.etag, e.message);
+          return null;
+        }
+      }));
+      for (const t of tasks) {
+        if (t === null || out.length >= limit) continue;
+        if (o.status !== undefined ? t.status !== o.status : t.status === "archived") continue;
+        if (o.taskType !== undefined && t.taskType !== o.taskType) continue;
+        out.push(t);
+      }
+    }
+  } while (token && out.length < limit);
+  return out;
+}
+
+/** Ids of a shard's tasks that are due now, from the ready index (LISTs only, no GET). */
+export async function listReady(
+  q: Queue,
+  shard: string,
+  o: { limit?: number; taskType?: string } = {},
+): Promise<string[]> {
+  validateShard(shard);
+  const limit = o.limit ?? 100;
+  const now = q.store.now();
+  const prefix = o.taskType
+    ? q.keys.readyTypePrefix(shard, o.taskType)
+    : q.keys.readyShardPrefix(shard);
+  const ids: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await q.store.list({ prefix, continuationToken: token });
+    token = page.nextContinuationToken;
+    for (const obj of page.objects) {
+      const e = q.keys.parseReady(obj.key);
+      if (e && e.dueAt <= now && ids.length < limit) ids.push(e.taskId);
+    }
+  } while (token && ids.length < limit);
+  return ids;
+}
+
+/**
+ * Every stored version of a task, oldest first (one LIST per 1000 versions plus one GET
+ * per version). Needs bucket versioning; without it, only the current version exists. A
+ * version that is not a valid task is reported once (queue option `warn`) and skipped.
+ */
+export async function getHistory(q: Queue, taskId: string): Promise<Task[]> {
+  const key = q.keys.task(taskId);
+  const ids: string[] = [];
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  for (;;) {
+    const page = await q.store.listVersions({ prefix: key, keyMarker, versionIdMarker });
+    for (const v of page.versions) if (v.key === key && !v.isDeleteMarker) ids.push(v.versionId);
+    if (!page.isTruncated) break;
+    keyMarker = page.nextKeyMarker;
+    versionIdMarker = page.nextVersionIdMarker;
+  }
+  const versions = await mapLimit(ids, 16, async (versionId) => {
+    const o = await q.store.get(key, { versionId: versionId === "null" ? undefined : versionId });
+    if (o === null || o.kind !== "object") return null;
+    try {
+      return new Task(parseTaskRecord(key, o.body));
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      reportBadObject(q, key, o.etag, `${e.message} (version ${versionId})`);
+      return null;
+    }
+  });
+  // ListObjectVersions gives newest first; the revision counter orders them exactly.
+  return versions.filter((t): t is Task => t !== null).sort((a, b) => a.revision - b.revision);
+}
+
+/** Counts per shard from the indexes (LISTs only; no GET per task). */
+export interface ShardStats {
+  /** Pending tasks that are due (ready entries due now). */
+  ready: number;
+  /** Pending tasks scheduled for later (future ready entries). */
+  scheduled: number;
+  /** Running tasks (lease entries). */
+  running: number;
+  /** Task objects of any state (completed and failed included). */
+  tasks: number;
+}
+
+/** Queue statistics. */
+export interface QueueStats {
+  /** Store time of the count. */
+  at: Date;
+  /** Per shard. */
+  shards: Record<string, ShardStats>;
+  /** Sum over shards. */
+  total: ShardStats;
+  /**
+   * Workers with a valid heartbeat, as {@link listHeartbeats} reads them (workers that did
+   * not stop cleanly may linger until cleaned).
+   */
+  workers: number;
+}
+
+async function listAll(q: Queue, prefix: string): Promise<ObjectInfo[]> {
+  const all: ObjectInfo[] = [];
+  let token: string | undefined;
+  do {
+    const page = await q.store.list({ prefix, continuationToken: token });
+    token = page.nextContinuationToken;
+    all.push(...page.objects);
+  } while (token);
+  return all;
+}
+
+/** Count the listed objects `ok` accepts; report the others (once) as not oq's. */
+function countValid(q: Queue, objects: ObjectInfo[], ok: (key: string) => boolean): number {
+  let n = 0;
+  for (const o of objects) {
+    if (ok(o.key)) n++;
+    else reportBadObject(q, o.key, o.etag, `Object "${o.key}": the key is not one oq writes`);
+  }
+  return n;
+}
+
+function isTaskKey(q: Queue, shard: string, key: string): boolean {
+  const p = q.keys.tasksPrefix(shard);
+  if (!key.startsWith(p) || !key.endsWith(".json")) return false;
+  try {
+    return q.keys.task(key.slice(p.length, -5)) === key;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Index-based counts: one LIST per 1000 keys of each index, no GET per task, plus one
+ * LIST and one GET per worker heartbeat. Keys that oq does not write (and heartbeats that
+ * are not valid) are reported once (queue option `warn`) and not counted.
+ */
+export async function stats(q: Queue): Promise<QueueStats> {
+  const now = q.store.now();
+  // Entries due within the clock's uncertainty count as ready: another process's "now" may
+  // be a little ahead of ours.
+  const readyBy = now + q.store.clockUncertaintyMs();
+  const shards: Record<string, ShardStats> = {};
+  const total: ShardStats = { ready: 0, scheduled: 0, running: 0, tasks: 0 };
+  // Every home shard: a shard a reshard retired still holds task objects.
+  const homes = (await q.syncLayout()).homeShards;
+  await Promise.all(homes.map(async (shard) => {
+    const [readyIndex, deadlines, taskObjects] = await Promise.all([
+      listAll(q, q.keys.readyShardPrefix(shard)),
+      listAll(q, q.keys.deadlinePrefix(shard)),
+      listAll(q, q.keys.tasksPrefix(shard)),
+    ]);
+    const all = countValid(q, readyIndex, (k) => q.keys.parseReady(k) !== null);
+    const ready = readyIndex.filter((o) => (q.keys.parseReady(o.key)?.dueAt ?? Infinity) <= readyBy)
+      .length;
+    countValid(q, deadlines, (k) => q.keys.parseDeadline(k) !== null);
+    const running = deadlines.filter((o) => q.keys.parseDeadline(o.key)?.kind === "lease").length;
+    const tasks = countValid(q, taskObjects, (k) => isTaskKey(q, shard, k));
+    shards[shard] = { ready, scheduled: all - ready, running, tasks };
+  }));
+  for (const s of Object.values(shards)) {
+    total.ready += s.ready;
+    total.scheduled += s.scheduled;
+    total.running += s.running;
+    total.tasks += s.tasks;
+  }
+  const workers = (await listHeartbeats(q)).length;
+  return { at: new Date(now), shards, total, workers };
+}
+
+/**
+ * Every valid worker heartbeat (`workers/{id}.json`), by worker id. Cost: one LIST per
+ * 1000 heartbeats plus one GET each. An object that is not a valid heartbeat (malformed,
+ * or not the worker its key names) is reported once (queue option `warn`) and skipped.
+ */
+export async function listHeartbeats(q: Queue): Promise<HeartbeatRecord[]> {
+  const objects = await listAll(q, q.keys.workersPrefix());
+  const beats = await mapLimit(objects, 16, async (obj) => {
+    const o = await q.store.get(obj.key);
+    if (o === null || o.kind !== "object") return null; // stopped since the LIST
+    try {
+      const rec = parseStored(obj.key, o.body, HeartbeatSchema, 1);
+      let named: string | null = null;
+      try {
+        named = q.keys.worker(rec.worker_id);
+      } catch { /* an id no worker can have */ }
+      if (named !== obj.key) {
+        throw new SchemaError(
+          obj.key,
+          `worker_id ${JSON.stringify(rec.worker_id)} is not the worker this key holds`,
+        );
+      }
+      return rec;
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      reportBadObject(q, obj.key, o.etag, e.message);
+      return null;
+    }
+  });
+  return beats.filter((b): b is HeartbeatRecord => b !== null).sort((a, b) =>
+    a.worker_id < b.worker_id ? -1 : a.worker_id > b.worker_id ? 1 : 0
+  );
+}

@@ -1,0 +1,116 @@
+/**
+ * Queue options: defaults in one place, validated before any I/O.
+ *
+ * @module
+ */
+
+import { validatePrefix, validateShard } from "../protocol/keys.ts";
+import { MAX_SHARD_COUNT } from "../protocol/layout.ts";
+import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from "../task/retry_policy.ts";
+import { DEFAULT_SIGNAL_COALESCE_MS } from "../protocol/signals.ts";
+
+/** Options shared by {@link Queue} and `connect()`. */
+export interface QueueOptions {
+  /** Key prefix inside the bucket, e.g. `"oq/"`, to share a bucket. @default "" */
+  prefix?: string;
+  /**
+   * Number of shards; shards are named `"0"` .. `"N-1"`. The bucket records its shard count
+   * (`layout.json`, written by the first process): when this option is left unset, a process
+   * uses the bucket's count; when it is set and differs, the process refuses to start.
+   * @default 4 for a new bucket, else the bucket's
+   */
+  shardCount?: number;
+  /** Largest task input accepted, as serialized JSON bytes. @default 262144 (256 KiB) */
+  maxInputBytes?: number;
+  /**
+   * Largest handler output stored, as serialized JSON bytes. An attempt whose output is
+   * larger (or not JSON-serializable) fails the task at once, without a retry (the handler
+   * would return it again), with the reason as its error. @default 262144 (256 KiB)
+   */
+  maxOutputBytes?: number;
+  /** Default per-attempt timeout of submitted tasks, in seconds (at most 31536000, 365 days). @default 300 */
+  defaultTimeoutSeconds?: number;
+  /** Default retries after the first attempt. @default 3 */
+  defaultMaxRetries?: number;
+  /** Default retry back-off. @default {initialIntervalMs: 1000, maxIntervalMs: 60000, multiplier: 2, jitterPercent: 0.25} */
+  defaultRetryPolicy?: Partial<RetryPolicy>;
+  /** Minimum interval between two wake-up signals of one type from this queue. @default 10000 */
+  signalCoalesceMs?: number;
+  /**
+   * How often a process re-reads the bucket's layout (one conditional GET) to learn of a
+   * reshard. @default 60000
+   */
+  layoutCheckIntervalMs?: number;
+  /** Where warnings go. @default console.warn */
+  warn?: (message: string) => void;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedQueueOptions {
+  /** Key prefix. */
+  prefix: string;
+  /** Shard names from the configured (or default) shard count; the bucket's layout decides. */
+  shards: string[];
+  /** True when `shardCount` was given (then it must match the bucket's layout). */
+  shardCountExplicit: boolean;
+  /** Layout re-read interval. */
+  layoutCheckIntervalMs: number;
+  /** Input size limit in bytes. */
+  maxInputBytes: number;
+  /** Output size limit in bytes. */
+  maxOutputBytes: number;
+  /** Default timeout. */
+  defaultTimeoutSeconds: number;
+  /** Default retries. */
+  defaultMaxRetries: number;
+  /** Default back-off. */
+  defaultRetryPolicy: RetryPolicy;
+  /** Signal coalescing window. */
+  signalCoalesceMs: number;
+  /** Warning sink. */
+  warn: (message: string) => void;
+}
+
+function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
+  const n = v ?? dflt;
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`Invalid ${name}: ${JSON.stringify(v)} (an integer >= ${min})`);
+  }
+  return n;
+}
+
+/** Fill defaults and validate; throws `TypeError`/`RangeError` naming the option. */
+export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions {
+  const shardCount = positiveInt("shardCount", o.shardCount, 4);
+  if (shardCount > MAX_SHARD_COUNT) {
+    throw new RangeError(`Invalid shardCount: ${shardCount} (at most ${MAX_SHARD_COUNT})`);
+  }
+  const timeout = checkSeconds(
+    "defaultTimeoutSeconds",
+    o.defaultTimeoutSeconds ?? 300,
+    MAX_TIMEOUT_SECONDS,
+  );
+  return {
+    prefix: validatePrefix(o.prefix ?? ""),
+    shards: Array.from({ length: shardCount }, (_, i) => validateShard(String(i))),
+    shardCountExplicit: o.shardCount !== undefined,
+    layoutCheckIntervalMs: positiveInt("layoutCheckIntervalMs", o.layoutCheckIntervalMs, 60_000),
+    maxInputBytes: positiveInt("maxInputBytes", o.maxInputBytes, 256 * 1024),
+    maxOutputBytes: positiveInt("maxOutputBytes", o.maxOutputBytes, 256 * 1024),
+    defaultTimeoutSeconds: timeout,
+    defaultMaxRetries: positiveInt("defaultMaxRetries", o.defaultMaxRetries, 3, 0),
+    defaultRetryPolicy: resolveRetryPolicy(o.defaultRetryPolicy ?? DEFAULT_RETRY_POLICY),
+    signalCoalesceMs: positiveInt(
+      "signalCoalesceMs",
+      o.signalCoalesceMs,
+      DEFAULT_SIGNAL_COALESCE_MS,
+      0,
+    ),
+    warn: o.warn ?? ((m) => console.warn(m)),
+  };
+}

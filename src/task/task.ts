@@ -1,0 +1,322 @@
+/**
+ * The task: its states, its stored JSON (snake_case, schema-checked with zod, versioned by
+ * `schema_version`) and the read model users see (camelCase, with `Date`s).
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { parseStored } from "../protocol/stored.ts";
+import type { RetryPolicy } from "./retry_policy.ts";
+import { SchemaError } from "../base/errors.ts";
+import { shardOfTaskId, validateName, validateShard } from "../protocol/keys.ts";
+import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+
+/**
+ * The states of a task. Who moves a task out of each state:
+ * - `pending`: a worker claims it (running); `cancel` (cancelled); the monitor or a worker
+ *   when `expires_at` passed (expired).
+ * - `running`: its worker records the outcome (completed, pending for a retry, failed, or
+ *   cancelled after a cancel request); the monitor when the lease expired (pending or failed).
+ * - `completed`, `failed` (the dead-letter state), `cancelled`, `expired`: terminal;
+ *   `retry` moves failed, cancelled and expired tasks back to pending; retention archives them.
+ * - `archived`: final.
+ */
+export const TaskStatus = {
+  Pending: "pending",
+  Running: "running",
+  Completed: "completed",
+  Failed: "failed",
+  Cancelled: "cancelled",
+  Expired: "expired",
+  Archived: "archived",
+} as const;
+
+/** A task state: `"pending" | "running" | "completed" | "failed" | "cancelled" | "expired" | "archived"`. */
+export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
+
+/** Every status, in lifecycle order. */
+export const TASK_STATUSES: readonly TaskStatus[] = Object.values(TaskStatus);
+
+/** Terminal states: nothing runs any more (retry and archive may still move them). */
+export const TERMINAL_STATUSES: readonly TaskStatus[] = [
+  "completed",
+  "failed",
+  "cancelled",
+  "expired",
+  "archived",
+];
+
+/** The stored format version written by this code. */
+export const TASK_SCHEMA_VERSION = 1;
+
+/** The earliest time a stored record may hold: 0000-01-01T00:00:00Z (a four-digit year). */
+const MIN_TIME_MS = Date.parse("0000-01-01T00:00:00Z");
+
+const isoDate: z.ZodType<string> = z.string().refine(
+  (s) => {
+    const ms = Date.parse(s);
+    return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS;
+  },
+  "expected an RFC 3339 time with a four-digit year",
+);
+
+/** One attempt's error, kept in the task's `errors` list (most recent last, bounded). */
+export interface AttemptError {
+  /** Attempt number that failed. */
+  attempt: number;
+  /** When (RFC 3339). */
+  at: string;
+  /** Error message. */
+  message: string;
+  /** What kind of failure. */
+  kind: "retryable" | "permanent" | "timeout" | "lease_expired" | "cancelled";
+  /** Worker that ran the attempt. */
+  worker_id: string | null;
+}
+
+/** The stored task JSON (`tasks/{shard}/{id}.json`), format version 1; docs/format.md describes each field. */
+export interface TaskRecord {
+  schema_version: 1;
+  id: string;
+  shard: string;
+  task_type: string;
+  status: TaskStatus;
+  input: unknown;
+  output: unknown;
+  created_at: string;
+  updated_at: string;
+  available_at: string;
+  expires_at: string | null;
+  timeout_seconds: number;
+  max_retries: number;
+  retry_count: number;
+  retry_policy: {
+    initial_interval_ms: number;
+    max_interval_ms: number;
+    multiplier: number;
+    jitter_percent: number;
+  };
+  attempt: number;
+  worker_id: string | null;
+  claimed_at: string | null;
+  lease_expires_at: string | null;
+  cancel_requested: boolean;
+  cancel_reason: string | null;
+  last_error: string | null;
+  errors: AttemptError[];
+  completed_at: string | null;
+  idempotency_key: string | null;
+  revision: number;
+  write_id: string;
+}
+
+/** Schema of {@link AttemptError}. */
+export const AttemptErrorSchema: z.ZodType<AttemptError> = z.object({
+  attempt: z.number().int().nonnegative(),
+  at: isoDate,
+  message: z.string(),
+  kind: z.enum(["retryable", "permanent", "timeout", "lease_expired", "cancelled"]),
+  worker_id: z.string().nullable(),
+});
+
+/** Schema of {@link TaskRecord}. */
+export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
+  schema_version: z.literal(TASK_SCHEMA_VERSION),
+  id: z.string(),
+  shard: z.string(),
+  task_type: z.string(),
+  status: z.enum(TASK_STATUSES as [TaskStatus, ...TaskStatus[]]),
+  input: z.unknown(),
+  output: z.unknown(),
+  created_at: isoDate,
+  updated_at: isoDate,
+  available_at: isoDate,
+  expires_at: isoDate.nullable(),
+  // Bounded like the submit options, so a hand-made record cannot derive an invalid date.
+  timeout_seconds: z.number().positive().max(MAX_TIMEOUT_SECONDS),
+  max_retries: z.number().int().nonnegative(),
+  retry_count: z.number().int().nonnegative(),
+  retry_policy: z.object({
+    initial_interval_ms: z.number().nonnegative().max(MAX_INTERVAL_MS),
+    max_interval_ms: z.number().nonnegative().max(MAX_INTERVAL_MS),
+    multiplier: z.number().positive(),
+    jitter_percent: z.number().nonnegative(),
+  }),
+  attempt: z.number().int().nonnegative(),
+  worker_id: z.string().nullable(),
+  claimed_at: isoDate.nullable(),
+  lease_expires_at: isoDate.nullable(),
+  cancel_requested: z.boolean(),
+  cancel_reason: z.string().nullable(),
+  last_error: z.string().nullable(),
+  errors: z.array(AttemptErrorSchema),
+  completed_at: isoDate.nullable(),
+  idempotency_key: z.string().nullable(),
+  revision: z.number().int().nonnegative(),
+  write_id: z.string(),
+});
+
+/** Parse stored bytes into a record; a mismatch is a {@link SchemaError} naming the key. */
+export function parseTaskRecord(key: string, body: Uint8Array): TaskRecord {
+  const rec = parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION);
+  // The record must be the task its key names: an object copied or written by someone else
+  // under another task's key (or with a name that could not be a key) is not trusted.
+  // The id names the object's home shard; `shard` is the index lane, which differs from
+  // the home shard only after a reshard (src/protocol/layout.ts).
+  let problem: string | null = null;
+  let home = "";
+  try {
+    home = shardOfTaskId(rec.id);
+    validateShard(rec.shard);
+    validateName("task type", rec.task_type);
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  if (problem === null && !key.endsWith(`tasks/${home}/${rec.id}.json`)) {
+    problem = `id "${rec.id}" is not the task this key holds`;
+  }
+  if (problem !== null) throw new SchemaError(key, problem);
+  return rec;
+}
+
+function date(s: string | null): Date | null {
+  return s === null ? null : new Date(s);
+}
+
+/**
+ * A task as users see it: a snapshot read from the bucket. Time checks take the
+ * authoritative time from `queue.now()`, never the local clock.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * const { id } = await queue.submit("email", { to: "a@b.c" });
+ * const task = await queue.get(id);
+ * if (task && task.isAvailableAt(await queue.now())) console.log("claimable");
+ * ```
+ */
+export class Task {
+  /** Task id (`{shard}-{body}`). */
+  readonly id: string;
+  /** Shard the task lives in. */
+  readonly shard: string;
+  /** Task type (selects the handler). */
+  readonly taskType: string;
+  /** Current state. */
+  readonly status: TaskStatus;
+  /** Input given at submit. */
+  readonly input: unknown;
+  /** Handler output once completed (or `null`). */
+  readonly output: unknown;
+  /** Submit time. */
+  readonly createdAt: Date;
+  /** Time of the last write. */
+  readonly updatedAt: Date;
+  /** Not claimable before this time. */
+  readonly availableAt: Date;
+  /** Expires (never runs) if not started by this time. */
+  readonly expiresAt: Date | null;
+  /** Per-attempt time limit in seconds. */
+  readonly timeoutSeconds: number;
+  /** Retries allowed after the first attempt. */
+  readonly maxRetries: number;
+  /** Retries done so far. */
+  readonly retryCount: number;
+  /** Back-off between retries. */
+  readonly retryPolicy: RetryPolicy;
+  /** Error of the most recent failed attempt. */
+  readonly lastError: string | null;
+  /** Errors of recent attempts, oldest first. */
+  readonly errors: ReadonlyArray<
+    { attempt: number; at: Date; message: string; kind: string; workerId: string | null }
+  >;
+  /** Number of times the task was claimed. */
+  readonly attempt: number;
+  /** Worker running (or that last ran) the task. */
+  readonly workerId: string | null;
+  /** When the current attempt was claimed. */
+  readonly claimedAt: Date | null;
+  /** The running attempt's lease ends at this time. */
+  readonly leaseExpiresAt: Date | null;
+  /** Cancellation was requested while running. */
+  readonly cancelRequested: boolean;
+  /** Reason given to `cancel`. */
+  readonly cancelReason: string | null;
+  /** When the task reached a terminal state. */
+  readonly completedAt: Date | null;
+  /** Idempotency key given at submit. */
+  readonly idempotencyKey: string | null;
+  /** Write counter, +1 on every write. */
+  readonly revision: number;
+
+  /** Build the read model from a stored record. */
+  constructor(rec: TaskRecord) {
+    this.id = rec.id;
+    this.shard = rec.shard;
+    this.taskType = rec.task_type;
+    this.status = rec.status;
+    this.input = rec.input;
+    this.output = rec.output ?? null;
+    this.createdAt = new Date(rec.created_at);
+    this.updatedAt = new Date(rec.updated_at);
+    this.availableAt = new Date(rec.available_at);
+    this.expiresAt = date(rec.expires_at);
+    this.timeoutSeconds = rec.timeout_seconds;
+    this.maxRetries = rec.max_retries;
+    this.retryCount = rec.retry_count;
+    this.retryPolicy = {
+      initialIntervalMs: rec.retry_policy.initial_interval_ms,
+      maxIntervalMs: rec.retry_policy.max_interval_ms,
+      multiplier: rec.retry_policy.multiplier,
+      jitterPercent: rec.retry_policy.jitter_percent,
+    };
+    this.lastError = rec.last_error;
+    this.errors = rec.errors.map((e) => ({
+      attempt: e.attempt,
+      at: new Date(e.at),
+      message: e.message,
+      kind: e.kind,
+      workerId: e.worker_id,
+    }));
+    this.attempt = rec.attempt;
+    this.workerId = rec.worker_id;
+    this.claimedAt = date(rec.claimed_at);
+    this.leaseExpiresAt = date(rec.lease_expires_at);
+    this.cancelRequested = rec.cancel_requested;
+    this.cancelReason = rec.cancel_reason;
+    this.completedAt = date(rec.completed_at);
+    this.idempotencyKey = rec.idempotency_key;
+    this.revision = rec.revision;
+  }
+
+  /** True when pending and claimable at `now` (available and not expired). */
+  isAvailableAt(now: Date): boolean {
+    return this.status === "pending" && this.availableAt.getTime() <= now.getTime() &&
+      !this.isExpiredAt(now);
+  }
+
+  /** True when `expires_at` has passed at `now` (whatever the state). */
+  isExpiredAt(now: Date): boolean {
+    return this.expiresAt !== null && this.expiresAt.getTime() <= now.getTime();
+  }
+
+  /** True when running and the lease has ended at `now`. */
+  isLeaseExpiredAt(now: Date): boolean {
+    return this.status === "running" && this.leaseExpiresAt !== null &&
+      this.leaseExpiresAt.getTime() <= now.getTime();
+  }
+
+  /** True in a terminal state. */
+  get isTerminal(): boolean {
+    return TERMINAL_STATUSES.includes(this.status);
+  }
+
+  /** A plain JSON form (camelCase, ISO times), e.g. for `--json` output. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = Object.assign({}, this) as Record<string, unknown>;
+    out.errors = this.errors.map((e) => ({ ...e }));
+    return out;
+  }
+}

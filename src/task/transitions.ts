@@ -1,0 +1,277 @@
+/**
+ * Task state transitions as pure functions, shared by the queue, the worker and the
+ * monitor. Each takes the current record and returns the next one, or says why the
+ * transition does not apply. Every transition bumps `revision` and `write_id`, so every
+ * write changes the object's bytes and ETag (invariant 3).
+ *
+ * Transition table (docs/format.md has the same table):
+ *
+ * | from      | to        | by                                                |
+ * |-----------|-----------|---------------------------------------------------|
+ * | pending   | running   | claim (worker)                                    |
+ * | pending   | cancelled | cancel                                            |
+ * | pending   | expired   | expire (monitor, or a worker that meets it)       |
+ * | running   | completed | complete (its worker)                             |
+ * | running   | pending   | failAttempt with retries left; release; recoverLease |
+ * | running   | failed    | failAttempt permanent or out of retries; recoverLease |
+ * | running   | cancelled | complete/failAttempt after a cancel request       |
+ * | running   | running   | requestCancel (sets cancel_requested); extendLease |
+ * | failed, cancelled, expired | pending | retry                                 |
+ * | completed, failed, cancelled, expired | archived | archive (retention)      |
+ *
+ * @module
+ */
+
+import { nonce } from "../base/ids.ts";
+import { backoffDelayMs } from "./retry_policy.ts";
+import type { AttemptError, TaskRecord, TaskStatus } from "./task.ts";
+
+/** Errors kept per task (most recent). */
+export const MAX_ERRORS_KEPT = 20;
+
+/** A transition's outcome: the next record, or why it does not apply. */
+export type Transition = { ok: true; next: TaskRecord } | {
+  ok: false;
+  reason: string;
+  status: TaskStatus;
+};
+
+/** The identity of one attempt: only its worker may record its outcome. */
+export interface AttemptRef {
+  /** Worker that claimed the task. */
+  workerId: string;
+  /** Attempt number it claimed. */
+  attempt: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function no(rec: TaskRecord, reason: string): Transition {
+  return { ok: false, reason, status: rec.status };
+}
+
+function write(rec: TaskRecord, now: number, changes: Partial<TaskRecord>): Transition {
+  return {
+    ok: true,
+    next: {
+      ...rec,
+      ...changes,
+      updated_at: iso(now),
+      revision: rec.revision + 1,
+      write_id: nonce(),
+    },
+  };
+}
+
+function mine(rec: TaskRecord, ref: AttemptRef): string | null {
+  if (rec.status !== "running") return `task is ${rec.status}, not running`;
+  if (rec.worker_id !== ref.workerId || rec.attempt !== ref.attempt) {
+    return `lease lost: attempt ${rec.attempt} is held by ${rec.worker_id ?? "nobody"}`;
+  }
+  return null;
+}
+
+function withError(rec: TaskRecord, e: AttemptError): AttemptError[] {
+  return [...rec.errors, e].slice(-MAX_ERRORS_KEPT);
+}
+
+/** pending → running for `workerId`, with a lease of `leaseMs`. */
+export function claim(rec: TaskRecord, now: number, workerId: string, leaseMs: number): Transition {
+  if (rec.status !== "pending") return no(rec, `task is ${rec.status}`);
+  if (Date.parse(rec.available_at) > now) return no(rec, "task is not available yet");
+  if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
+    return no(rec, "task has expired");
+  }
+  return write(rec, now, {
+    status: "running",
+    attempt: rec.attempt + 1,
+    worker_id: workerId,
+    claimed_at: iso(now),
+    lease_expires_at: iso(now + leaseMs),
+    cancel_requested: false,
+  });
+}
+
+/** running → completed (or cancelled when a cancel was requested), storing the output. */
+export function complete(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  output: unknown,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  return write(rec, now, {
+    status: rec.cancel_requested ? "cancelled" : "completed",
+    output: output === undefined ? null : output,
+    completed_at: iso(now),
+    lease_expires_at: null,
+  });
+}
+
+/** What went wrong in an attempt. */
+export interface Failure {
+  /** Error message to record. */
+  message: string;
+  /** Kind of failure. */
+  kind: AttemptError["kind"];
+  /** Dead-letter at once, whatever retries are left. */
+  permanent: boolean;
+}
+
+function failOrRetry(
+  rec: TaskRecord,
+  now: number,
+  f: Failure,
+  workerId: string | null,
+  random: () => number,
+) {
+  const error: AttemptError = {
+    attempt: rec.attempt,
+    at: iso(now),
+    message: f.message,
+    kind: f.kind,
+    worker_id: workerId,
+  };
+  const base = { last_error: f.message, errors: withError(rec, error), lease_expires_at: null };
+  if (rec.cancel_requested) {
+    return write(rec, now, { ...base, status: "cancelled", completed_at: iso(now) });
+  }
+  if (f.permanent || rec.retry_count >= rec.max_retries) {
+    return write(rec, now, { ...base, status: "failed", completed_at: iso(now) });
+  }
+  const policy = {
+    initialIntervalMs: rec.retry_policy.initial_interval_ms,
+    maxIntervalMs: rec.retry_policy.max_interval_ms,
+    multiplier: rec.retry_policy.multiplier,
+    jitterPercent: rec.retry_policy.jitter_percent,
+  };
+  const delay = backoffDelayMs(policy, rec.retry_count, random);
+  return write(rec, now, {
+    ...base,
+    status: "pending",
+    retry_count: rec.retry_count + 1,
+    available_at: iso(now + delay),
+  });
+}
+
+/** running → pending (retry after back-off), failed (dead letter) or cancelled. */
+export function failAttempt(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  failure: Failure,
+  random: () => number = Math.random,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  return failOrRetry(rec, now, failure, ref.workerId, random);
+}
+
+/** A running task whose lease ended (its worker died or hung): retry or dead-letter it. */
+export function recoverLease(
+  rec: TaskRecord,
+  now: number,
+  random: () => number = Math.random,
+): Transition {
+  if (rec.status !== "running") return no(rec, `task is ${rec.status}`);
+  if (rec.lease_expires_at === null || Date.parse(rec.lease_expires_at) > now) {
+    return no(rec, "lease has not expired");
+  }
+  const message =
+    `lease expired at ${rec.lease_expires_at}: worker ${rec.worker_id ?? "?"} stopped ` +
+    `(crashed, hung, or exceeded timeout ${rec.timeout_seconds}s)`;
+  return failOrRetry(
+    rec,
+    now,
+    { message, kind: "lease_expired", permanent: false },
+    rec.worker_id,
+    random,
+  );
+}
+
+/** A running task's lease moves to `now + leaseMs` (long tasks, `ctx.extendLease`). */
+export function extendLease(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  leaseMs: number,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  return write(rec, now, { lease_expires_at: iso(now + leaseMs) });
+}
+
+/** running → pending at once, not counted as a failure (graceful shutdown gives work back). */
+export function release(rec: TaskRecord, now: number, ref: AttemptRef): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  if (rec.cancel_requested) {
+    return write(rec, now, { status: "cancelled", completed_at: iso(now), lease_expires_at: null });
+  }
+  return write(rec, now, { status: "pending", available_at: iso(now), lease_expires_at: null });
+}
+
+/** Cancel: pending → cancelled; running → cancel requested; terminal → unchanged (says why). */
+export function cancel(rec: TaskRecord, now: number, reason: string | null): Transition {
+  if (rec.status === "pending") {
+    return write(rec, now, { status: "cancelled", cancel_reason: reason, completed_at: iso(now) });
+  }
+  if (rec.status === "running") {
+    if (rec.cancel_requested) return no(rec, "cancellation already requested");
+    return write(rec, now, { cancel_requested: true, cancel_reason: reason });
+  }
+  return no(rec, `task is already ${rec.status}`);
+}
+
+/** pending → expired once `expires_at` has passed. */
+export function expire(rec: TaskRecord, now: number): Transition {
+  if (rec.status !== "pending") return no(rec, `task is ${rec.status}`);
+  if (rec.expires_at === null || Date.parse(rec.expires_at) > now) {
+    return no(rec, "task has not expired");
+  }
+  return write(rec, now, { status: "expired", completed_at: iso(now) });
+}
+
+/**
+ * failed, cancelled or expired → pending, available now, retry count reset. An expired
+ * task loses its expiry (it would expire again at once); history keeps the old versions.
+ */
+export function retry(rec: TaskRecord, now: number): Transition {
+  if (rec.status !== "failed" && rec.status !== "cancelled" && rec.status !== "expired") {
+    return no(
+      rec,
+      `only failed, cancelled or expired tasks can be retried (task is ${rec.status})`,
+    );
+  }
+  return write(rec, now, {
+    status: "pending",
+    retry_count: 0,
+    available_at: iso(now),
+    expires_at: rec.status === "expired" ? null : rec.expires_at,
+    cancel_requested: false,
+    cancel_reason: null,
+    completed_at: null,
+    lease_expires_at: null,
+  });
+}
+
+/** A terminal task → archived (retention). */
+export function archive(rec: TaskRecord, now: number): Transition {
+  if (!["completed", "failed", "cancelled", "expired"].includes(rec.status)) {
+    return no(rec, `only finished tasks can be archived (task is ${rec.status})`);
+  }
+  return write(rec, now, { status: "archived" });
+}
+
+/**
+ * pending or running → the same state in another index lane (a reshard). Nothing else
+ * changes: a running task's worker keeps its attempt and lease.
+ */
+export function moveLane(rec: TaskRecord, now: number, shard: string): Transition {
+  if (rec.status !== "pending" && rec.status !== "running") {
+    return no(rec, `only pending and running tasks have index entries (task is ${rec.status})`);
+  }
+  if (rec.shard === shard) return no(rec, `task is already in shard ${shard}`);
+  return write(rec, now, { shard });
+}

@@ -1,0 +1,145 @@
+/**
+ * Finding and claiming work: list one lane of the ready index, then claim a candidate with
+ * one compare-and-swap on the task object. Losing the race is normal flow.
+ *
+ * Cost of a successful claim: one GET (the task), two PUTs (lease entry, then the task),
+ * one DELETE (the ready entry, by version id: free, and no delete marker).
+ *
+ * @module
+ */
+
+import { SchemaError } from "../base/errors.ts";
+import type { ReadyEntry } from "../protocol/keys.ts";
+import type { Queue } from "../queue/queue.ts";
+import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import * as transitions from "../task/transitions.ts";
+
+/** A ready entry that is due. */
+export interface Candidate {
+  /** The parsed entry. */
+  entry: ReadyEntry;
+  /** Its version id (for the delete). */
+  versionId: string;
+  /** When the entry was written. */
+  writtenAt: number;
+}
+
+/** What one LIST of a lane found. */
+export interface LaneListing {
+  /** Due entries, in due order. */
+  candidates: Candidate[];
+  /** Due time of the first future entry, if the page reached one. */
+  nextDueAt: number | null;
+  /** Entry versions to delete: delete markers and noncurrent versions left by others. */
+  junk: EntryRef[];
+}
+
+/** List one lane (one LIST request; ListObjectVersions so every entry has its version id). */
+export async function listLane(
+  queue: Queue,
+  shard: string,
+  taskType: string,
+  now: number,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<LaneListing> {
+  const page = await queue.store.listVersions({
+    prefix: queue.keys.readyTypePrefix(shard, taskType),
+    maxKeys: limit,
+    signal,
+  });
+  const out: LaneListing = { candidates: [], nextDueAt: null, junk: [] };
+  const deadKeys = new Set<string>();
+  for (const v of page.versions) {
+    if (v.isDeleteMarker && v.isLatest) deadKeys.add(v.key);
+    if (deadKeys.has(v.key) || !v.isLatest) {
+      out.junk.push({ key: v.key, versionId: v.versionId });
+      continue;
+    }
+    const entry = queue.keys.parseReady(v.key);
+    if (entry === null) continue; // not ours: leave it alone
+    if (entry.dueAt > now) {
+      out.nextDueAt = entry.dueAt;
+      break; // keys sort by due time: everything after is later
+    }
+    out.candidates.push({ entry, versionId: v.versionId, writtenAt: v.lastModified.getTime() });
+  }
+  return out;
+}
+
+/** Outcome of trying to claim one candidate. */
+export type ClaimResult =
+  | { kind: "claimed"; claimed: Versioned; lease: EntryRef }
+  | { kind: "skipped"; reason: string; notBefore?: number }
+  | { kind: "invalid"; error: SchemaError };
+
+/** How long a ready entry may point to a missing task before it is treated as orphaned. */
+export const ORPHAN_ENTRY_AGE_MS = 60_000;
+
+/**
+ * Claim one candidate for `workerId`: read the task, and if it is claimable write the
+ * lease entry, then the task (compare-and-swap), then delete the ready entry. Stale
+ * entries met on the way are deleted (by version id). Never throws for a lost race.
+ */
+export async function claimCandidate(
+  queue: Queue,
+  c: Candidate,
+  workerId: string,
+  leaseGraceMs: number,
+  signal?: AbortSignal,
+): Promise<ClaimResult> {
+  const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
+  let current: Versioned | null;
+  try {
+    current = await tasksOf(queue).read(c.entry.taskId, signal);
+  } catch (e) {
+    if (e instanceof SchemaError) return { kind: "invalid", error: e };
+    throw e;
+  }
+  const now = queue.store.now();
+  if (current === null) {
+    // The producer writes the entry before the task: a young entry may be mid-submit.
+    if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await tasksOf(queue).deleteEntry(ref);
+    return { kind: "skipped", reason: "task not found" };
+  }
+  const rec = current.rec;
+  if (rec.task_type !== c.entry.taskType) {
+    await tasksOf(queue).deleteEntry(ref);
+    return { kind: "skipped", reason: "entry type does not match the task" };
+  }
+  if (rec.status !== "pending") {
+    await tasksOf(queue).deleteEntry(ref);
+    return { kind: "skipped", reason: `task is ${rec.status}` };
+  }
+  if (tasksOf(queue).readyKey(rec) !== c.entry.key) {
+    // A newer entry exists for the task's current available_at (written before the change).
+    await tasksOf(queue).deleteEntry(ref);
+    return { kind: "skipped", reason: "entry is stale" };
+  }
+  if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
+    const t = transitions.expire(rec, now);
+    if (t.ok && await tasksOf(queue).replace(t.next, current.etag)) {
+      await tasksOf(queue).deleteEntry(ref);
+    }
+    return { kind: "skipped", reason: "task expired" };
+  }
+  // A delayed task must not start early by the store's clock: allow for its uncertainty.
+  const delayed = rec.available_at !== rec.created_at;
+  const margin = delayed ? queue.store.clockUncertaintyMs() : 0;
+  const t = transitions.claim(
+    rec,
+    now - margin,
+    workerId,
+    rec.timeout_seconds * 1000 + leaseGraceMs,
+  );
+  if (!t.ok) return { kind: "skipped", reason: t.reason };
+  // Index first: a crash after this PUT leaves a lease entry the monitor checks and drops.
+  const lease = await tasksOf(queue).putLease(t.next);
+  const claimed = await tasksOf(queue).replace(t.next, current.etag);
+  if (claimed === null) {
+    await tasksOf(queue).deleteEntry(lease);
+    return { kind: "skipped", reason: "lost the race" };
+  }
+  await tasksOf(queue).deleteEntry(ref);
+  return { kind: "claimed", claimed, lease };
+}

@@ -1,0 +1,367 @@
+/**
+ * Running one claimed task: the handler's context, its timeout, cancellation checks, lease
+ * extension, and recording the outcome with a compare-and-swap that never overwrites a
+ * newer state (a completion that finds its lease lost changes nothing).
+ *
+ * @module
+ */
+
+import {
+  coerceError,
+  type Handler,
+  PermanentError,
+  TaskAbortedError,
+  type TaskContext,
+} from "./handler.ts";
+import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import type { Queue } from "../queue/queue.ts";
+import { encodeOutput } from "../task/new_task.ts";
+import { Task, type TaskRecord } from "../task/task.ts";
+import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import { type LongTimeout, setLongTimeout } from "../base/timer.ts";
+import * as transitions from "../task/transitions.ts";
+
+/**
+ * How an attempt ended, as far as the worker is concerned. A failure's `failure` is the
+ * kind recorded in the task's `errors` (`permanent` dead-letters at once).
+ */
+export type Outcome =
+  | { kind: "completed"; output: unknown }
+  | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
+  | { kind: "released" };
+
+/** What was finally written for the attempt. */
+export type Recorded =
+  | {
+    kind: "completed" | "retried" | "failed" | "cancelled" | "released";
+    task: Task;
+    error?: Error;
+    retryAt?: Date;
+  }
+  | { kind: "lost"; taskId: string; reason: string };
+
+/** Settings of an execution. */
+export interface ExecutionSettings {
+  /** Worker id. */
+  workerId: string;
+  /** Extra lease time beyond the timeout. */
+  leaseGraceMs: number;
+  /** Interval of the running task's cancel/lease check (conditional GET). */
+  cancelCheckIntervalMs: number;
+  /** Wait this long for a handler after aborting it on timeout before recording the timeout. */
+  abortGraceMs: number;
+}
+
+const MAX_ROUNDS = 16;
+
+/** One claimed task being run. */
+export class Execution {
+  /** Task id. */
+  readonly taskId: string;
+  readonly #queue: Queue;
+  readonly #s: ExecutionSettings;
+  #current: Versioned;
+  #lease: EntryRef;
+  readonly #abort = new AbortController();
+  #cancelRequested = false;
+  #deadline: number;
+  #timer: LongTimeout | undefined;
+  #checker: LongTimeout | undefined;
+  #settleAbort: ((o: Outcome) => void) | undefined;
+  #finished = false;
+  #keepLease = false;
+
+  /** Prepare the execution of a claimed task. */
+  constructor(queue: Queue, claimed: Versioned, lease: EntryRef, settings: ExecutionSettings) {
+    this.#queue = queue;
+    this.#s = settings;
+    this.#current = claimed;
+    this.#lease = lease;
+    this.taskId = claimed.rec.id;
+    this.#deadline = Date.now() + claimed.rec.timeout_seconds * 1000;
+  }
+
+  /** The record as last written by this execution. */
+  get record(): TaskRecord {
+    return this.#current.rec;
+  }
+
+  /**
+   * Abort the handler. On shutdown or a lost lease, the outcome is settled after
+   * `abortGraceMs` even if the handler ignores its signal (shutdown: the task is given
+   * back; lost lease: nothing is recorded), so a stuck handler cannot hang `stop()`.
+   * After a cancel request the worker waits for the handler, as documented.
+   */
+  abort(kind: TaskAbortedError["kind"], message: string): void {
+    if (this.#abort.signal.aborted) return;
+    this.#abort.abort(new TaskAbortedError(kind, message));
+    if (kind === "shutdown" || kind === "lease_lost") {
+      setLongTimeout(
+        () => {
+          this.#settleAbort?.(
+            kind === "shutdown" ? { kind: "released" } : {
+              kind: "failed",
+              error: new TaskAbortedError(kind, message),
+              failure: "retryable",
+            },
+          );
+        },
+        this.#s.abortGraceMs,
+        { unref: true },
+      );
+    }
+  }
+
+  /**
+   * Run the handler and record the outcome. Never throws. The lease entry is deleted once
+   * the outcome is written, or once the task turned out no longer ours; when nothing could
+   * be written (the store kept failing) it stays, so the monitor recovers the task when
+   * its lease ends instead of the slow sweep finding a running task without one.
+   */
+  async run(handler: Handler): Promise<Recorded> {
+    const outcome = await this.#runHandler(handler);
+    this.#finished = true;
+    this.#timer?.cancel();
+    this.#checker?.cancel();
+    const recorded = await this.#settle(outcome);
+    if (!this.#keepLease) await tasksOf(this.#queue).deleteEntry(this.#lease);
+    return recorded;
+  }
+
+  async #runHandler(handler: Handler): Promise<Outcome> {
+    const ctx = this.#context();
+    this.#armTimeout();
+    this.#armCheck();
+    const aborted = new Promise<Outcome>((resolve) => (this.#settleAbort = resolve));
+    const handled = (async (): Promise<Outcome> => {
+      try {
+        const output = await handler(this.#current.rec.input, ctx);
+        return { kind: "completed", output };
+      } catch (e) {
+        const reason = this.#abort.signal.reason;
+        if (reason instanceof TaskAbortedError) {
+          if (reason.kind === "shutdown") return { kind: "released" };
+          // Whatever the handler threw once its signal was aborted for a timeout or a cancel
+          // request, that is why the attempt ended (an --exec command killed on a cancel
+          // is a cancellation, not a timeout).
+          if (reason.kind === "timeout" || reason.kind === "cancelled") {
+            return { kind: "failed", error: reason, failure: reason.kind };
+          }
+        }
+        const error = coerceError(e);
+        return {
+          kind: "failed",
+          error,
+          failure: error instanceof PermanentError ? "permanent" : "retryable",
+        };
+      }
+    })();
+    return await Promise.race([handled, aborted]);
+  }
+
+  // Task timers never keep a process alive by themselves (the worker's loop does), and run
+  // on chained timers: a timeout over 24.8 days must not fire at once.
+  #armTimeout(): void {
+    this.#timer?.cancel();
+    const ms = Math.max(0, this.#deadline - Date.now());
+    this.#timer = setLongTimeout(
+      () => {
+        const seconds = this.#current.rec.timeout_seconds;
+        const err = new TaskAbortedError("timeout", `timed out after ${seconds}s`);
+        this.#abort.abort(err);
+        // Give the handler a moment to wind down, then record the timeout whatever it does.
+        setLongTimeout(
+          () => this.#settleAbort?.({ kind: "failed", error: err, failure: "timeout" }),
+          this.#s.abortGraceMs,
+          { unref: true },
+        );
+      },
+      ms,
+      { unref: true },
+    );
+  }
+
+  // The cancel/lease check, one after the other (never two at once).
+  #armCheck(): void {
+    this.#checker = setLongTimeout(
+      async () => {
+        await this.#checkTask();
+        if (!this.#finished) this.#armCheck();
+      },
+      this.#s.cancelCheckIntervalMs,
+      { unref: true },
+    );
+  }
+
+  #context(): TaskContext {
+    const rec = this.#current.rec;
+    return {
+      signal: this.#abort.signal,
+      task: new Task(rec),
+      attempt: rec.attempt,
+      workerId: this.#s.workerId,
+      isCancellationRequested: () => this.#cancelRequested,
+      extendLease: (seconds: number) => this.#extendLease(seconds),
+    };
+  }
+
+  async #extendLease(seconds: number): Promise<void> {
+    checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS);
+    const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const t = transitions.extendLease(
+        this.#current.rec,
+        this.#queue.store.now(),
+        ref,
+        seconds * 1000 + this.#s.leaseGraceMs,
+      );
+      if (!t.ok) throw new Error(`Cannot extend the lease of ${this.taskId}: ${t.reason}`);
+      const lease = await tasksOf(this.#queue).putLease(t.next);
+      const w = await tasksOf(this.#queue).replace(t.next, this.#current.etag);
+      if (w) {
+        const old = this.#lease;
+        this.#current = w;
+        this.#lease = lease;
+        await tasksOf(this.#queue).deleteEntry(old);
+        this.#deadline = Date.now() + seconds * 1000;
+        this.#armTimeout();
+        return;
+      }
+      await tasksOf(this.#queue).deleteEntry(lease);
+      if (!(await this.#refresh())) {
+        throw new Error(`Cannot extend the lease of ${this.taskId}: lease lost`);
+      }
+    }
+  }
+
+  /** Periodic check: one conditional GET; learns about cancel requests and lost leases. */
+  async #checkTask(): Promise<void> {
+    if (this.#finished) return;
+    try {
+      const r = await tasksOf(this.#queue).readIfChanged(this.taskId, this.#current.etag);
+      if (r === "unchanged") return;
+      this.#observe(r);
+    } catch {
+      // Transient: check again next interval.
+    }
+  }
+
+  // Re-read after a lost write; returns false when the attempt is no longer ours.
+  async #refresh(): Promise<boolean> {
+    const r = await tasksOf(this.#queue).read(this.taskId);
+    return this.#observe(r);
+  }
+
+  #observe(r: Versioned | null): boolean {
+    const mine = r !== null && r.rec.status === "running" && r.rec.worker_id === this.#s.workerId &&
+      r.rec.attempt === this.#current.rec.attempt;
+    if (!mine) {
+      this.abort("lease_lost", `lease lost: the task is now ${r?.rec.status ?? "gone"}`);
+      return false;
+    }
+    this.#current = r;
+    if (r.rec.cancel_requested && !this.#cancelRequested) {
+      this.#cancelRequested = true;
+      this.abort(
+        "cancelled",
+        `cancellation requested${r.rec.cancel_reason ? `: ${r.rec.cancel_reason}` : ""}`,
+      );
+    }
+    return true;
+  }
+
+  /**
+   * Record the outcome; never throws. An output the task cannot hold (not JSON, or over
+   * `maxOutputBytes`) fails the task at once, without a retry: the handler would return it
+   * again. An error while writing (the store failing, a record that cannot be written) is
+   * recorded as a retryable failure with its reason when that write succeeds; when nothing
+   * can be written the lease entry is kept and the attempt is reported lost.
+   */
+  async #settle(outcome: Outcome): Promise<Recorded> {
+    let o = outcome;
+    if (o.kind === "completed") {
+      try {
+        o = {
+          kind: "completed",
+          output: encodeOutput(o.output, this.#queue.options.maxOutputBytes),
+        };
+      } catch (e) {
+        o = {
+          kind: "failed",
+          error: new PermanentError((e as Error).message),
+          failure: "permanent",
+        };
+      }
+    }
+    try {
+      return await this.#record(o);
+    } catch (e) {
+      const reason = `the outcome could not be recorded: ${coerceError(e).message}`;
+      try {
+        return await this.#record({
+          kind: "failed",
+          error: new Error(reason),
+          failure: "retryable",
+        });
+      } catch (e2) {
+        this.#keepLease = true;
+        return {
+          kind: "lost",
+          taskId: this.taskId,
+          reason: `${reason}; nor the failure (${
+            coerceError(e2).message
+          }): the lease entry stays, so the monitor retries the task when the lease ends`,
+        };
+      }
+    }
+  }
+
+  async #record(outcome: Outcome): Promise<Recorded> {
+    const q = this.#queue;
+    const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const now = q.store.now();
+      const rec = this.#current.rec;
+      const t = outcome.kind === "completed"
+        ? transitions.complete(rec, now, ref, outcome.output)
+        : outcome.kind === "released"
+        ? transitions.release(rec, now, ref)
+        : transitions.failAttempt(rec, now, ref, {
+          message: outcome.error.message || outcome.error.name,
+          kind: outcome.failure,
+          permanent: outcome.failure === "permanent",
+        });
+      if (!t.ok) return { kind: "lost", taskId: this.taskId, reason: t.reason };
+      const w = t.next.status === "pending"
+        ? await tasksOf(q).makePending(t.next, this.#current.etag)
+        : await tasksOf(q).replace(t.next, this.#current.etag);
+      if (w) {
+        const task = new Task(w.rec);
+        const error = outcome.kind === "failed" ? outcome.error : undefined;
+        switch (w.rec.status) {
+          case "completed":
+            return { kind: "completed", task };
+          case "cancelled":
+            return { kind: "cancelled", task, error };
+          case "failed":
+            return { kind: "failed", task, error };
+          default:
+            return outcome.kind === "released"
+              ? { kind: "released", task }
+              : { kind: "retried", task, error, retryAt: task.availableAt };
+        }
+      }
+      // Someone wrote first (a cancel request, or the monitor after our lease expired):
+      // re-read and decide again; never overwrite a state that is no longer ours. A failed
+      // re-read throws (see #settle): the task may still be ours, so its lease entry stays.
+      if (!(await this.#refresh())) {
+        return {
+          kind: "lost",
+          taskId: this.taskId,
+          reason: "lease lost before the outcome was recorded",
+        };
+      }
+    }
+    return { kind: "lost", taskId: this.taskId, reason: "task kept changing" };
+  }
+}

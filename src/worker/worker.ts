@@ -1,0 +1,446 @@
+/**
+ * The Worker: a thin loop around {@link Worker.pollOnce}, which claims due tasks of the
+ * types it has handlers for and runs them with bounded concurrency.
+ *
+ * @module
+ */
+
+import { type Candidate, claimCandidate, listLane } from "./claim.ts";
+import { SchemaError } from "../base/errors.ts";
+import { Emitter } from "../base/events.ts";
+import { Execution, type Recorded } from "./execution.ts";
+import type { Handler } from "./handler.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import { Loop } from "../base/loop.ts";
+import { validateName, validateShard } from "../protocol/keys.ts";
+import type { Layout } from "../protocol/layout.ts";
+import { Monitor } from "../monitor/monitor.ts";
+import { PollSchedule } from "./poll_schedule.ts";
+import {
+  type PollResult,
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  type WorkerEvents,
+  type WorkerRunOptions,
+} from "./options.ts";
+import { mapLimit, type Queue } from "../queue/queue.ts";
+import { ReportOnce } from "../base/report_once.ts";
+import { runtimeName } from "../runtime/mod.ts";
+import { SignalWatcher } from "../protocol/signals.ts";
+import { Task } from "../task/task.ts";
+import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+
+/**
+ * A worker: register handlers with {@link Worker.task}, then {@link Worker.run}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, Worker } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * const worker = new Worker(queue, "worker-1");
+ * worker.task("send_email", async (input, ctx) => {
+ *   return { sent: true, attempt: ctx.attempt };
+ * });
+ * // await worker.run({ concurrency: 4 }); ... await worker.stop();
+ * ```
+ */
+export class Worker {
+  /** Worker id. */
+  readonly id: string;
+  /** Typed events. */
+  readonly events: Emitter<WorkerEvents> = new Emitter<WorkerEvents>();
+  readonly #queue: Queue;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #executions = new Map<string, Execution>();
+  readonly #badTasks = new Map<string, number>();
+  readonly #reported = new ReportOnce();
+  readonly #buffers = new Map<
+    string,
+    { candidates: Candidate[]; nextDueAt: number | null; until: number }
+  >();
+  #o: ResolvedWorkerOptions = resolveWorkerOptions({}, Number.NEGATIVE_INFINITY);
+  #schedule: PollSchedule | undefined;
+  #watcher: SignalWatcher;
+  #heartbeat: Heartbeat | undefined;
+  #monitor: Monitor | undefined;
+  #stopping = false;
+  #started = false;
+  #loop: Loop | undefined;
+  readonly #chosenShards: readonly string[] | undefined;
+  #shards: readonly string[];
+  #layoutSeen: Layout | null = null;
+  #startup: Promise<void> | undefined;
+
+  /**
+   * Create a worker for `shards` (default: every shard of the bucket's layout, followed
+   * through reshards).
+   */
+  constructor(queue: Queue, workerId: string, shards?: readonly string[]) {
+    this.#queue = queue;
+    this.id = validateName("worker id", workerId);
+    this.#chosenShards = shards?.map(validateShard);
+    this.#shards = this.#chosenShards ?? queue.shards;
+    for (const s of this.#shards) {
+      if (!queue.shards.includes(s)) {
+        throw new RangeError(`Shard ${JSON.stringify(s)} is not one of the queue's shards`);
+      }
+    }
+    this.#watcher = new SignalWatcher(queue.store, queue.keys);
+  }
+
+  /** Shards this worker polls. */
+  get shards(): readonly string[] {
+    return this.#shards;
+  }
+
+  /** Register the handler of a task type. Returns the worker, for chaining. */
+  task<I = unknown, O = unknown>(taskType: string, handler: Handler<I, O>): this {
+    validateName("task type", taskType);
+    if (typeof handler !== "function") {
+      throw new TypeError(`The handler of ${taskType} must be a function`);
+    }
+    if (this.#started) throw new Error("Register handlers before run()");
+    this.#handlers.set(taskType, handler as Handler);
+    return this;
+  }
+
+  /** Listen to an event (`task:completed`, `worker:error`, ...). Returns an unsubscribe function. */
+  on<K extends keyof WorkerEvents>(
+    event: K,
+    listener: (payload: WorkerEvents[K]) => void | Promise<void>,
+  ): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /** Task types with a handler. */
+  get taskTypes(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  /** Ids of the tasks running now. */
+  get inFlight(): string[] {
+    return [...this.#executions.keys()];
+  }
+
+  /** Apply options without starting the loop (for driving {@link Worker.pollOnce} directly). */
+  configure(options: WorkerRunOptions = {}): this {
+    const o = resolveWorkerOptions(options, this.#queue.options.signalCoalesceMs);
+    this.#o = o;
+    if (this.#handlers.size === 0) {
+      throw new Error("No handlers registered: call worker.task(type, handler) first");
+    }
+    this.#schedule = new PollSchedule(this.shards, this.taskTypes, o, this.#queue.store.now());
+    this.#heartbeat ??= new Heartbeat(
+      this.#queue,
+      {
+        worker_id: this.id,
+        shards: [...this.shards],
+        task_types: this.taskTypes,
+        started_at: new Date(this.#queue.store.now()).toISOString(),
+        concurrency: o.concurrency,
+        runtime: runtimeName(),
+      },
+      () => this.inFlight,
+      { busyMs: o.heartbeatIntervalMs, idleMs: o.idleHeartbeatIntervalMs },
+      (error) => this.events.emit("worker:error", { error, context: "heartbeat delete" }),
+    );
+    return this;
+  }
+
+  /** Run until {@link Worker.stop}. Resolves once stopped. */
+  async run(options: WorkerRunOptions = {}): Promise<void> {
+    if (this.#started) throw new Error("Worker is already running");
+    this.#started = true;
+    this.configure(options);
+    this.#stopping = false;
+    // stop() waits for the start-up, so that it also stops what the start-up started.
+    this.#startup = this.#startUp();
+    await this.#startup;
+    if (this.#stopping) return; // stop() was called during start-up
+    this.#loop = new Loop(() => this.#step());
+    await this.#loop.start();
+  }
+
+  async #startUp(): Promise<void> {
+    const q = this.#queue;
+    await q.now(); // make sure the store clock is synced
+    if (this.#stopping) return;
+    this.#followLayout(await q.syncLayout());
+    if (this.#stopping) return;
+    await this.#heartbeat!.start();
+    if (this.#o.withMonitor) {
+      this.#monitor = new Monitor(q, {
+        checkIntervalS: this.#o.monitorCheckIntervalS,
+        activityHint: () => this.#executions.size > 0,
+      });
+      this.#monitor.events.on("monitor:error", ({ error }) => this.#error(error, "monitor"));
+      void this.#monitor.run();
+    }
+  }
+
+  // One turn of the loop: poll, then say how long to wait (0: go on at once).
+  async #step(): Promise<number> {
+    let result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
+    try {
+      result = await this.pollOnce();
+    } catch (e) {
+      this.events.emit("worker:error", { error: e as Error, context: "poll" });
+    }
+    const free = this.#o.concurrency - this.#executions.size;
+    if (result.claimed > 0 && free > 0) return 0;
+    // With no free slot, a finishing handler wakes the loop (see #start).
+    const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - this.#queue.store.now();
+    return Math.max(1, Math.min(delay, 60_000));
+  }
+
+  /**
+   * One poll: check wake-up signals if due, list the due lanes, claim up to the free
+   * slots and start the handlers (not awaited; see {@link Worker.drain}).
+   */
+  async pollOnce(): Promise<PollResult> {
+    if (!this.#schedule) this.configure();
+    const q = this.#queue;
+    this.#followLayout(await q.syncLayout());
+    const schedule = this.#schedule!;
+    const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
+    let now = q.store.now();
+    if (schedule.wakeCheckDue(now)) {
+      const changed = await this.#watcher.check(this.taskTypes);
+      result.wakeChecks++;
+      schedule.wakeChecked(now);
+      if (changed.length) schedule.wake(changed, now);
+    }
+    if (this.#free() === 0) return result;
+    const lanes = schedule.dueLanes(now);
+    // List every due lane without fresh candidates at once (they are independent), then
+    // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
+    const failedLanes = new Set<string>();
+    await mapLimit(lanes.filter((l) => !this.#fresh(laneKeyOf(l), now)), 8, async (lane) => {
+      const laneKey = laneKeyOf(lane);
+      try {
+        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
+        result.listed++;
+        await Promise.all(listing.junk.map((j) => tasksOf(q).deleteEntry(j)));
+        const candidates = shuffle(
+          listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
+        );
+        this.#buffers.set(laneKey, {
+          candidates,
+          nextDueAt: listing.nextDueAt,
+          until: now + this.#o.candidateTtlMs,
+        });
+      } catch (e) {
+        failedLanes.add(laneKey);
+        schedule.failed(lane, now);
+        this.events.emit("worker:error", { error: e as Error, context: `poll ${laneKey}` });
+      }
+    });
+    for (const lane of lanes) {
+      const laneKey = laneKeyOf(lane);
+      if (failedLanes.has(laneKey)) continue;
+      const buffered = this.#buffers.get(laneKey);
+      if (!buffered) continue;
+      if (this.#stopping || this.#free() === 0) {
+        schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
+        continue;
+      }
+      now = q.store.now();
+      const candidates = buffered.candidates;
+      let nextAt = buffered.nextDueAt;
+      this.#buffers.delete(laneKey);
+      let claimedHere = 0;
+      let taken = 0; // candidates another worker had already taken
+      while (candidates.length && this.#free() > 0 && !this.#stopping && taken === 0) {
+        const batch = candidates.splice(0, this.#free());
+        await Promise.all(batch.map(async (c) => {
+          const r = await claimCandidate(q, c, this.id, this.#o.leaseGraceSeconds * 1000).catch(
+            (e) => {
+              this.events.emit("worker:error", {
+                error: e as Error,
+                context: `claim ${c.entry.taskId}`,
+              });
+              return null;
+            },
+          );
+          if (r === null) return;
+          if (r.kind === "claimed") {
+            claimedHere++;
+            this.#start(r.claimed, r.lease);
+          } else if (r.kind === "invalid") {
+            this.#badTasks.set(c.entry.taskId, now + 600_000);
+            this.#error(r.error, `task ${c.entry.taskId} skipped`);
+          } else {
+            result.skipped++;
+            if (r.notBefore === undefined) taken++;
+            if (r.notBefore !== undefined) {
+              nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
+            }
+          }
+        }));
+      }
+      // A buffer is worth keeping only while nobody else works the lane: once a candidate
+      // turns out taken, the rest are likely taken too, and a fresh LIST is cheaper than
+      // the GETs it would take to find out.
+      if (candidates.length > 0 && taken === 0) {
+        // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
+        this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
+      }
+      result.claimed += claimedHere;
+      // The lane stays hot only if it gave work or still holds unclaimed candidates.
+      schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
+    }
+    return result;
+  }
+
+  // Adopt a new layout (at start, or after a reshard): poll its shards, or the chosen ones
+  // that are still shards (a chosen shard the layout no longer has is reported once).
+  #followLayout(layout: Layout): void {
+    if (layout === this.#layoutSeen) return;
+    this.#layoutSeen = layout;
+    let shards: readonly string[] = layout.shards;
+    if (this.#chosenShards) {
+      shards = this.#chosenShards.filter((s) => layout.isLane(s));
+      const gone = this.#chosenShards.filter((s) => !layout.isLane(s));
+      if (gone.length) {
+        this.events.emit("worker:error", {
+          error: new RangeError(
+            `Shards ${gone.join(", ")} are not shards of the bucket's layout ` +
+              `(${layout.shards.length} shards): this worker polls ${
+                shards.join(", ") || "nothing"
+              }`,
+          ),
+          context: "layout",
+        });
+      }
+    }
+    if (sameList(shards, this.#shards)) return;
+    this.#shards = shards;
+    this.#buffers.clear();
+    this.#schedule = new PollSchedule(shards, this.taskTypes, this.#o, this.#queue.store.now());
+    this.#heartbeat?.setShards([...shards]);
+  }
+
+  #start(claimed: Versioned, lease: EntryRef): void {
+    const handler = this.#handlers.get(claimed.rec.task_type)!;
+    const exec = new Execution(this.#queue, claimed, lease, {
+      workerId: this.id,
+      leaseGraceMs: this.#o.leaseGraceSeconds * 1000,
+      cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
+      abortGraceMs: this.#o.abortGraceMs,
+    });
+    if (this.#executions.size === 0) this.#monitor?.nudge();
+    this.#executions.set(exec.taskId, exec);
+    this.#heartbeat?.busy();
+    const task = new Task(claimed.rec);
+    this.events.emit("task:claimed", { task });
+    const started = Date.now();
+    void exec.run(handler).then((r) => this.#finished(r, started)).catch((e) => {
+      this.events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
+    }).finally(() => {
+      this.#executions.delete(exec.taskId);
+      this.#loop?.wake();
+    });
+  }
+
+  #finished(r: Recorded, started: number): void {
+    if (r.kind === "lost") {
+      return void this.events.emit("task:lost", { taskId: r.taskId, reason: r.reason });
+    }
+    const { task } = r;
+    switch (r.kind) {
+      case "completed":
+        return void this.events.emit("task:completed", { task, durationMs: Date.now() - started });
+      case "retried":
+        return void this.events.emit("task:retried", {
+          task,
+          error: r.error!,
+          retryAt: r.retryAt!,
+        });
+      case "failed":
+        return void this.events.emit("task:failed", {
+          task,
+          error: r.error ?? new Error(task.lastError ?? "failed"),
+        });
+      case "cancelled":
+        return void this.events.emit("task:cancelled", { task });
+      case "released":
+        return void this.events.emit("task:released", { task });
+    }
+  }
+
+  /** Store time of the next poll event (a lane due, or a wake-up check). */
+  nextPollAt(): number {
+    if (!this.#schedule) this.configure();
+    return this.#schedule!.nextEventAt();
+  }
+
+  /** Wait until every running handler has finished and its outcome is recorded. */
+  async drain(): Promise<void> {
+    while (this.#executions.size > 0) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /**
+   * Stop gracefully: stop claiming, let running handlers finish within `timeoutMs`, then
+   * abort the rest and give their tasks back (pending at once, not counted as a failure).
+   */
+  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#stopping = true;
+    await this.#startup?.catch(() => undefined);
+    await this.#loop?.stop();
+    const deadline = Date.now() + (options.timeoutMs ?? this.#o.shutdownTimeoutMs);
+    while (this.#executions.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const exec of this.#executions.values()) exec.abort("shutdown", "worker is shutting down");
+    await this.drain();
+    await this.#monitor?.stop();
+    this.#monitor = undefined;
+    // Last, once nothing runs: the heartbeat is deleted after any beat in flight landed.
+    await this.#heartbeat?.stop();
+    this.#loop = undefined;
+    this.#startup = undefined;
+    this.#started = false;
+  }
+
+  // Report an error; a bad object (SchemaError) only the first time this worker meets it
+  // (its claims and its embedded monitor meet it again and again until someone fixes it).
+  #error(error: Error, context: string): void {
+    if (error instanceof SchemaError && !this.#reported.first(error.message)) return;
+    this.events.emit("worker:error", { error, context });
+  }
+
+  #fresh(laneKey: string, now: number): boolean {
+    const b = this.#buffers.get(laneKey);
+    return b !== undefined && b.until >= now && b.candidates.length > 0;
+  }
+
+  #free(): number {
+    return this.#o.concurrency - this.#executions.size;
+  }
+
+  #isBad(taskId: string, now: number): boolean {
+    const until = this.#badTasks.get(taskId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#badTasks.delete(taskId);
+    return false;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function laneKeyOf(lane: { shard: string; taskType: string }): string {
+  return `${lane.shard}/${lane.taskType}`;
+}
+
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
