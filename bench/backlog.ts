@@ -15,7 +15,8 @@
  *   still be counted (a GET of a missing task is a request), so the check is as strict.
  */
 import { Monitor } from "../src/monitor/monitor.ts";
-import { mapLimit, Queue } from "../src/queue/queue.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { mapLimit } from "../src/base/concurrency.ts";
 import { RequestCounters, type RequestCounts } from "../src/store/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";

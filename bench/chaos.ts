@@ -22,7 +22,7 @@
  */
 import { Monitor } from "../src/monitor/monitor.ts";
 import { Queue } from "../src/queue/queue.ts";
-import { mapLimit } from "../src/queue/queue.ts";
+import { mapLimit } from "../src/base/concurrency.ts";
 import {
   cliArgs,
   exitProcess,

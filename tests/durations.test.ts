@@ -157,7 +157,7 @@ describe("long timeouts and intervals run", { timeout: 30_000 }, () => {
   it("a heartbeat with a 30-day interval beats once, not every millisecond", async () => {
     const { queue, store } = memQueue();
     const hb = new Heartbeat(
-      queue,
+      queue.context,
       {
         worker_id: "w1",
         shards: ["0"],

@@ -6,15 +6,8 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import {
-  Keys,
-  parseTimeStamp,
-  shardOfTaskId,
-  timeStamp,
-  validateName,
-  validatePrefix,
-  validateShard,
-} from "../src/protocol/keys.ts";
+import { Keys, parseTimeStamp, timeStamp } from "../src/protocol/keys.ts";
+import { shardOfTaskId, validateName, validatePrefix, validateShard } from "../src/task/names.ts";
 import { hasControl, hostileString, Rng } from "./fixtures/fuzz.ts";
 import { it } from "./helpers.ts";
 

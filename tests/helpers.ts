@@ -4,7 +4,7 @@
 import { it as nodeIt, type TestContext } from "node:test";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Queue } from "../src/queue/queue.ts";
-import type { QueueOptions } from "../src/queue/options.ts";
+import type { QueueOptions } from "../src/protocol/options.ts";
 
 /**
  * How long one test may run by default: far more than any case needs on a loaded machine,

@@ -12,7 +12,8 @@ import { ConfigError } from "../src/base/errors.ts";
 import { LAYOUT_FORMAT } from "../src/protocol/layout.ts";
 import { Monitor } from "../src/monitor/monitor.ts";
 import { Queue } from "../src/queue/queue.ts";
-import { drainLane, reshard } from "../src/queue/reshard.ts";
+import { drainLane } from "../src/protocol/lanes.ts";
+import { reshard } from "../src/queue/reshard.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Worker } from "../src/worker/worker.ts";
@@ -315,10 +316,10 @@ describe("reshard", () => {
     await reshard(q, 2, { wait: false });
     // What a stale producer leaves between its two writes: the ready entry, not yet the task.
     await store.put("ready/3/job/20261122T120000.000Z/3-01JDAAAAAAAAAAAAAAAAAAAAAA", "");
-    let d = await drainLane(q, "3");
+    let d = await drainLane(q.context, "3");
     assert.deepEqual([d.kept, d.removed], [1, 0]);
     clock.advance(120_000);
-    d = await drainLane(q, "3");
+    d = await drainLane(q.context, "3");
     assert.deepEqual([d.kept, d.removed], [0, 1], "an orphan past the orphan age is removed");
   });
 

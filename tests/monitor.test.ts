@@ -279,8 +279,8 @@ describe("Monitor.nudge", () => {
       await until(() => store.deadlineLists > 0, 20_000, "the monitor's first cycle");
       const listsWhileIdle = store.deadlineLists;
       const a = await queue.submit("job", {}, { timeoutSeconds: 1 });
-      const lane = await listLane(queue, a.shard, "job", queue.store.now(), 10);
-      const r = await claimCandidate(queue, lane.candidates[0]!, "dead", 0);
+      const lane = await listLane(queue.context, a.shard, "job", queue.store.now(), 10);
+      const r = await claimCandidate(queue.context, lane.candidates[0]!, "dead", 0);
       assert.equal(r.kind, "claimed");
       const leaseEnd = queue.store.now() + 1000;
       await until(() => queue.store.now() > leaseEnd + 100, 20_000, "the lease to end");

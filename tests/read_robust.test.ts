@@ -81,7 +81,7 @@ describe("reads that list many objects", () => {
     const real = (await store.get("workers/w-1.json")) as { body: Uint8Array };
     await store.put("workers/w-2.json", real.body);
     for (let round = 0; round < 2; round++) {
-      const beats = await listHeartbeats(queue);
+      const beats = await listHeartbeats(queue.context);
       assert.deepEqual(beats.map((b) => b.worker_id), ["w-1"]);
       assert.equal((await queue.stats()).workers, 1);
     }
@@ -141,7 +141,7 @@ describe("reads that list many objects", () => {
     { timeout: 30_000 },
     async () => {
       const { queue, store, warnings } = withWarnings();
-      const tail = new TaskTail(queue, [...queue.shards]);
+      const tail = new TaskTail(queue.context, [...queue.shards]);
       await tail.scan();
       const t = await queue.submit("t", null);
       const badKey = `tasks/${t.shard}/${t.shard}-bad.json`;

@@ -86,11 +86,18 @@ describe("cron parsing", () => {
 describe("createSchedule", () => {
   it("stores a schema-versioned snake_case object with a create-only write", async () => {
     const { queue, store, clock } = memQueue();
-    const s = await createSchedule(queue, "nightly", "report", { kind: "daily" }, "0 2 * * *", {
-      timezone: "Europe/Berlin",
-      timeoutSeconds: 600,
-      maxRetries: 1,
-    });
+    const s = await createSchedule(
+      queue.context,
+      "nightly",
+      "report",
+      { kind: "daily" },
+      "0 2 * * *",
+      {
+        timezone: "Europe/Berlin",
+        timeoutSeconds: 600,
+        maxRetries: 1,
+      },
+    );
     assert.equal(s.id, "nightly");
     assert.equal(s.enabled, true);
     assert.equal(s.createdAt.getTime(), clock.ms);
@@ -117,15 +124,15 @@ describe("createSchedule", () => {
     assert.equal(json.schema_version, 1);
     assert.equal(json.timezone, "Europe/Berlin");
     assert.equal(json.revision, 0);
-    const got = await getSchedule(queue, "nightly");
+    const got = await getSchedule(queue.context, "nightly");
     assert.deepEqual(got?.toJSON(), s.toJSON());
     assert.equal(
       got?.nextRunAfter(new Date("2026-11-22T12:00:00Z"))?.toISOString(),
       "2026-11-23T01:00:00.000Z",
     );
-    assert.equal(await getSchedule(queue, "missing"), null);
-    assert.equal(await getScheduleLastRun(queue, "nightly"), null);
-    const defaults = await createSchedule(queue, "plain", "t", null, "* * * * *");
+    assert.equal(await getSchedule(queue.context, "missing"), null);
+    assert.equal(await getScheduleLastRun(queue.context, "nightly"), null);
+    const defaults = await createSchedule(queue.context, "plain", "t", null, "* * * * *");
     assert.equal(defaults.timezone, "UTC");
     assert.equal(defaults.timeoutSeconds, null, "the queue's default applies at submit");
   });
@@ -155,7 +162,11 @@ describe("createSchedule", () => {
     ];
     const before = store.counters.snapshot();
     for (const [id, type, input, cron, opts, re] of cases) {
-      await assert.rejects(createSchedule(queue, id, type, input, cron, opts), re, `${id} ${cron}`);
+      await assert.rejects(
+        createSchedule(queue.context, id, type, input, cron, opts),
+        re,
+        `${id} ${cron}`,
+      );
     }
     const after = store.counters.snapshot();
     assert.equal(after.PUT - before.PUT, 0);
@@ -168,19 +179,23 @@ describe("createSchedule", () => {
 
   it("an existing id is an error; upsert replaces it, and writes nothing when nothing changes", async () => {
     const { queue, clock } = memQueue();
-    const a = await createSchedule(queue, "s", "t", { v: 1 }, "0 * * * *");
+    const a = await createSchedule(queue.context, "s", "t", { v: 1 }, "0 * * * *");
     await assert.rejects(
-      createSchedule(queue, "s", "t", { v: 1 }, "0 * * * *"),
+      createSchedule(queue.context, "s", "t", { v: 1 }, "0 * * * *"),
       ScheduleExistsError,
     );
     await assert.rejects(
-      createSchedule(queue, "s", "t", {}, "0 * * * *"),
+      createSchedule(queue.context, "s", "t", {}, "0 * * * *"),
       /Schedule "s" already exists \(pass upsert: true/,
     );
     clock.advance(60_000);
-    const same = await createSchedule(queue, "s", "t", { v: 1 }, "0 * * * *", { upsert: true });
+    const same = await createSchedule(queue.context, "s", "t", { v: 1 }, "0 * * * *", {
+      upsert: true,
+    });
     assert.equal(same.revision, 0, "unchanged: no write");
-    const input = await createSchedule(queue, "s", "t", { v: 2 }, "0 * * * *", { upsert: true });
+    const input = await createSchedule(queue.context, "s", "t", { v: 2 }, "0 * * * *", {
+      upsert: true,
+    });
     assert.equal(input.revision, 1);
     assert.deepEqual(input.input, { v: 2 });
     assert.equal(input.createdAt.getTime(), a.createdAt.getTime());
@@ -190,29 +205,33 @@ describe("createSchedule", () => {
       "same cron: the schedule keeps running as before",
     );
     clock.advance(60_000);
-    const cron = await createSchedule(queue, "s", "t", { v: 2 }, "*/5 * * * *", { upsert: true });
+    const cron = await createSchedule(queue.context, "s", "t", { v: 2 }, "*/5 * * * *", {
+      upsert: true,
+    });
     assert.equal(cron.revision, 2);
     assert.equal(cron.enabledAt.getTime(), clock.ms, "a new cron starts from now");
-    await disableSchedule(queue, "s");
-    const kept = await createSchedule(queue, "s", "t", { v: 3 }, "*/5 * * * *", { upsert: true });
+    await disableSchedule(queue.context, "s");
+    const kept = await createSchedule(queue.context, "s", "t", { v: 3 }, "*/5 * * * *", {
+      upsert: true,
+    });
     assert.equal(kept.enabled, false, "an upsert without `enabled` keeps the operator's choice");
   });
 
   it("concurrent changes are compare-and-swap loops: none is lost", async () => {
     const { queue } = memQueue();
-    await createSchedule(queue, "s", "t", { v: 1 }, "0 * * * *");
+    await createSchedule(queue.context, "s", "t", { v: 1 }, "0 * * * *");
     await Promise.all([
-      disableSchedule(queue, "s"),
-      createSchedule(queue, "s", "t", { v: 2 }, "0 * * * *", { upsert: true }),
-      createSchedule(queue, "s", "t", { v: 2 }, "0 * * * *", { upsert: true }),
+      disableSchedule(queue.context, "s"),
+      createSchedule(queue.context, "s", "t", { v: 2 }, "0 * * * *", { upsert: true }),
+      createSchedule(queue.context, "s", "t", { v: 2 }, "0 * * * *", { upsert: true }),
     ]);
-    const s = await getSchedule(queue, "s");
+    const s = await getSchedule(queue.context, "s");
     assert.equal(s?.enabled, false);
     assert.deepEqual(s?.input, { v: 2 });
     assert.ok(s!.revision === 2, `two changes, two revisions (got ${s!.revision})`);
     const created = await Promise.allSettled([
-      createSchedule(queue, "race", "t", {}, "* * * * *"),
-      createSchedule(queue, "race", "t", {}, "* * * * *"),
+      createSchedule(queue.context, "race", "t", {}, "* * * * *"),
+      createSchedule(queue.context, "race", "t", {}, "* * * * *"),
     ]);
     assert.deepEqual(created.map((c) => c.status).sort(), ["fulfilled", "rejected"]);
   });
@@ -221,37 +240,39 @@ describe("createSchedule", () => {
 describe("schedule operations", () => {
   it("enable and disable write only when the state changes; unknown ids are a RangeError", async () => {
     const { queue, store, clock } = memQueue();
-    await createSchedule(queue, "s", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "s", "t", {}, "* * * * *");
     clock.advance(1000);
-    const off = await disableSchedule(queue, "s");
+    const off = await disableSchedule(queue.context, "s");
     assert.equal(off.enabled, false);
     assert.equal(off.revision, 1);
     const p0 = store.counters.snapshot().PUT;
-    assert.equal((await disableSchedule(queue, "s")).revision, 1);
+    assert.equal((await disableSchedule(queue.context, "s")).revision, 1);
     assert.equal(store.counters.snapshot().PUT, p0, "already disabled: no write");
     clock.advance(1000);
-    const on = await enableSchedule(queue, "s");
+    const on = await enableSchedule(queue.context, "s");
     assert.equal(on.enabled, true);
     assert.equal(on.enabledAt.getTime(), clock.ms);
     assert.equal(on.updatedAt.getTime(), clock.ms);
-    await assert.rejects(enableSchedule(queue, "nope"), {
+    await assert.rejects(enableSchedule(queue.context, "nope"), {
       name: "RangeError",
       message: 'Schedule "nope" not found',
     });
-    await assert.rejects(disableSchedule(queue, "bad/id"), {
+    await assert.rejects(disableSchedule(queue.context, "bad/id"), {
       name: "TypeError",
       message: /Invalid schedule id "bad\/id"/,
     });
-    await assert.rejects(triggerSchedule(queue, "nope"), { name: "RangeError" });
+    await assert.rejects(triggerSchedule(queue.context, "nope"), { name: "RangeError" });
   });
 
   it("lists schedules by id and skips each malformed object with a warning", async () => {
     const warnings: string[] = [];
     const { queue, store } = memQueue({ warn: (m) => void warnings.push(m) });
-    for (const id of ["b", "a", "c"]) await createSchedule(queue, id, "t", { id }, "0 * * * *");
+    for (const id of ["b", "a", "c"]) {
+      await createSchedule(queue.context, id, "t", { id }, "0 * * * *");
+    }
     await store.put("schedules/broken.json", '{"schema_version":1,"id":"broken"}');
     await store.put("schedules/not an id.json", "{}");
-    assert.deepEqual((await listSchedules(queue)).map((s) => s.id), ["a", "b", "c"]);
+    assert.deepEqual((await listSchedules(queue.context)).map((s) => s.id), ["a", "b", "c"]);
     assert.equal(warnings.length, 2);
     assert.match(warnings[0]!, /schedules\/not an id.json": the key names no schedule/);
     assert.match(warnings[1]!, /schedules\/broken.json/);
@@ -259,32 +280,36 @@ describe("schedule operations", () => {
 
   it("delete removes the schedule and its last-run record; a new one of the same id starts afresh", async () => {
     const { queue, store } = memQueue();
-    await createSchedule(queue, "s", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "s", "t", {}, "* * * * *");
     await store.put("schedule-runs/s.json", "{}");
-    assert.equal(await deleteSchedule(queue, "s"), true);
-    assert.equal(await deleteSchedule(queue, "s"), false);
-    assert.equal(await getSchedule(queue, "s"), null);
+    assert.equal(await deleteSchedule(queue.context, "s"), true);
+    assert.equal(await deleteSchedule(queue.context, "s"), false);
+    assert.equal(await getSchedule(queue.context, "s"), null);
     assert.equal(await store.head("schedule-runs/s.json"), null);
     await store.put("schedule-runs/s.json", "{}"); // left by a scheduler racing with the delete
-    await createSchedule(queue, "s", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "s", "t", {}, "* * * * *");
     assert.equal(await store.head("schedule-runs/s.json"), null, "a stale record is not inherited");
   });
 
   it("trigger submits an extra run now with the schedule's type, input and options", async () => {
     const { queue } = memQueue();
-    await createSchedule(queue, "s", "report", { k: 1 }, "0 9 * * *", {
+    await createSchedule(queue.context, "s", "report", { k: 1 }, "0 9 * * *", {
       timeoutSeconds: 42,
       maxRetries: 0,
     });
-    await disableSchedule(queue, "s");
-    const a = await triggerSchedule(queue, "s");
-    const b = await triggerSchedule(queue, "s");
+    await disableSchedule(queue.context, "s");
+    const a = await triggerSchedule(queue.context, "s");
+    const b = await triggerSchedule(queue.context, "s");
     assert.notEqual(a.id, b.id, "each trigger is its own run");
     assert.equal(a.taskType, "report");
     assert.deepEqual(a.input, { k: 1 });
     assert.equal(a.timeoutSeconds, 42);
     assert.equal(a.maxRetries, 0);
     assert.equal(a.status, "pending");
-    assert.equal(await getScheduleLastRun(queue, "s"), null, "the regular runs are untouched");
+    assert.equal(
+      await getScheduleLastRun(queue.context, "s"),
+      null,
+      "the regular runs are untouched",
+    );
   });
 });

@@ -57,7 +57,7 @@ function range(startIso: string, stepMs: number, count: number): string[] {
 describe("Scheduler: cron expressions", () => {
   it("every minute: one task per minute, under the derived id, with the schedule's type and input", async () => {
     const { queue, clock, scheduler } = setup("2026-11-22T12:00:00Z");
-    await createSchedule(queue, "tick", "tick", { n: 1 }, "* * * * *", { maxRetries: 0 });
+    await createSchedule(queue.context, "tick", "tick", { n: 1 }, "* * * * *", { maxRetries: 0 });
     const first = await scheduler.runOnce();
     assert.equal(first.submitted.length, 0, "never fires for the minute it was created in");
     assert.equal(first.nextDueAt?.toISOString(), "2026-11-22T12:01:00.000Z");
@@ -77,7 +77,7 @@ describe("Scheduler: cron expressions", () => {
       assert.equal(r.scheduleId, "tick");
     }
     assert.equal(await tasksOf(queue), 10);
-    const last = await getScheduleLastRun(queue, "tick");
+    const last = await getScheduleLastRun(queue.context, "tick");
     assert.equal(last?.lastRunAt.toISOString(), "2026-11-22T12:10:00.000Z");
     assert.equal(last?.lastTaskId, runs.at(-1)!.task.id);
     assert.equal(last?.nextRunAt?.toISOString(), "2026-11-22T12:11:00.000Z");
@@ -85,10 +85,10 @@ describe("Scheduler: cron expressions", () => {
 
   it("hourly, daily at 09:00, weekdays only, and */15", async () => {
     const { queue, clock, scheduler } = setup("2026-11-22T12:00:00Z"); // a Sunday
-    await createSchedule(queue, "hourly", "h", {}, "0 * * * *");
-    await createSchedule(queue, "daily", "d", {}, "0 9 * * *");
-    await createSchedule(queue, "weekdays", "w", {}, "30 8 * * MON-FRI");
-    await createSchedule(queue, "quarter", "q", {}, "*/15 * * * *");
+    await createSchedule(queue.context, "hourly", "h", {}, "0 * * * *");
+    await createSchedule(queue.context, "daily", "d", {}, "0 9 * * *");
+    await createSchedule(queue.context, "weekdays", "w", {}, "30 8 * * MON-FRI");
+    await createSchedule(queue.context, "quarter", "q", {}, "*/15 * * * *");
     const runs = await drive(clock, scheduler, "2026-11-29T12:00:00Z", 5 * MIN);
     const by = (id: string) => dues(runs.filter((r) => r.scheduleId === id));
     assert.deepEqual(by("hourly"), range("2026-11-22T13:00:00Z", HOUR, 7 * 24));
@@ -104,7 +104,7 @@ describe("Scheduler: cron expressions", () => {
 
   it("a schedule created after today's time fires first tomorrow", async () => {
     const { queue, clock, scheduler } = setup("2026-11-22T12:30:00Z");
-    await createSchedule(queue, "noon", "n", {}, "0 12 * * *");
+    await createSchedule(queue.context, "noon", "n", {}, "0 12 * * *");
     const runs = await drive(clock, scheduler, "2026-11-23T12:30:00Z", 10 * MIN);
     assert.deepEqual(dues(runs), ["2026-11-23T12:00:00.000Z"]);
   });
@@ -123,8 +123,12 @@ describe("Scheduler: timezones and DST (as croner computes them)", () => {
 
   it("America/New_York, spring forward (2026-03-08): 02:30 daily runs at 03:00 EDT; hourly skips the missing hour", async () => {
     const { queue, clock, scheduler } = setup("2026-03-06T12:00:00Z");
-    await createSchedule(queue, "daily", "d", {}, "30 2 * * *", { timezone: "America/New_York" });
-    await createSchedule(queue, "hourly", "h", {}, "30 * * * *", { timezone: "America/New_York" });
+    await createSchedule(queue.context, "daily", "d", {}, "30 2 * * *", {
+      timezone: "America/New_York",
+    });
+    await createSchedule(queue.context, "hourly", "h", {}, "30 * * * *", {
+      timezone: "America/New_York",
+    });
     const runs = await drive(clock, scheduler, "2026-03-09T12:00:00Z", 5 * MIN);
     const daily = runs.filter((r) => r.scheduleId === "daily").map((r) => r.dueAt);
     assert.deepEqual(daily.map((d) => d.toISOString()), [
@@ -157,8 +161,12 @@ describe("Scheduler: timezones and DST (as croner computes them)", () => {
 
   it("America/New_York, fall back (2026-11-01): a fixed 01:30 runs once; hourly runs at both 01:30s", async () => {
     const { queue, clock, scheduler } = setup("2026-10-31T12:00:00Z");
-    await createSchedule(queue, "daily", "d", {}, "30 1 * * *", { timezone: "America/New_York" });
-    await createSchedule(queue, "hourly", "h", {}, "30 * * * *", { timezone: "America/New_York" });
+    await createSchedule(queue.context, "daily", "d", {}, "30 1 * * *", {
+      timezone: "America/New_York",
+    });
+    await createSchedule(queue.context, "hourly", "h", {}, "30 * * * *", {
+      timezone: "America/New_York",
+    });
     const runs = await drive(clock, scheduler, "2026-11-02T12:00:00Z", 5 * MIN);
     assert.deepEqual(dues(runs.filter((r) => r.scheduleId === "daily")), [
       "2026-11-01T05:30:00.000Z", // 01:30 EDT, the first occurrence only
@@ -179,7 +187,7 @@ describe("Scheduler: timezones and DST (as croner computes them)", () => {
 
   it("Europe/Berlin daily 09:00 moves from 08:00Z to 07:00Z on 2026-03-29", async () => {
     const { queue, clock, scheduler } = setup("2026-03-27T12:00:00Z");
-    await createSchedule(queue, "b", "b", {}, "0 9 * * *", { timezone: "Europe/Berlin" });
+    await createSchedule(queue.context, "b", "b", {}, "0 9 * * *", { timezone: "Europe/Berlin" });
     const runs = await drive(clock, scheduler, "2026-03-30T12:00:00Z", 10 * MIN);
     assert.deepEqual(dues(runs), [
       "2026-03-28T08:00:00.000Z",
@@ -193,8 +201,8 @@ describe("Scheduler: several schedulers at once (memory store)", () => {
   it("five schedulers racing every cycle: each due run is one task, submitted once", async () => {
     const clock = new FakeClock(Date.parse("2026-11-22T12:00:00Z"));
     const { queue } = memQueue({ shardCount: 4 }, clock);
-    await createSchedule(queue, "a", "a", {}, "* * * * *");
-    await createSchedule(queue, "b", "b", {}, "*/5 * * * *");
+    await createSchedule(queue.context, "a", "a", {}, "* * * * *");
+    await createSchedule(queue.context, "b", "b", {}, "*/5 * * * *");
     const schedulers = Array.from({ length: 5 }, () => new Scheduler(queue));
     let submitted = 0;
     let already = 0;

@@ -49,7 +49,7 @@ async function threeSchedulers(store: ObjectStore): Promise<void> {
     warn: () => {},
   });
   for (const [id, cron, timezone] of SCHEDULES) {
-    await createSchedule(queue, id, "job", { id }, cron, { timezone });
+    await createSchedule(queue.context, id, "job", { id }, cron, { timezone });
   }
   let fake = (await queue.now()).getTime();
   const end = fake + 3600_000;
@@ -90,7 +90,7 @@ async function threeSchedulers(store: ObjectStore): Promise<void> {
   // Expected: every due time after the schedule's creation, up to the end of the window.
   const expected = new Set<string>();
   for (const [id, cron, timezone] of SCHEDULES) {
-    const s = await getSchedule(queue, id);
+    const s = await getSchedule(queue.context, id);
     const c = parseCron(cron, timezone);
     let t = c.nextRun(s!.enabledAt);
     while (t && t.getTime() <= end + 400) {
@@ -102,7 +102,7 @@ async function threeSchedulers(store: ObjectStore): Promise<void> {
       );
       t = c.nextRun(t);
     }
-    const last = await getScheduleLastRun(queue, id);
+    const last = await getScheduleLastRun(queue.context, id);
     assert.ok(
       last && last.lastRunAt.getTime() <= end + 400 &&
         last.lastRunAt.getTime() > end - 3600_000,

@@ -76,7 +76,7 @@ function hookedQueue(hooks: Hooks, clock = new FakeClock(Date.parse(START))) {
 describe("Scheduler: missed runs, enable/disable, trigger", () => {
   it("coalesces the runs missed while no scheduler ran into one run, the latest", async () => {
     const { queue, clock } = memQueue({}, new FakeClock(Date.parse(START)));
-    await createSchedule(queue, "five", "t", {}, "*/5 * * * *");
+    await createSchedule(queue.context, "five", "t", {}, "*/5 * * * *");
     const s = new Scheduler(queue);
     at(clock, "2026-11-22T12:05:10Z");
     assert.deepEqual((await s.runOnce()).submitted.map((r) => r.dueAt.toISOString()), [
@@ -96,18 +96,18 @@ describe("Scheduler: missed runs, enable/disable, trigger", () => {
 
   it("a disabled schedule fires nothing; enabling it does not replay what was missed", async () => {
     const { queue, clock } = memQueue({}, new FakeClock(Date.parse(START)));
-    await createSchedule(queue, "m", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "m", "t", {}, "* * * * *");
     const s = new Scheduler(queue);
     at(clock, "2026-11-22T12:01:00Z");
     assert.equal((await s.runOnce()).submitted.length, 1);
     at(clock, "2026-11-22T12:01:30Z");
-    await disableSchedule(queue, "m");
+    await disableSchedule(queue.context, "m");
     at(clock, "2026-11-22T12:05:00Z");
     const off = await s.runOnce();
     assert.equal(off.submitted.length + off.due, 0);
     assert.equal(off.enabled, 0);
     at(clock, "2026-11-22T12:05:30Z");
-    await enableSchedule(queue, "m");
+    await enableSchedule(queue.context, "m");
     at(clock, "2026-11-22T12:05:40Z");
     assert.equal((await s.runOnce()).submitted.length, 0, "12:02 .. 12:05 are not replayed");
     at(clock, "2026-11-22T12:06:00Z");
@@ -119,12 +119,12 @@ describe("Scheduler: missed runs, enable/disable, trigger", () => {
 
   it("trigger adds a run without disturbing the regular ones", async () => {
     const { queue, clock } = memQueue({}, new FakeClock(Date.parse(START)));
-    await createSchedule(queue, "m", "t", { x: 1 }, "* * * * *");
+    await createSchedule(queue.context, "m", "t", { x: 1 }, "* * * * *");
     const s = new Scheduler(queue);
     at(clock, "2026-11-22T12:00:20Z");
-    const extra = await triggerSchedule(queue, "m");
+    const extra = await triggerSchedule(queue.context, "m");
     assert.equal(extra.createdAt.toISOString(), "2026-11-22T12:00:20.000Z");
-    assert.equal(await getScheduleLastRun(queue, "m"), null);
+    assert.equal(await getScheduleLastRun(queue.context, "m"), null);
     at(clock, "2026-11-22T12:01:00Z");
     const r = await s.runOnce();
     assert.deepEqual(r.submitted.map((x) => x.dueAt.toISOString()), ["2026-11-22T12:01:00.000Z"]);
@@ -136,12 +136,12 @@ describe("Scheduler: missed runs, enable/disable, trigger", () => {
 describe("Scheduler: deletes racing with a cycle", () => {
   it("a schedule deleted between cycles is skipped cleanly", async () => {
     const { queue, clock, store } = memQueue({}, new FakeClock(Date.parse(START)));
-    await createSchedule(queue, "gone", "t", {}, "* * * * *");
-    await createSchedule(queue, "kept", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "gone", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "kept", "t", {}, "* * * * *");
     const s = new Scheduler(queue);
     at(clock, "2026-11-22T12:01:00Z");
     assert.equal((await s.runOnce()).submitted.length, 2);
-    assert.equal(await deleteSchedule(queue, "gone"), true);
+    assert.equal(await deleteSchedule(queue.context, "gone"), true);
     at(clock, "2026-11-22T12:02:00Z");
     const r = await s.runOnce();
     assert.deepEqual(r.errors, []);
@@ -155,14 +155,14 @@ describe("Scheduler: deletes racing with a cycle", () => {
       const del = async () => {
         if (!armed) return;
         armed = false;
-        await deleteSchedule(queue, "x");
+        await deleteSchedule(queue.context, "x");
       };
       const { queue, clock, store } = hookedQueue({
         afterList: (p) => moment === "after LIST" && p === "schedules/" ? del() : undefined,
         afterGet: (k) =>
           moment === "after run read" && k === "schedule-runs/x.json" ? del() : undefined,
       });
-      await createSchedule(queue, "x", "t", {}, "* * * * *");
+      await createSchedule(queue.context, "x", "t", {}, "* * * * *");
       at(clock, "2026-11-22T12:01:00Z");
       armed = true;
       const r = await new Scheduler(queue).runOnce();
@@ -189,19 +189,19 @@ describe("Scheduler: failures", () => {
         }
       },
     });
-    await createSchedule(queue, "m", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "m", "t", {}, "* * * * *");
     at(clock, "2026-11-22T12:01:00Z");
     const crashed = await new Scheduler(queue).runOnce();
     assert.equal(crashed.submitted.length, 1, "the task was created");
     assert.equal(crashed.errors.length, 1);
     assert.match(crashed.errors[0]!.error.message, /503/);
-    assert.equal(await getScheduleLastRun(queue, "m"), null, "the record was not advanced");
+    assert.equal(await getScheduleLastRun(queue.context, "m"), null, "the record was not advanced");
     at(clock, "2026-11-22T12:01:20Z");
     const next = await new Scheduler(queue).runOnce(); // a restarted process
     assert.equal(next.submitted.length, 0);
     assert.equal(next.alreadySubmitted, 1);
     assert.deepEqual(next.errors, []);
-    const last = await getScheduleLastRun(queue, "m");
+    const last = await getScheduleLastRun(queue.context, "m");
     assert.equal(last?.lastRunAt.toISOString(), "2026-11-22T12:01:00.000Z");
     assert.equal(last?.lastTaskId, crashed.submitted[0]!.task.id);
     assert.equal(await taskCount(queue), 1);
@@ -209,7 +209,7 @@ describe("Scheduler: failures", () => {
 
   it("a malformed schedule is reported once and skipped; the others still run", async () => {
     const { queue, clock, store } = memQueue({}, new FakeClock(Date.parse(START)));
-    await createSchedule(queue, "good", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "good", "t", {}, "* * * * *");
     await store.put("schedules/bad.json", '{"schema_version":1,"id":"bad"}');
     await store.put(
       "schedules/cron.json",
@@ -267,7 +267,7 @@ describe("Scheduler: cost and loop", () => {
       { signalCoalesceMs: 0 },
       new FakeClock(Date.parse(START)),
     );
-    for (const id of ["a", "b", "c"]) await createSchedule(queue, id, "t", {}, "0 * * * *");
+    for (const id of ["a", "b", "c"]) await createSchedule(queue.context, id, "t", {}, "0 * * * *");
     await queue.syncLayout(); // written once per bucket
     const s = new Scheduler(queue);
     let c0 = store.counters.snapshot();
@@ -311,7 +311,7 @@ describe("Scheduler: cost and loop", () => {
   it("the loop wakes at the next due time rather than waiting for the interval, and stops promptly", async () => {
     const clock = new FakeClock(Date.parse(START));
     const { queue } = memQueue({}, clock);
-    await createSchedule(queue, "m", "t", {}, "* * * * *");
+    await createSchedule(queue.context, "m", "t", {}, "* * * * *");
     clock.ms = Date.parse("2026-11-22T12:00:59.700Z");
     const s = new Scheduler(queue);
     const submitted: string[] = [];

@@ -8,7 +8,7 @@ import {
 import * as t from "../src/task/transitions.ts";
 import type { TaskRecord } from "../src/task/task.ts";
 import { newTaskRecord, PROBE_PLACEMENT } from "../src/task/new_task.ts";
-import { resolveQueueOptions } from "../src/queue/options.ts";
+import { resolveQueueOptions } from "../src/protocol/options.ts";
 import { it } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -6,7 +6,7 @@
  */
 
 import type { Queue } from "../queue/queue.ts";
-import type { QueueOptions } from "../queue/options.ts";
+import type { QueueOptions } from "../protocol/options.ts";
 import { getEnv } from "../runtime/mod.ts";
 import { hideSecrets, type S3ClientOptions } from "../s3/config.ts";
 import type { S3Store } from "../store/s3_store.ts";

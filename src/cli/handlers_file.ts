@@ -11,7 +11,7 @@
 
 import { PermanentError, RetryableError } from "../worker/handler.ts";
 import type { Handler } from "../worker/handler.ts";
-import { validateName } from "../protocol/keys.ts";
+import { validateName } from "../task/names.ts";
 import { currentDir } from "../runtime/mod.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 

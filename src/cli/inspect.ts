@@ -193,7 +193,7 @@ export function registerInspect(program: Program): void {
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
       const { listHeartbeats } = await import("../queue/inspect.ts");
-      const beats = await listHeartbeats(queue);
+      const beats = await listHeartbeats(queue.context);
       const now = queue.store.now();
       if (flags.json) return outJson(beats.map((b) => ({ ...b, stale: isStale(b, now) })));
       if (beats.length === 0) return err("oq workers: no worker heartbeats");

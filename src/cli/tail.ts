@@ -81,7 +81,7 @@ export function registerTail(program: Program): void {
       if (!(intervalMs >= 100)) throw usageError("Invalid --interval: at least 100ms");
       const queue = await openQueue(globals(cmd));
       const { TaskTail } = await import("./tail_scan.ts");
-      const tail = new TaskTail(queue, pickShards(queue, flags.shard));
+      const tail = new TaskTail(queue.context, pickShards(queue, flags.shard));
       let stopping = false;
       let wake: (() => void) | undefined;
       const emit = (events: TailEvent[]) => {

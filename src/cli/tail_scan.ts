@@ -5,10 +5,9 @@
  * @module
  */
 
-import { reportBadObject } from "../protocol/bad_objects.ts";
+import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
-import type { Queue } from "../queue/queue.ts";
-import { mapLimit } from "../queue/queue.ts";
+import { mapLimit } from "../base/concurrency.ts";
 import { parseTaskRecord, Task } from "../task/task.ts";
 
 interface Seen {
@@ -35,13 +34,13 @@ export interface TailEvent {
 
 /** Polls the tasks prefixes and reports changes (see {@link TaskTail.scan}). */
 export class TaskTail {
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   readonly #shards: string[];
   readonly #seen = new Map<string, Seen>();
   #primed = false;
 
   /** Tail these shards of a queue. */
-  constructor(queue: Queue, shards: string[]) {
+  constructor(queue: QueueContext, shards: string[]) {
     this.#queue = queue;
     this.#shards = shards;
   }
@@ -77,7 +76,7 @@ export class TaskTail {
         } catch (e) {
           if (!(e instanceof SchemaError)) throw e;
           // Reported once; not read again until it changes.
-          reportBadObject(q, key, o.etag, e.message);
+          q.badObjects.report(key, o.etag, e.message);
           this.#seen.set(key, { etag: o.etag });
           return null;
         }

@@ -8,13 +8,13 @@
  * @module
  */
 
+import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter } from "../base/events.ts";
 import { checkSeconds, MAX_INTERVAL_MS } from "../base/limits.ts";
 import { Loop } from "../base/loop.ts";
-import type { Queue } from "../queue/queue.ts";
 import { ReportOnce } from "../base/report_once.ts";
-import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { type RetentionOptions, Sweeper, type SweepResult } from "./sweep.ts";
 import * as transitions from "../task/transitions.ts";
 
@@ -90,7 +90,7 @@ export interface MonitorEvents extends Record<string, unknown> {
 export class Monitor {
   /** Typed events. */
   readonly events: Emitter<MonitorEvents> = new Emitter<MonitorEvents>();
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   readonly #o: Required<Omit<MonitorOptions, "activityHint" | "shardsPerCycle" | "retention">> & {
     activityHint?: () => boolean;
     shardsPerCycle: number;
@@ -103,8 +103,8 @@ export class Monitor {
   #idleWait = false;
 
   /** Create a monitor; validates options, no I/O. */
-  constructor(queue: Queue, options: MonitorOptions = {}) {
-    this.#queue = queue;
+  constructor(queue: HasContext, options: MonitorOptions = {}) {
+    this.#queue = queue.context;
     this.#o = {
       checkIntervalS: options.checkIntervalS ?? 15,
       idleCheckIntervalS: options.idleCheckIntervalS ?? 300,
@@ -126,7 +126,7 @@ export class Monitor {
         throw new RangeError(`Invalid retention.${k}: ${v}`);
       }
     }
-    this.#sweeper = new Sweeper(queue, retention, this.#o.sweepMaxGets);
+    this.#sweeper = new Sweeper(this.#queue, retention, this.#o.sweepMaxGets);
     this.#sweeper.onInvalid = (error) => this.#invalid(error);
   }
 
@@ -154,9 +154,9 @@ export class Monitor {
       sweep: null,
       requests: 0,
     };
-    const layoutBefore = q.layoutRequests;
+    const layoutBefore = q.layout.requests;
     const shards = (await q.syncLayout()).shards;
-    r.requests += q.layoutRequests - layoutBefore;
+    r.requests += q.layout.requests - layoutBefore;
     for (let i = 0; i < Math.min(this.#o.shardsPerCycle, shards.length); i++) {
       const shard = shards[(this.#rotation + i) % shards.length]!;
       r.shards++;
@@ -188,7 +188,7 @@ export class Monitor {
     for (const v of page.versions) {
       const ref = { key: v.key, versionId: v.versionId };
       if (v.isDeleteMarker || !v.isLatest) {
-        await tasksOf(q).deleteEntry(ref);
+        await q.tasks.deleteEntry(ref);
         continue;
       }
       const entry = q.keys.parseDeadline(v.key);
@@ -209,25 +209,25 @@ export class Monitor {
     if (cur === undefined) return;
     if (
       cur && cur.rec.status === "pending" && cur.rec.expires_at !== null &&
-      tasksOf(q).expiryKey(cur.rec) === ref.key
+      q.tasks.expiryKey(cur.rec) === ref.key
     ) {
       const t = transitions.expire(cur.rec, now);
       if (!t.ok) return;
       r.requests++;
-      if (await tasksOf(q).replace(t.next, cur.etag) === null) return; // changed: next cycle
+      if (await q.tasks.replace(t.next, cur.etag) === null) return; // changed: next cycle
       r.expired++;
-      await tasksOf(q).deleteAllVersions(tasksOf(q).readyKey(cur.rec));
+      await q.tasks.deleteAllVersions(q.tasks.readyKey(cur.rec));
     } else {
       r.staleEntries++;
     }
-    await tasksOf(q).deleteEntry(ref);
+    await q.tasks.deleteEntry(ref);
   }
 
   // The task, `null` when gone, `undefined` when unreadable (reported, entry kept).
   async #read(taskId: string, r: MonitorResult): Promise<Versioned | null | undefined> {
     try {
       r.requests++;
-      return await tasksOf(this.#queue).read(taskId);
+      return await this.#queue.tasks.read(taskId);
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
       this.#invalid(e);
@@ -242,25 +242,25 @@ export class Monitor {
       const cur = await this.#read(taskId, r);
       if (cur === undefined) return;
       if (
-        cur === null || cur.rec.status !== "running" || tasksOf(q).leaseKey(cur.rec) !== ref.key
+        cur === null || cur.rec.status !== "running" || q.tasks.leaseKey(cur.rec) !== ref.key
       ) {
         // Finished, re-leased under another key, or gone: the entry is stale.
-        await tasksOf(q).deleteEntry(ref);
+        await q.tasks.deleteEntry(ref);
         r.staleEntries++;
         return;
       }
       const t = transitions.recoverLease(cur.rec, now);
       if (!t.ok) return;
       const w = t.next.status === "pending"
-        ? await tasksOf(q).makePending(t.next, cur.etag)
-        : await tasksOf(q).replace(t.next, cur.etag);
+        ? await q.tasks.makePending(t.next, cur.etag)
+        : await q.tasks.replace(t.next, cur.etag);
       r.requests += t.next.status === "pending" ? 2 : 1;
       if (w === null) continue; // the worker (or another monitor) wrote first: look again
       if (w.rec.status === "pending") r.recovered++;
       else if (w.rec.status === "failed") r.deadLettered++;
       else r.cancelled++;
       this.events.emit("monitor:recovered", { taskId, status: w.rec.status });
-      await tasksOf(q).deleteEntry(ref);
+      await q.tasks.deleteEntry(ref);
       return;
     }
   }

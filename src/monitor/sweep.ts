@@ -12,11 +12,11 @@
  * @module
  */
 
+import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
-import type { Queue } from "../queue/queue.ts";
-import { drainLane, moveTask } from "../queue/reshard.ts";
+import { drainLane, moveTask } from "../protocol/lanes.ts";
 import { parseTaskRecord, type TaskRecord } from "../task/task.ts";
-import { tasksOf } from "../protocol/tasks.ts";
+
 import * as transitions from "../task/transitions.ts";
 
 /** Retention of finished tasks (completed, failed, cancelled, expired). */
@@ -57,7 +57,7 @@ const SETTLE_MS = 60_000;
 
 /** A resumable sweep over every shard's task objects. */
 export class Sweeper {
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   readonly #retention: RetentionOptions;
   readonly #maxGets: number;
   readonly #settled = new Map<string, string>(); // key -> ETag of a finished task needing nothing
@@ -67,7 +67,7 @@ export class Sweeper {
   onInvalid: (e: SchemaError) => void = () => {};
 
   /** Create a sweeper; `maxGets` bounds the task reads of one step. */
-  constructor(queue: Queue, retention: RetentionOptions = {}, maxGets = 200) {
+  constructor(queue: QueueContext, retention: RetentionOptions = {}, maxGets = 200) {
     this.#queue = queue;
     this.#retention = retention;
     this.#maxGets = maxGets;
@@ -138,7 +138,7 @@ export class Sweeper {
     r: SweepResult,
   ): Promise<boolean> {
     const q = this.#queue;
-    const tasks = tasksOf(q);
+    const tasks = q.tasks;
     const now = q.store.now();
     if (now - modifiedAt < SETTLE_MS) return false;
     if ((rec.status === "pending" || rec.status === "running") && tasks.laneOf(rec) !== rec.shard) {

@@ -7,35 +7,35 @@
  * @module
  */
 
-import type { Queue } from "../queue/queue.ts";
-
-const reported = new WeakMap<Queue, Set<string>>();
+import { ReportOnce } from "../base/report_once.ts";
 
 /**
- * Report a bad object through `queue.options.warn` (`oq: skipped <why>`), unless this
- * queue already reported the same version of it (`etag`; without one, the key alone).
- * True when it was reported now.
+ * Reports each bad object once (per key and version) through a warning sink.
  *
  * @example
  * ```ts
- * import { MemoryStore, Queue } from "../../mod.ts";
- * import { reportBadObject } from "./bad_objects.ts";
- * const queue = new Queue(new MemoryStore(), { warn: (m) => console.log(m) });
- * reportBadObject(queue, "workers/x.json", '"e1"', 'Object "workers/x.json" is not a heartbeat');
- * reportBadObject(queue, "workers/x.json", '"e1"', "again"); // false: reported once
+ * import { BadObjects } from "./bad_objects.ts";
+ * const bad = new BadObjects((m) => console.log(m));
+ * bad.report("workers/x.json", '"e1"', 'Object "workers/x.json" is not a heartbeat'); // true
+ * bad.report("workers/x.json", '"e1"', "again"); // false: reported once
  * ```
  */
-export function reportBadObject(
-  queue: Queue,
-  key: string,
-  etag: string | undefined,
-  why: string,
-): boolean {
-  let seen = reported.get(queue);
-  if (seen === undefined) reported.set(queue, seen = new Set());
-  const id = `${key}\n${etag ?? ""}`;
-  if (seen.has(id)) return false;
-  seen.add(id);
-  queue.options.warn(`oq: skipped ${why}`);
-  return true;
+export class BadObjects {
+  readonly #warn: (message: string) => void;
+  readonly #once = new ReportOnce();
+
+  /** Report through `warn` (`oq: skipped <why>`). */
+  constructor(warn: (message: string) => void) {
+    this.#warn = warn;
+  }
+
+  /**
+   * Report a bad object, unless the same version of it (`etag`; without one, the key
+   * alone) was reported already. True when it was reported now.
+   */
+  report(key: string, etag: string | undefined, why: string): boolean {
+    if (!this.#once.first(`${key}\n${etag ?? ""}`)) return false;
+    this.#warn(`oq: skipped ${why}`);
+    return true;
+  }
 }

@@ -19,7 +19,8 @@
 import { z } from "zod";
 import { ConfigError } from "../base/errors.ts";
 import { fnv1a, nonce } from "../base/ids.ts";
-import { type Keys, shardOfTaskId } from "./keys.ts";
+import type { Keys } from "./keys.ts";
+import { shardOfTaskId } from "../task/names.ts";
 import { readStored, type Stored, writeStored } from "./stored.ts";
 import type { ObjectStore } from "../store/types.ts";
 

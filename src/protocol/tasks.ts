@@ -202,17 +202,3 @@ export interface EntryRef {
   /** Version id from the PUT or from ListObjectVersions (absent or "null" when unversioned). */
   versionId?: string;
 }
-
-const TASK_STORES = new WeakMap<object, TaskStore>();
-
-/** Attach the task I/O of a queue (called by the Queue constructor). */
-export function registerTaskStore(owner: object, tasks: TaskStore): void {
-  TASK_STORES.set(owner, tasks);
-}
-
-/** The task I/O of a queue: the protocol layer shared by worker, monitor and scheduler. */
-export function tasksOf(owner: object): TaskStore {
-  const t = TASK_STORES.get(owner);
-  if (!t) throw new TypeError("Not a Queue");
-  return t;
-}

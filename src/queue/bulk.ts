@@ -6,9 +6,10 @@
  * @module
  */
 
-import { validateName } from "../protocol/keys.ts";
-import { type CancelResult, mapLimit, type Queue } from "./queue.ts";
-import { tasksOf } from "../protocol/tasks.ts";
+import { type CancelResult, cancelTask } from "./state_changes.ts";
+import type { QueueContext } from "../protocol/context.ts";
+import { validateName } from "../task/names.ts";
+import { mapLimit } from "../base/concurrency.ts";
 
 /** What a bulk cancel did. */
 export interface BulkCancelResult {
@@ -50,7 +51,7 @@ function progress(out: BulkCancelResult, o: BulkCancelOptions): void {
 
 /** Cancel each id (see `Queue.cancel`); invalid ids are skipped with the reason. */
 export async function cancelMany(
-  q: Queue,
+  q: QueueContext,
   ids: readonly string[],
   o: BulkCancelOptions = {},
 ): Promise<BulkCancelResult> {
@@ -60,7 +61,7 @@ export async function cancelMany(
     const batch = ids.slice(i, i + 500);
     const results = await mapLimit(batch, concurrency, async (id) => {
       try {
-        return await q.cancel(id, { reason: o.reason });
+        return await cancelTask(q, id, { reason: o.reason });
       } catch (e) {
         if (e instanceof TypeError) {
           return { taskId: String(id), outcome: "skipped", reason: e.message } as CancelResult;
@@ -88,7 +89,7 @@ export interface CancelByTypeOptions extends BulkCancelOptions {
  * index of every shard: one LIST per 1000 tasks, then one GET and one PUT per task.
  */
 export async function cancelByType(
-  q: Queue,
+  q: QueueContext,
   taskType: string,
   o: CancelByTypeOptions = {},
 ): Promise<BulkCancelResult> {
@@ -115,7 +116,11 @@ export async function cancelByType(
           ): id is string => id !== undefined),
         ),
       ];
-      const results = await mapLimit(ids, concurrency, (id) => q.cancel(id, { reason: o.reason }));
+      const results = await mapLimit(
+        ids,
+        concurrency,
+        (id) => cancelTask(q, id, { reason: o.reason }),
+      );
       for (const r of results) collect(out, r);
       progress(out, o);
       if (!page.isTruncated) break;
@@ -126,7 +131,7 @@ export async function cancelByType(
 }
 
 async function cancelRunningOfType(
-  q: Queue,
+  q: QueueContext,
   shard: string,
   taskType: string,
   out: BulkCancelResult,
@@ -144,16 +149,16 @@ async function cancelRunningOfType(
       id,
     ): id is string => !!id);
     const results = await mapLimit(ids, concurrency, async (id) => {
-      const v = await tasksOf(q).read(id).catch(() => null);
+      const v = await q.tasks.read(id).catch(() => null);
       if (!v || v.rec.task_type !== taskType || v.rec.status !== "running") return null;
-      return await q.cancel(id, { reason: o.reason });
+      return await cancelTask(q, id, { reason: o.reason });
     });
     for (const r of results) if (r) collect(out, r);
     progress(out, o);
   } while (token);
 }
 
-function leaseTaskId(q: Queue, key: string): string | undefined {
+function leaseTaskId(q: QueueContext, key: string): string | undefined {
   const d = q.keys.parseDeadline(key);
   return d?.kind === "lease" ? d.taskId : undefined;
 }

@@ -6,7 +6,7 @@
  */
 
 import { AccessDeniedError, ConfigError, NoSuchBucketError } from "../base/errors.ts";
-import type { QueueOptions } from "./options.ts";
+import type { QueueOptions } from "../protocol/options.ts";
 import { Queue } from "./queue.ts";
 import { getEnv } from "../runtime/mod.ts";
 import { resolveS3Config, type S3ClientOptions } from "../s3/config.ts";

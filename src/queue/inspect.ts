@@ -5,13 +5,12 @@
  * @module
  */
 
-import { reportBadObject } from "../protocol/bad_objects.ts";
+import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { type HeartbeatRecord, HeartbeatSchema } from "../worker/heartbeat.ts";
-import { validateName, validateShard } from "../protocol/keys.ts";
-import type { Queue } from "./queue.ts";
-import { mapLimit } from "./queue.ts";
-import { parseStored } from "../protocol/stored.ts";
+import { validateName, validateShard } from "../task/names.ts";
+import { mapLimit } from "../base/concurrency.ts";
+import { parseStored } from "../base/parse_stored.ts";
 import { parseTaskRecord, Task, TASK_STATUSES, type TaskStatus } from "../task/task.ts";
 import type { ObjectInfo } from "../store/types.ts";
 
@@ -31,7 +30,7 @@ export interface ListTasksOptions {
  * An object that is not a valid task is reported once (queue option `warn`) and skipped.
  */
 export async function listTasks(
-  q: Queue,
+  q: QueueContext,
   shard: string,
   o: ListTasksOptions = {},
 ): Promise<Task[]> {
@@ -62,7 +61,7 @@ export async function listTasks(
           return new Task(parseTaskRecord(obj.key, o2.body));
         } catch (e) {
           if (!(e instanceof SchemaError)) throw e;
-          reportBadObject(q, obj.key, o2.etag, e.message);
+          q.badObjects.report(obj.key, o2.etag, e.message);
           return null;
         }
       }));
@@ -79,7 +78,7 @@ export async function listTasks(
 
 /** Ids of a shard's tasks that are due now, from the ready index (LISTs only, no GET). */
 export async function listReady(
-  q: Queue,
+  q: QueueContext,
   shard: string,
   o: { limit?: number; taskType?: string } = {},
 ): Promise<string[]> {
@@ -107,7 +106,7 @@ export async function listReady(
  * per version). Needs bucket versioning; without it, only the current version exists. A
  * version that is not a valid task is reported once (queue option `warn`) and skipped.
  */
-export async function getHistory(q: Queue, taskId: string): Promise<Task[]> {
+export async function getHistory(q: QueueContext, taskId: string): Promise<Task[]> {
   const key = q.keys.task(taskId);
   const ids: string[] = [];
   let keyMarker: string | undefined;
@@ -126,7 +125,7 @@ export async function getHistory(q: Queue, taskId: string): Promise<Task[]> {
       return new Task(parseTaskRecord(key, o.body));
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
-      reportBadObject(q, key, o.etag, `${e.message} (version ${versionId})`);
+      q.badObjects.report(key, o.etag, `${e.message} (version ${versionId})`);
       return null;
     }
   });
@@ -161,7 +160,7 @@ export interface QueueStats {
   workers: number;
 }
 
-async function listAll(q: Queue, prefix: string): Promise<ObjectInfo[]> {
+async function listAll(q: QueueContext, prefix: string): Promise<ObjectInfo[]> {
   const all: ObjectInfo[] = [];
   let token: string | undefined;
   do {
@@ -173,16 +172,16 @@ async function listAll(q: Queue, prefix: string): Promise<ObjectInfo[]> {
 }
 
 /** Count the listed objects `ok` accepts; report the others (once) as not oq's. */
-function countValid(q: Queue, objects: ObjectInfo[], ok: (key: string) => boolean): number {
+function countValid(q: QueueContext, objects: ObjectInfo[], ok: (key: string) => boolean): number {
   let n = 0;
   for (const o of objects) {
     if (ok(o.key)) n++;
-    else reportBadObject(q, o.key, o.etag, `Object "${o.key}": the key is not one oq writes`);
+    else q.badObjects.report(o.key, o.etag, `Object "${o.key}": the key is not one oq writes`);
   }
   return n;
 }
 
-function isTaskKey(q: Queue, shard: string, key: string): boolean {
+function isTaskKey(q: QueueContext, shard: string, key: string): boolean {
   const p = q.keys.tasksPrefix(shard);
   if (!key.startsWith(p) || !key.endsWith(".json")) return false;
   try {
@@ -197,7 +196,7 @@ function isTaskKey(q: Queue, shard: string, key: string): boolean {
  * LIST and one GET per worker heartbeat. Keys that oq does not write (and heartbeats that
  * are not valid) are reported once (queue option `warn`) and not counted.
  */
-export async function stats(q: Queue): Promise<QueueStats> {
+export async function stats(q: QueueContext): Promise<QueueStats> {
   const now = q.store.now();
   // Entries due within the clock's uncertainty count as ready: another process's "now" may
   // be a little ahead of ours.
@@ -235,7 +234,7 @@ export async function stats(q: Queue): Promise<QueueStats> {
  * 1000 heartbeats plus one GET each. An object that is not a valid heartbeat (malformed,
  * or not the worker its key names) is reported once (queue option `warn`) and skipped.
  */
-export async function listHeartbeats(q: Queue): Promise<HeartbeatRecord[]> {
+export async function listHeartbeats(q: QueueContext): Promise<HeartbeatRecord[]> {
   const objects = await listAll(q, q.keys.workersPrefix());
   const beats = await mapLimit(objects, 16, async (obj) => {
     const o = await q.store.get(obj.key);
@@ -255,7 +254,7 @@ export async function listHeartbeats(q: Queue): Promise<HeartbeatRecord[]> {
       return rec;
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
-      reportBadObject(q, obj.key, o.etag, e.message);
+      q.badObjects.report(obj.key, o.etag, e.message);
       return null;
     }
   });

@@ -21,8 +21,9 @@
  * @module
  */
 
-import { ORPHAN_ENTRY_AGE_MS } from "../worker/claim.ts";
-import { SchemaError } from "../base/errors.ts";
+import type { HasContext } from "../protocol/context.ts";
+import { drainLane, type DrainResult, emptyDrain, ORPHAN_ENTRY_AGE_MS } from "../protocol/lanes.ts";
+import type { SchemaError } from "../base/errors.ts";
 import {
   changedLayoutRecord,
   type Layout,
@@ -30,26 +31,7 @@ import {
   readLayout,
   writeLayout,
 } from "../protocol/layout.ts";
-import type { Queue } from "./queue.ts";
-import { type EntryRef, tasksOf } from "../protocol/tasks.ts";
-import * as transitions from "../task/transitions.ts";
 import { VERSION } from "../base/version.ts";
-
-/** Counts of moving the work out of retired lanes. */
-export interface DrainResult {
-  /** Entries (ready, lease, TTL) looked at. */
-  entries: number;
-  /** Pending tasks moved to a current lane. */
-  movedPending: number;
-  /** Running tasks whose lease entry moved to a current lane. */
-  movedRunning: number;
-  /** Entries removed because their task was already elsewhere, finished or gone. */
-  removed: number;
-  /** Entries left for a later pass: their task is not written yet (a submit in progress). */
-  kept: number;
-  /** Task objects that could not be parsed (reported through `onInvalid`, entry kept). */
-  invalid: number;
-}
 
 /** Options of {@link reshard}. */
 export interface ReshardOptions {
@@ -85,11 +67,6 @@ export interface ReshardResult {
   passes: number;
 }
 
-/** Empty counts. */
-export function emptyDrain(): DrainResult {
-  return { entries: 0, movedPending: 0, movedRunning: 0, removed: 0, kept: 0, invalid: 0 };
-}
-
 function addDrain(a: DrainResult, b: DrainResult): void {
   for (const k of Object.keys(a) as (keyof DrainResult)[]) a[k] += b[k];
 }
@@ -110,10 +87,11 @@ function addDrain(a: DrainResult, b: DrainResult): void {
  * ```
  */
 export async function reshard(
-  queue: Queue,
+  from_: HasContext,
   to: number,
   options: ReshardOptions = {},
 ): Promise<ReshardResult> {
+  const queue = from_.context;
   if (!Number.isInteger(to) || to < 1 || to > MAX_SHARD_COUNT) {
     throw new RangeError(
       `Invalid shard count: ${JSON.stringify(to)} (an integer from 1 to ${MAX_SHARD_COUNT})`,
@@ -168,122 +146,6 @@ export async function reshard(
     }
   }
   return result;
-}
-
-/**
- * Move the work indexed in `shard` (a retired lane) to current lanes: one LIST per 1,000
- * entries of `ready/{shard}/` and `deadlines/{shard}/`, then per pending or running task one
- * GET, one PUT per index entry it needs, one PUT for the task and a LIST plus free DELETEs
- * for its old entries.
- */
-export async function drainLane(
-  queue: Queue,
-  shard: string,
-  onInvalid: (error: SchemaError) => void = () => {},
-): Promise<DrainResult> {
-  const r = emptyDrain();
-  const layout = await queue.syncLayout();
-  if (layout.isLane(shard)) return r; // a lane again (a later reshard grew back)
-  for (const prefix of [queue.keys.readyShardPrefix(shard), queue.keys.deadlinePrefix(shard)]) {
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    for (;;) {
-      const page = await queue.store.listVersions({ prefix, keyMarker, versionIdMarker });
-      for (const v of page.versions) {
-        const ref: EntryRef = { key: v.key, versionId: v.versionId };
-        if (v.isDeleteMarker || !v.isLatest) {
-          await tasksOf(queue).deleteEntry(ref);
-          continue;
-        }
-        const taskId = queue.keys.parseReady(v.key)?.taskId ??
-          queue.keys.parseDeadline(v.key)?.taskId;
-        if (taskId === undefined) continue; // not ours: leave it alone
-        r.entries++;
-        const outcome = await moveTask(queue, taskId, onInvalid);
-        if (outcome === "invalid") {
-          r.invalid++;
-          continue;
-        }
-        if (outcome === "moved-pending") r.movedPending++;
-        if (outcome === "moved-running") r.movedRunning++;
-        if (
-          outcome === "gone" &&
-          queue.store.now() - v.lastModified.getTime() <= ORPHAN_ENTRY_AGE_MS
-        ) {
-          r.kept++; // the producer writes the entry before the task: wait for it
-          continue;
-        }
-        await tasksOf(queue).deleteEntry(ref);
-        if (outcome === "gone" || outcome === "in-lane" || outcome === "finished") r.removed++;
-      }
-      if (!page.isTruncated) break;
-      keyMarker = page.nextKeyMarker;
-      versionIdMarker = page.nextVersionIdMarker;
-    }
-  }
-  return r;
-}
-
-/** What {@link moveTask} found and did. */
-export type MoveOutcome =
-  | "moved-pending"
-  | "moved-running"
-  | "in-lane"
-  | "finished"
-  | "gone"
-  | "invalid";
-
-/**
- * Put a pending or running task into its lane under the current layout, if it is not
- * there: new index entries, then the task (compare-and-swap), then the old entries.
- */
-export async function moveTask(
-  queue: Queue,
-  taskId: string,
-  onInvalid: (error: SchemaError) => void = () => {},
-): Promise<MoveOutcome> {
-  const tasks = tasksOf(queue);
-  for (let round = 0; round < 16; round++) {
-    let v;
-    try {
-      v = await tasks.read(taskId);
-    } catch (e) {
-      if (!(e instanceof SchemaError)) throw e;
-      onInvalid(e);
-      return "invalid";
-    }
-    if (v === null) return "gone";
-    const { rec } = v;
-    if (rec.status !== "pending" && rec.status !== "running") return "finished";
-    const lane = tasks.laneOf(rec);
-    if (lane === rec.shard) return "in-lane";
-    const t = transitions.moveLane(rec, queue.store.now(), lane);
-    if (!t.ok) return "finished";
-    const next = t.next;
-    // Index first: the task must never be in a lane without its entries.
-    const added: EntryRef[] = [];
-    if (next.status === "pending") {
-      added.push(await tasks.putReady(next));
-      if (next.expires_at !== null) added.push(await tasks.putExpiry(next));
-    } else if (next.lease_expires_at !== null) {
-      added.push(await tasks.putLease(next));
-    }
-    const w = await tasks.replace(next, v.etag);
-    if (w === null) {
-      // Claimed, finished or moved meanwhile: drop our entries and look again.
-      await Promise.all(added.map((e) => tasks.deleteEntry(e)));
-      continue;
-    }
-    if (rec.status === "pending") {
-      await tasks.deleteAllVersions(tasks.readyKey(rec));
-      if (rec.expires_at !== null) await tasks.deleteAllVersions(tasks.expiryKey(rec));
-      await tasks.signals.touch(rec.task_type);
-      return "moved-pending";
-    }
-    if (rec.lease_expires_at !== null) await tasks.deleteAllVersions(tasks.leaseKey(rec));
-    return "moved-running";
-  }
-  throw new Error(`Task ${taskId} kept changing while it was moved; run the reshard again`);
 }
 
 /** A layout for display: shard counts and the change log. */

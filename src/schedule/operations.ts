@@ -7,12 +7,12 @@
  * @module
  */
 
-import { reportBadObject } from "../protocol/bad_objects.ts";
+import { submitTask } from "../protocol/submit.ts";
+import type { QueueContext } from "../protocol/context.ts";
 import { OqError, SchemaError } from "../base/errors.ts";
 import { nonce } from "../base/ids.ts";
-import { validateName } from "../protocol/keys.ts";
-import type { Queue } from "../queue/queue.ts";
-import { mapLimit } from "../queue/queue.ts";
+import { validateName } from "../task/names.ts";
+import { mapLimit } from "../base/concurrency.ts";
 import {
   parseCron,
   readCurrent,
@@ -98,7 +98,7 @@ function sameDefinition(a: ScheduleRecord, b: ScheduleRecord): boolean {
  * ```
  */
 export async function createSchedule(
-  queue: Queue,
+  queue: QueueContext,
   scheduleId: string,
   taskType: string,
   input: unknown,
@@ -121,7 +121,7 @@ export async function createSchedule(
   const probe = await newTaskRecord(taskType, input, submit, queue.options, 0, PROBE_PLACEMENT);
   const key = queue.keys.schedule(scheduleId);
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-    const now = (await queue.now()).toISOString();
+    const now = new Date(await queue.now()).toISOString();
     const cur = await readCurrent(queue, key, ScheduleRecordSchema);
     if (cur !== null && !options.upsert) throw new ScheduleExistsError(scheduleId);
     const base: ScheduleRecord = {
@@ -188,7 +188,10 @@ export function runOptions(
  * const s = await getSchedule(queue, "nightly-report");
  * ```
  */
-export async function getSchedule(queue: Queue, scheduleId: string): Promise<Schedule | null> {
+export async function getSchedule(
+  queue: QueueContext,
+  scheduleId: string,
+): Promise<Schedule | null> {
   const cur = await readCurrent(queue, queue.keys.schedule(scheduleId), ScheduleRecordSchema);
   return cur ? new Schedule(cur.rec) : null;
 }
@@ -207,7 +210,7 @@ export async function getSchedule(queue: Queue, scheduleId: string): Promise<Sch
  * for (const s of await listSchedules(queue)) console.log(s.id, s.cron, s.enabled);
  * ```
  */
-export async function listSchedules(queue: Queue): Promise<Schedule[]> {
+export async function listSchedules(queue: QueueContext): Promise<Schedule[]> {
   const listed: Array<{ id: string; key: string }> = [];
   let token: string | undefined;
   do {
@@ -219,7 +222,7 @@ export async function listSchedules(queue: Queue): Promise<Schedule[]> {
     for (const o of page.objects) {
       const id = queue.keys.parseSchedule(o.key);
       if (id !== null) listed.push({ id, key: o.key });
-      else reportBadObject(queue, o.key, o.etag, `Object "${o.key}": the key names no schedule`);
+      else queue.badObjects.report(o.key, o.etag, `Object "${o.key}": the key names no schedule`);
     }
   } while (token);
   const found = await mapLimit(listed, 16, async ({ id, key }) => {
@@ -232,7 +235,7 @@ export async function listSchedules(queue: Queue): Promise<Schedule[]> {
       return cur.rec;
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
-      reportBadObject(queue, key, etag, e.message);
+      queue.badObjects.report(key, etag, e.message);
       return null;
     }
   });
@@ -257,7 +260,7 @@ export function checkSchedule(key: string, id: string, rec: ScheduleRecord): voi
 
 /** Compare-and-swap a schedule until `change` is applied; `null` from `change`: nothing to do. */
 async function mutate(
-  queue: Queue,
+  queue: QueueContext,
   scheduleId: string,
   change: (rec: ScheduleRecord, now: string) => ScheduleRecord | null,
 ): Promise<Schedule> {
@@ -265,7 +268,7 @@ async function mutate(
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const cur = await readCurrent(queue, key, ScheduleRecordSchema);
     if (cur === null) throw new RangeError(`Schedule ${JSON.stringify(scheduleId)} not found`);
-    const now = (await queue.now()).toISOString();
+    const now = new Date(await queue.now()).toISOString();
     const changed = change(cur.rec, now);
     if (changed === null) return new Schedule(cur.rec);
     const next = { ...changed, updated_at: now, revision: cur.rec.revision + 1, write_id: nonce() };
@@ -288,7 +291,7 @@ async function mutate(
  * await enableSchedule(queue, "nightly-report");
  * ```
  */
-export function enableSchedule(queue: Queue, scheduleId: string): Promise<Schedule> {
+export function enableSchedule(queue: QueueContext, scheduleId: string): Promise<Schedule> {
   return mutate(
     queue,
     scheduleId,
@@ -309,7 +312,7 @@ export function enableSchedule(queue: Queue, scheduleId: string): Promise<Schedu
  * await disableSchedule(queue, "nightly-report");
  * ```
  */
-export function disableSchedule(queue: Queue, scheduleId: string): Promise<Schedule> {
+export function disableSchedule(queue: QueueContext, scheduleId: string): Promise<Schedule> {
   return mutate(queue, scheduleId, (r) => r.enabled ? { ...r, enabled: false } : null);
 }
 
@@ -326,7 +329,7 @@ export function disableSchedule(queue: Queue, scheduleId: string): Promise<Sched
  * await deleteSchedule(queue, "nightly-report"); // true
  * ```
  */
-export async function deleteSchedule(queue: Queue, scheduleId: string): Promise<boolean> {
+export async function deleteSchedule(queue: QueueContext, scheduleId: string): Promise<boolean> {
   const key = queue.keys.schedule(scheduleId);
   if ((await queue.store.head(key)) === null) return false;
   // Schedule first: a scheduler that lists after this sees nothing to run.
@@ -349,10 +352,10 @@ export async function deleteSchedule(queue: Queue, scheduleId: string): Promise<
  * const task = await triggerSchedule(queue, "nightly-report");
  * ```
  */
-export async function triggerSchedule(queue: Queue, scheduleId: string): Promise<Task> {
+export async function triggerSchedule(queue: QueueContext, scheduleId: string): Promise<Task> {
   const cur = await readCurrent(queue, queue.keys.schedule(scheduleId), ScheduleRecordSchema);
   if (cur === null) throw new RangeError(`Schedule ${JSON.stringify(scheduleId)} not found`);
-  return await queue.submit(cur.rec.task_type, cur.rec.input, runOptions(cur.rec));
+  return (await submitTask(queue, cur.rec.task_type, cur.rec.input, runOptions(cur.rec))).task;
 }
 
 /**
@@ -369,7 +372,7 @@ export async function triggerSchedule(queue: Queue, scheduleId: string): Promise
  * ```
  */
 export async function getScheduleLastRun(
-  queue: Queue,
+  queue: QueueContext,
   scheduleId: string,
 ): Promise<ScheduleLastRun | null> {
   const cur = await readCurrent(queue, queue.keys.scheduleRun(scheduleId), ScheduleRunRecordSchema);
@@ -385,7 +388,7 @@ export async function getScheduleLastRun(
  * @internal
  */
 export async function advanceLastRun(
-  queue: Queue,
+  queue: QueueContext,
   scheduleId: string,
   cur: Stored<ScheduleRunRecord> | null,
   run: { due: number; taskId: string; next: number | null; now: number },

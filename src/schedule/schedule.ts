@@ -9,15 +9,15 @@
  * @module
  */
 
+import type { QueueContext } from "../protocol/context.ts";
 import { Cron } from "croner";
 import { z } from "zod";
 import {
-  parseStored as parseStoredWith,
   readStored as readStoredWith,
   type Stored,
   writeStored as writeStoredWith,
 } from "../protocol/stored.ts";
-import type { Queue } from "../queue/queue.ts";
+import { parseStored as parseStoredWith } from "../base/parse_stored.ts";
 import { MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 
 /** The stored format version of schedule objects and last-run records. */
@@ -318,7 +318,7 @@ export type { Stored } from "../protocol/stored.ts";
  * @internal
  */
 export async function readStored<T>(
-  queue: Queue,
+  queue: QueueContext,
   key: string,
   schema: z.ZodType<T>,
   ifNoneMatch?: string,
@@ -331,7 +331,7 @@ export async function readStored<T>(
  * @internal
  */
 export async function readCurrent<T>(
-  queue: Queue,
+  queue: QueueContext,
   key: string,
   schema: z.ZodType<T>,
 ): Promise<Stored<T> | null> {
@@ -345,7 +345,7 @@ export async function readCurrent<T>(
  * @internal
  */
 export async function writeStored<T extends { write_id: string }>(
-  queue: Queue,
+  queue: QueueContext,
   key: string,
   rec: T,
   cond: { ifNoneMatch: "*" } | { ifMatch: string },

@@ -11,12 +11,14 @@
  * @module
  */
 
+import { submitTask } from "../protocol/submit.ts";
+import type { HasContext, QueueContext } from "../protocol/context.ts";
 import type { Cron } from "croner";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter } from "../base/events.ts";
 import { checkSeconds, MAX_INTERVAL_MS } from "../base/limits.ts";
 import { Loop } from "../base/loop.ts";
-import { mapLimit, type Queue } from "../queue/queue.ts";
+import { mapLimit } from "../base/concurrency.ts";
 import {
   latestDueAt,
   nextDueAt,
@@ -126,7 +128,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export class Scheduler {
   /** Typed events. */
   readonly events: Emitter<SchedulerEvents> = new Emitter<SchedulerEvents>();
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   readonly #now: (() => number) | undefined;
   readonly #concurrency: number;
   readonly #cache = new Map<string, Entry>();
@@ -134,8 +136,8 @@ export class Scheduler {
   #loop: Loop | undefined;
 
   /** Create a scheduler; validates options, no I/O. */
-  constructor(queue: Queue, options: SchedulerOptions = {}) {
-    this.#queue = queue;
+  constructor(queue: HasContext, options: SchedulerOptions = {}) {
+    this.#queue = queue.context;
     if (options.now !== undefined && typeof options.now !== "function") {
       throw new TypeError(`Invalid scheduler option now: ${String(options.now)} (a function)`);
     }
@@ -163,7 +165,7 @@ export class Scheduler {
   async runOnce(): Promise<SchedulerResult> {
     const q = this.#queue;
     if (!this.#now) await q.now(); // sync the store clock once
-    const layoutBefore = q.layoutRequests; // submits read the bucket's layout now and then
+    const layoutBefore = q.layout.requests; // submits read the bucket's layout now and then
     const listed: Array<{ id: string; key: string; etag: string }> = [];
     const failures: ScheduleFailure[] = [];
     let token: string | undefined;
@@ -216,7 +218,7 @@ export class Scheduler {
     r.submitted.sort((a, b) =>
       a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0
     );
-    r.requests += q.layoutRequests - layoutBefore;
+    r.requests += q.layout.requests - layoutBefore;
     return r;
   }
 
@@ -284,7 +286,7 @@ export class Scheduler {
       }
     }
     r.due++;
-    const { task, created } = await q.submitAs(rec.task_type, rec.input, runOptions(rec), {
+    const { task, created } = await submitTask(q, rec.task_type, rec.input, runOptions(rec), {
       tag: "s",
       material: `${id}@${iso(due)}`,
     });

@@ -5,9 +5,8 @@
  */
 
 import { fnv1a, hashId, newTaskId, nonce } from "../base/ids.ts";
-import { validateName } from "../protocol/keys.ts";
+import { validateName } from "./names.ts";
 import { checkSeconds, checkTime, MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
-import type { ResolvedQueueOptions } from "../queue/options.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { TASK_SCHEMA_VERSION, type TaskRecord } from "./task.ts";
 
@@ -104,12 +103,24 @@ function checkBytes(what: string, json: string, maxBytes: number, option: string
   }
 }
 
+/** The queue's defaults a new task takes (a part of its resolved options). */
+export interface TaskDefaults {
+  /** Input size limit in bytes. */
+  maxInputBytes: number;
+  /** Default per-attempt timeout. */
+  defaultTimeoutSeconds: number;
+  /** Default retries. */
+  defaultMaxRetries: number;
+  /** Default back-off. */
+  defaultRetryPolicy: RetryPolicy;
+}
+
 /** Build the record of a new task. `now` is the store's time. */
 export async function newTaskRecord(
   taskType: string,
   input: unknown,
   opts: SubmitOptions,
-  q: ResolvedQueueOptions,
+  q: TaskDefaults,
   now: number,
   placement: Placement | (() => Promise<Placement>),
   derived?: DerivedId,

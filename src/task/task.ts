@@ -6,10 +6,10 @@
  */
 
 import { z } from "zod";
-import { parseStored } from "../protocol/stored.ts";
+import { parseStored } from "../base/parse_stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import { SchemaError } from "../base/errors.ts";
-import { shardOfTaskId, validateName, validateShard } from "../protocol/keys.ts";
+import { shardOfTaskId, validateName, validateShard } from "./names.ts";
 import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 
 /**

@@ -8,10 +8,11 @@
  * @module
  */
 
+import { ORPHAN_ENTRY_AGE_MS } from "../protocol/lanes.ts";
+import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { ReadyEntry } from "../protocol/keys.ts";
-import type { Queue } from "../queue/queue.ts";
-import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import * as transitions from "../task/transitions.ts";
 
 /** A ready entry that is due. */
@@ -36,7 +37,7 @@ export interface LaneListing {
 
 /** List one lane (one LIST request; ListObjectVersions so every entry has its version id). */
 export async function listLane(
-  queue: Queue,
+  queue: QueueContext,
   shard: string,
   taskType: string,
   now: number,
@@ -73,16 +74,13 @@ export type ClaimResult =
   | { kind: "skipped"; reason: string; notBefore?: number }
   | { kind: "invalid"; error: SchemaError };
 
-/** How long a ready entry may point to a missing task before it is treated as orphaned. */
-export const ORPHAN_ENTRY_AGE_MS = 60_000;
-
 /**
  * Claim one candidate for `workerId`: read the task, and if it is claimable write the
  * lease entry, then the task (compare-and-swap), then delete the ready entry. Stale
  * entries met on the way are deleted (by version id). Never throws for a lost race.
  */
 export async function claimCandidate(
-  queue: Queue,
+  queue: QueueContext,
   c: Candidate,
   workerId: string,
   leaseGraceMs: number,
@@ -91,7 +89,7 @@ export async function claimCandidate(
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
   let current: Versioned | null;
   try {
-    current = await tasksOf(queue).read(c.entry.taskId, signal);
+    current = await queue.tasks.read(c.entry.taskId, signal);
   } catch (e) {
     if (e instanceof SchemaError) return { kind: "invalid", error: e };
     throw e;
@@ -99,27 +97,27 @@ export async function claimCandidate(
   const now = queue.store.now();
   if (current === null) {
     // The producer writes the entry before the task: a young entry may be mid-submit.
-    if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await tasksOf(queue).deleteEntry(ref);
+    if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await queue.tasks.deleteEntry(ref);
     return { kind: "skipped", reason: "task not found" };
   }
   const rec = current.rec;
   if (rec.task_type !== c.entry.taskType) {
-    await tasksOf(queue).deleteEntry(ref);
+    await queue.tasks.deleteEntry(ref);
     return { kind: "skipped", reason: "entry type does not match the task" };
   }
   if (rec.status !== "pending") {
-    await tasksOf(queue).deleteEntry(ref);
+    await queue.tasks.deleteEntry(ref);
     return { kind: "skipped", reason: `task is ${rec.status}` };
   }
-  if (tasksOf(queue).readyKey(rec) !== c.entry.key) {
+  if (queue.tasks.readyKey(rec) !== c.entry.key) {
     // A newer entry exists for the task's current available_at (written before the change).
-    await tasksOf(queue).deleteEntry(ref);
+    await queue.tasks.deleteEntry(ref);
     return { kind: "skipped", reason: "entry is stale" };
   }
   if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
     const t = transitions.expire(rec, now);
-    if (t.ok && await tasksOf(queue).replace(t.next, current.etag)) {
-      await tasksOf(queue).deleteEntry(ref);
+    if (t.ok && await queue.tasks.replace(t.next, current.etag)) {
+      await queue.tasks.deleteEntry(ref);
     }
     return { kind: "skipped", reason: "task expired" };
   }
@@ -134,12 +132,12 @@ export async function claimCandidate(
   );
   if (!t.ok) return { kind: "skipped", reason: t.reason };
   // Index first: a crash after this PUT leaves a lease entry the monitor checks and drops.
-  const lease = await tasksOf(queue).putLease(t.next);
-  const claimed = await tasksOf(queue).replace(t.next, current.etag);
+  const lease = await queue.tasks.putLease(t.next);
+  const claimed = await queue.tasks.replace(t.next, current.etag);
   if (claimed === null) {
-    await tasksOf(queue).deleteEntry(lease);
+    await queue.tasks.deleteEntry(lease);
     return { kind: "skipped", reason: "lost the race" };
   }
-  await tasksOf(queue).deleteEntry(ref);
+  await queue.tasks.deleteEntry(ref);
   return { kind: "claimed", claimed, lease };
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { QueueContext } from "../protocol/context.ts";
 import {
   coerceError,
   type Handler,
@@ -14,10 +15,9 @@ import {
   type TaskContext,
 } from "./handler.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
-import type { Queue } from "../queue/queue.ts";
 import { encodeOutput } from "../task/new_task.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
-import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { type LongTimeout, setLongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
 
@@ -58,7 +58,7 @@ const MAX_ROUNDS = 16;
 export class Execution {
   /** Task id. */
   readonly taskId: string;
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   readonly #s: ExecutionSettings;
   #current: Versioned;
   #lease: EntryRef;
@@ -72,7 +72,12 @@ export class Execution {
   #keepLease = false;
 
   /** Prepare the execution of a claimed task. */
-  constructor(queue: Queue, claimed: Versioned, lease: EntryRef, settings: ExecutionSettings) {
+  constructor(
+    queue: QueueContext,
+    claimed: Versioned,
+    lease: EntryRef,
+    settings: ExecutionSettings,
+  ) {
     this.#queue = queue;
     this.#s = settings;
     this.#current = claimed;
@@ -124,7 +129,7 @@ export class Execution {
     this.#timer?.cancel();
     this.#checker?.cancel();
     const recorded = await this.#settle(outcome);
-    if (!this.#keepLease) await tasksOf(this.#queue).deleteEntry(this.#lease);
+    if (!this.#keepLease) await this.#queue.tasks.deleteEntry(this.#lease);
     return recorded;
   }
 
@@ -216,18 +221,18 @@ export class Execution {
         seconds * 1000 + this.#s.leaseGraceMs,
       );
       if (!t.ok) throw new Error(`Cannot extend the lease of ${this.taskId}: ${t.reason}`);
-      const lease = await tasksOf(this.#queue).putLease(t.next);
-      const w = await tasksOf(this.#queue).replace(t.next, this.#current.etag);
+      const lease = await this.#queue.tasks.putLease(t.next);
+      const w = await this.#queue.tasks.replace(t.next, this.#current.etag);
       if (w) {
         const old = this.#lease;
         this.#current = w;
         this.#lease = lease;
-        await tasksOf(this.#queue).deleteEntry(old);
+        await this.#queue.tasks.deleteEntry(old);
         this.#deadline = Date.now() + seconds * 1000;
         this.#armTimeout();
         return;
       }
-      await tasksOf(this.#queue).deleteEntry(lease);
+      await this.#queue.tasks.deleteEntry(lease);
       if (!(await this.#refresh())) {
         throw new Error(`Cannot extend the lease of ${this.taskId}: lease lost`);
       }
@@ -238,7 +243,7 @@ export class Execution {
   async #checkTask(): Promise<void> {
     if (this.#finished) return;
     try {
-      const r = await tasksOf(this.#queue).readIfChanged(this.taskId, this.#current.etag);
+      const r = await this.#queue.tasks.readIfChanged(this.taskId, this.#current.etag);
       if (r === "unchanged") return;
       this.#observe(r);
     } catch {
@@ -248,7 +253,7 @@ export class Execution {
 
   // Re-read after a lost write; returns false when the attempt is no longer ours.
   async #refresh(): Promise<boolean> {
-    const r = await tasksOf(this.#queue).read(this.taskId);
+    const r = await this.#queue.tasks.read(this.taskId);
     return this.#observe(r);
   }
 
@@ -333,8 +338,8 @@ export class Execution {
         });
       if (!t.ok) return { kind: "lost", taskId: this.taskId, reason: t.reason };
       const w = t.next.status === "pending"
-        ? await tasksOf(q).makePending(t.next, this.#current.etag)
-        : await tasksOf(q).replace(t.next, this.#current.etag);
+        ? await q.tasks.makePending(t.next, this.#current.etag)
+        : await q.tasks.replace(t.next, this.#current.etag);
       if (w) {
         const task = new Task(w.rec);
         const error = outcome.kind === "failed" ? outcome.error : undefined;

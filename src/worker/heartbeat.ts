@@ -6,8 +6,8 @@
  * @module
  */
 
+import type { QueueContext } from "../protocol/context.ts";
 import { z } from "zod";
-import type { Queue } from "../queue/queue.ts";
 import { type LongTimeout, setLongTimeout } from "../base/timer.ts";
 
 /** The stored heartbeat. */
@@ -29,7 +29,7 @@ export type HeartbeatRecord = z.infer<typeof HeartbeatSchema>;
 
 /** Writes one worker's heartbeat on a timer. */
 export class Heartbeat {
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   #base: Omit<HeartbeatRecord, "last_seen_at" | "in_flight" | "in_flight_tasks">;
   readonly #inFlight: () => string[];
   readonly #busyIntervalMs: number;
@@ -48,7 +48,7 @@ export class Heartbeat {
    * heartbeat then stays until it turns stale); a failed beat is retried by the next one.
    */
   constructor(
-    queue: Queue,
+    queue: QueueContext,
     base: Omit<
       HeartbeatRecord,
       "last_seen_at" | "in_flight" | "in_flight_tasks" | "schema_version"

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { type Candidate, claimCandidate, listLane } from "./claim.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter } from "../base/events.ts";
@@ -12,7 +13,7 @@ import { Execution, type Recorded } from "./execution.ts";
 import type { Handler } from "./handler.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Loop } from "../base/loop.ts";
-import { validateName, validateShard } from "../protocol/keys.ts";
+import { validateName, validateShard } from "../task/names.ts";
 import type { Layout } from "../protocol/layout.ts";
 import { Monitor } from "../monitor/monitor.ts";
 import { PollSchedule } from "./poll_schedule.ts";
@@ -23,12 +24,12 @@ import {
   type WorkerEvents,
   type WorkerRunOptions,
 } from "./options.ts";
-import { mapLimit, type Queue } from "../queue/queue.ts";
+import { mapLimit } from "../base/concurrency.ts";
 import { ReportOnce } from "../base/report_once.ts";
 import { runtimeName } from "../runtime/mod.ts";
 import { SignalWatcher } from "../protocol/signals.ts";
 import { Task } from "../task/task.ts";
-import { type EntryRef, tasksOf, type Versioned } from "../protocol/tasks.ts";
+import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 
 /**
  * A worker: register handlers with {@link Worker.task}, then {@link Worker.run}.
@@ -49,7 +50,7 @@ export class Worker {
   readonly id: string;
   /** Typed events. */
   readonly events: Emitter<WorkerEvents> = new Emitter<WorkerEvents>();
-  readonly #queue: Queue;
+  readonly #queue: QueueContext;
   readonly #handlers = new Map<string, Handler>();
   readonly #executions = new Map<string, Execution>();
   readonly #badTasks = new Map<string, number>();
@@ -75,17 +76,17 @@ export class Worker {
    * Create a worker for `shards` (default: every shard of the bucket's layout, followed
    * through reshards).
    */
-  constructor(queue: Queue, workerId: string, shards?: readonly string[]) {
-    this.#queue = queue;
+  constructor(queue: HasContext, workerId: string, shards?: readonly string[]) {
+    this.#queue = queue.context;
     this.id = validateName("worker id", workerId);
     this.#chosenShards = shards?.map(validateShard);
-    this.#shards = this.#chosenShards ?? queue.shards;
+    this.#shards = this.#chosenShards ?? this.#queue.layout.shards;
     for (const s of this.#shards) {
-      if (!queue.shards.includes(s)) {
+      if (!this.#queue.layout.shards.includes(s)) {
         throw new RangeError(`Shard ${JSON.stringify(s)} is not one of the queue's shards`);
       }
     }
-    this.#watcher = new SignalWatcher(queue.store, queue.keys);
+    this.#watcher = new SignalWatcher(this.#queue.store, this.#queue.keys);
   }
 
   /** Shards this worker polls. */
@@ -220,7 +221,7 @@ export class Worker {
       try {
         const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
         result.listed++;
-        await Promise.all(listing.junk.map((j) => tasksOf(q).deleteEntry(j)));
+        await Promise.all(listing.junk.map((j) => q.tasks.deleteEntry(j)));
         const candidates = shuffle(
           listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
         );

@@ -4,15 +4,15 @@
  * @module
  */
 
-import { validatePrefix, validateShard } from "../protocol/keys.ts";
-import { MAX_SHARD_COUNT } from "../protocol/layout.ts";
+import { validatePrefix, validateShard } from "../task/names.ts";
+import { MAX_SHARD_COUNT } from "./layout.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import {
   DEFAULT_RETRY_POLICY,
   resolveRetryPolicy,
   type RetryPolicy,
 } from "../task/retry_policy.ts";
-import { DEFAULT_SIGNAL_COALESCE_MS } from "../protocol/signals.ts";
+import { DEFAULT_SIGNAL_COALESCE_MS } from "./signals.ts";
 
 /** Options shared by {@link Queue} and `connect()`. */
 export interface QueueOptions {

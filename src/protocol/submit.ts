@@ -1,0 +1,58 @@
+/**
+ * Submitting a task: build its record, then write its index entries before the task
+ * (create-only), then touch the wake-up signal. The one place that creates tasks, used by
+ * `Queue.submit` and the scheduler.
+ *
+ * @module
+ */
+
+import { type DerivedId, newTaskRecord, type SubmitOptions } from "../task/new_task.ts";
+import { Task } from "../task/task.ts";
+import type { QueueContext } from "./context.ts";
+
+/** A submit's outcome: the task, and whether this call created it or found it. */
+export interface Submitted {
+  /** The task as stored. */
+  task: Task;
+  /** False when the id existed (an idempotent re-submit, or a schedule run already submitted). */
+  created: boolean;
+}
+
+/**
+ * Submit a task, optionally under an id derived from `derived` (schedulers derive it from
+ * the schedule and the run's due time). Costs two PUTs (ready entry, then the task), a
+ * third for the TTL entry of a task with an expiry, and at most once per
+ * `signalCoalesceMs` per type two signal PUTs.
+ */
+export async function submitTask(
+  ctx: QueueContext,
+  taskType: string,
+  input: unknown,
+  options: SubmitOptions = {},
+  derived?: DerivedId,
+): Promise<Submitted> {
+  const now = await ctx.now();
+  const rec = await newTaskRecord(taskType, input, options, ctx.options, now, async () => {
+    const layout = await ctx.syncLayout();
+    return {
+      pickShard: () => ctx.pickShard(),
+      keyShardCount: layout.keyShardCount,
+      laneFor: (id) => layout.laneFor(id),
+    };
+  }, derived);
+  const tasks = ctx.tasks;
+  // Index first: a crash after this PUT leaves a hint to a missing task (removed by
+  // pollers and the monitor), never a pending task that no index points to.
+  const entry = await tasks.putReady(rec);
+  if (rec.expires_at !== null) await tasks.putExpiry(rec);
+  const created = await tasks.create(rec);
+  if (created === null) {
+    // The id exists: an idempotent re-submit. Return the existing task.
+    const existing = await tasks.read(rec.id);
+    if (existing && tasks.readyKey(existing.rec) !== entry.key) await tasks.deleteEntry(entry);
+    if (existing === null) throw new Error(`Task ${rec.id} exists but cannot be read`);
+    return { task: new Task(existing.rec), created: false };
+  }
+  await ctx.signals.touch(taskType);
+  return { task: new Task(created.rec), created: true };
+}
