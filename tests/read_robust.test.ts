@@ -4,7 +4,7 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { putHeartbeat } from "./fixtures/heartbeat.ts";
-import { listHeartbeats } from "../src/queue/inspect.ts";
+import { listHeartbeats } from "../src/protocol/heartbeats.ts";
 import { TaskTail } from "../src/cli/tail_scan.ts";
 import { it, memQueue } from "./helpers.ts";
 

@@ -99,6 +99,8 @@ export class ConfigError extends OqError {
 export class SchemaError extends OqError {
   /** Key of the offending object. */
   readonly key: string;
+  /** ETag of the offending version, when the reader knows it (to report each version once). */
+  etag?: string;
 
   /** Create a schema error for an object key. */
   constructor(key: string, message: string, options?: ErrorOptions) {

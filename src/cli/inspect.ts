@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HeartbeatRecord } from "../worker/heartbeat.ts";
+import type { HeartbeatRecord } from "../protocol/heartbeats.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { TaskStatus } from "../task/task.ts";
 import type { Task } from "../task/task.ts";
@@ -192,7 +192,7 @@ export function registerInspect(program: Program): void {
     .addHelpText("after", examples("oq workers", "oq workers --json"))
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const { listHeartbeats } = await import("../queue/inspect.ts");
+      const { listHeartbeats } = await import("../protocol/heartbeats.ts");
       const beats = await listHeartbeats(queue.context);
       const now = queue.store.now();
       if (flags.json) return outJson(beats.map((b) => ({ ...b, stale: isStale(b, now) })));

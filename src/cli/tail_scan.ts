@@ -8,7 +8,7 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { mapLimit } from "../base/concurrency.ts";
-import { parseTaskRecord, Task } from "../task/task.ts";
+import { Task } from "../task/task.ts";
 
 interface Seen {
   etag: string;
@@ -53,15 +53,9 @@ export class TaskTail {
     const q = this.#queue;
     const listed = new Map<string, string>();
     await Promise.all(this.#shards.map(async (shard) => {
-      let token: string | undefined;
-      do {
-        const page = await q.store.list({
-          prefix: q.keys.tasksPrefix(shard),
-          continuationToken: token,
-        });
-        token = page.nextContinuationToken;
+      for await (const page of q.tasks.objectPages(shard)) {
         for (const o of page.objects) if (o.key.endsWith(".json")) listed.set(o.key, o.etag);
-      } while (token);
+      }
     }));
     const time = new Date(q.store.now()).toISOString();
     const report = this.#primed || initial;
@@ -69,15 +63,14 @@ export class TaskTail {
     const events: TailEvent[] = [];
     if (report) {
       const read = await mapLimit(changed, 16, async ([key]) => {
-        const o = await q.store.get(key);
-        if (o === null || o.kind !== "object") return null;
         try {
-          return { key, etag: o.etag, task: new Task(parseTaskRecord(key, o.body)) };
+          const v = await q.tasks.readAt(key);
+          return v === null ? null : { key, etag: v.etag, task: new Task(v.rec) };
         } catch (e) {
           if (!(e instanceof SchemaError)) throw e;
           // Reported once; not read again until it changes.
-          q.badObjects.report(key, o.etag, e.message);
-          this.#seen.set(key, { etag: o.etag });
+          q.badObjects.report(key, e.etag, e.message);
+          if (e.etag !== undefined) this.#seen.set(key, { etag: e.etag });
           return null;
         }
       });

@@ -178,10 +178,7 @@ export class Monitor {
   // pending task, and an entry that no longer matches its task is removed.
   async #deadlines(shard: string, r: MonitorResult): Promise<void> {
     const q = this.#queue;
-    const page = await q.store.listVersions({
-      prefix: q.keys.deadlinePrefix(shard),
-      maxKeys: this.#o.leasesPerShard,
-    });
+    const page = await q.tasks.deadlineVersions(shard, this.#o.leasesPerShard);
     r.requests++;
     // Decide with the store's time minus its uncertainty: never act on a deadline early.
     const now = q.store.now() - q.store.clockUncertaintyMs();

@@ -15,7 +15,7 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { drainLane, moveTask } from "../protocol/lanes.ts";
-import { parseTaskRecord, type TaskRecord } from "../task/task.ts";
+import type { TaskRecord } from "../task/task.ts";
 
 import * as transitions from "../task/transitions.ts";
 
@@ -90,11 +90,7 @@ export class Sweeper {
     };
     const homes = (await q.syncLayout()).homeShards;
     const shard = homes[this.#shard % homes.length]!;
-    const page = await q.store.list({
-      prefix: q.keys.tasksPrefix(shard),
-      startAfter: this.#after,
-      maxKeys: 1000,
-    });
+    const page = await q.tasks.listObjects(shard, { startAfter: this.#after });
     r.requests++;
     let last: string | undefined;
     for (const obj of page.objects) {
@@ -102,21 +98,20 @@ export class Sweeper {
       last = obj.key;
       r.scanned++;
       if (this.#settled.get(obj.key) === obj.etag) continue;
-      const o = await q.store.get(obj.key);
       r.read++;
       r.requests++;
-      if (o === null || o.kind !== "object") continue;
-      let rec: TaskRecord;
+      let v;
       try {
-        rec = parseTaskRecord(obj.key, o.body);
+        v = await q.tasks.readAt(obj.key);
       } catch (e) {
         if (!(e instanceof SchemaError)) throw e;
         r.invalid++;
         this.onInvalid(e);
         continue;
       }
-      const settledNow = await this.#visit(rec, o.etag, obj.lastModified.getTime(), r);
-      if (settledNow) this.#remember(obj.key, o.etag);
+      if (v === null) continue;
+      const settledNow = await this.#visit(v.rec, v.etag, obj.lastModified.getTime(), r);
+      if (settledNow) this.#remember(obj.key, v.etag);
     }
     const pageDone = last === undefined || last === page.objects[page.objects.length - 1]?.key;
     if (pageDone && !page.isTruncated) {
@@ -149,7 +144,7 @@ export class Sweeper {
     }
     if (rec.status === "pending") {
       r.requests++;
-      if (await q.store.head(tasks.readyKey(rec)) === null) {
+      if (!(await tasks.hasEntry(tasks.readyKey(rec)))) {
         await tasks.putReady(rec);
         await tasks.signals.touch(rec.task_type);
         r.readyRepaired++;
@@ -159,7 +154,7 @@ export class Sweeper {
     }
     if (rec.status === "running") {
       r.requests++;
-      if (rec.lease_expires_at !== null && await q.store.head(tasks.leaseKey(rec)) === null) {
+      if (rec.lease_expires_at !== null && !(await tasks.hasEntry(tasks.leaseKey(rec)))) {
         await tasks.putLease(rec);
         r.leaseRepaired++;
         r.requests++;
@@ -195,23 +190,8 @@ export class Sweeper {
 
   /** Delete every version of a task (its whole history). */
   async #purge(taskId: string): Promise<void> {
-    const q = this.#queue;
-    const key = q.keys.task(taskId);
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    for (;;) {
-      const page = await q.store.listVersions({ prefix: key, keyMarker, versionIdMarker });
-      const mine = page.versions.filter((v) => v.key === key);
-      const refs = mine.map((v) => ({
-        key,
-        versionId: v.versionId === "null" ? undefined : v.versionId,
-      }));
-      if (refs.length) await q.store.deleteMany(refs);
-      if (!page.isTruncated) break;
-      keyMarker = page.nextKeyMarker;
-      versionIdMarker = page.nextVersionIdMarker;
-    }
-    this.#settled.delete(key);
+    await this.#queue.tasks.purge(taskId);
+    this.#settled.delete(this.#queue.keys.task(taskId));
   }
 
   #remember(key: string, etag: string): void {

@@ -8,6 +8,7 @@
  */
 
 import { SchemaError } from "../base/errors.ts";
+import { versionPages } from "../store/paging.ts";
 import * as transitions from "../task/transitions.ts";
 import type { QueueContext } from "./context.ts";
 import type { EntryRef } from "./tasks.ts";
@@ -51,10 +52,7 @@ export async function drainLane(
   const layout = await queue.syncLayout();
   if (layout.isLane(shard)) return r; // a lane again (a later reshard grew back)
   for (const prefix of [queue.keys.readyShardPrefix(shard), queue.keys.deadlinePrefix(shard)]) {
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    for (;;) {
-      const page = await queue.store.listVersions({ prefix, keyMarker, versionIdMarker });
+    for await (const page of versionPages(queue.store, { prefix })) {
       for (const v of page.versions) {
         const ref: EntryRef = { key: v.key, versionId: v.versionId };
         if (v.isDeleteMarker || !v.isLatest) {
@@ -82,9 +80,6 @@ export async function drainLane(
         await queue.tasks.deleteEntry(ref);
         if (outcome === "gone" || outcome === "in-lane" || outcome === "finished") r.removed++;
       }
-      if (!page.isTruncated) break;
-      keyMarker = page.nextKeyMarker;
-      versionIdMarker = page.nextVersionIdMarker;
     }
   }
   return r;

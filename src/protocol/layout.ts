@@ -22,6 +22,7 @@ import { fnv1a, nonce } from "../base/ids.ts";
 import type { Keys } from "./keys.ts";
 import { shardOfTaskId } from "../task/names.ts";
 import { readStored, type Stored, writeStored } from "./stored.ts";
+import { listPages } from "../store/paging.ts";
 import type { ObjectStore } from "../store/types.ts";
 
 /** The storage format this oq reads and writes (docs/format.md). */
@@ -285,20 +286,13 @@ export function checkWish(
 export async function shardsInUse(store: ObjectStore, keys: Keys): Promise<number> {
   let highest = -1;
   for (const top of ["tasks/", "ready/", "deadlines/"]) {
-    let continuationToken: string | undefined;
-    for (;;) {
-      const page = await store.list({
-        prefix: `${keys.prefix}${top}`,
-        delimiter: "/",
-        continuationToken,
-        maxKeys: 1000,
-      });
+    for await (
+      const page of listPages(store, { prefix: `${keys.prefix}${top}`, delimiter: "/" })
+    ) {
       for (const p of page.commonPrefixes) {
         const name = p.slice(keys.prefix.length + top.length, -1);
         if (/^(0|[1-9][0-9]{0,2})$/.test(name)) highest = Math.max(highest, Number(name));
       }
-      if (!page.isTruncated || !page.nextContinuationToken) break;
-      continuationToken = page.nextContinuationToken;
     }
   }
   return highest + 1;

@@ -20,7 +20,9 @@ import {
   type TaskRecord,
   TaskRecordSchema,
 } from "../task/task.ts";
-import type { ObjectStore } from "../store/types.ts";
+import { SchemaError } from "../base/errors.ts";
+import { listPages, versionPages } from "../store/paging.ts";
+import type { ListPage, ObjectStore, VersionPage } from "../store/types.ts";
 
 /** A task record together with the ETag it was read (or written) with. */
 export interface Versioned {
@@ -84,11 +86,96 @@ export class TaskStore {
   }
 
   /** Read a task (one GET). `null` when absent; SchemaError when malformed. */
-  async read(taskId: string, signal?: AbortSignal): Promise<Versioned | null> {
-    const key = this.keys.task(taskId);
-    const o = await this.store.get(key, { signal });
+  read(taskId: string, signal?: AbortSignal): Promise<Versioned | null> {
+    return this.readAt(this.keys.task(taskId), undefined, signal);
+  }
+
+  /**
+   * Read the task object at `key` (from a listing), or one of its versions (one GET).
+   * `null` when absent; a SchemaError carrying the version's ETag when malformed.
+   */
+  async readAt(key: string, versionId?: string, signal?: AbortSignal): Promise<Versioned | null> {
+    const v = versionId === "null" ? undefined : versionId;
+    const o = await this.store.get(key, { versionId: v, signal });
     if (o === null || o.kind !== "object") return null;
-    return { rec: parseTaskRecord(key, o.body), etag: o.etag };
+    try {
+      return { rec: parseTaskRecord(key, o.body), etag: o.etag };
+    } catch (e) {
+      if (e instanceof SchemaError) e.etag = o.etag;
+      throw e;
+    }
+  }
+
+  /**
+   * One page of a shard's task objects (ListObjectsV2: keys, ETags and times, no bodies),
+   * oldest id first.
+   */
+  listObjects(
+    shard: string,
+    o: { startAfter?: string; continuationToken?: string; maxKeys?: number } = {},
+  ): Promise<ListPage> {
+    return this.store.list({ prefix: this.keys.tasksPrefix(shard), maxKeys: 1000, ...o });
+  }
+
+  /** Every page of a shard's task objects (one LIST per 1,000). */
+  objectPages(shard: string): AsyncGenerator<ListPage> {
+    return listPages(this.store, { prefix: this.keys.tasksPrefix(shard) });
+  }
+
+  /** Every stored version id of a task, newest first (one LIST per 1,000 versions). */
+  async versionIds(taskId: string): Promise<string[]> {
+    const key = this.keys.task(taskId);
+    const ids: string[] = [];
+    for await (const page of versionPages(this.store, { prefix: key })) {
+      for (const v of page.versions) if (v.key === key && !v.isDeleteMarker) ids.push(v.versionId);
+    }
+    return ids;
+  }
+
+  /** Delete a task with every version (its whole history): LISTs plus free DELETEs. */
+  async purge(taskId: string): Promise<void> {
+    const key = this.keys.task(taskId);
+    for await (const page of versionPages(this.store, { prefix: key })) {
+      const refs = page.versions.filter((v) => v.key === key).map((v) => ({
+        key,
+        versionId: v.versionId === "null" ? undefined : v.versionId,
+      }));
+      if (refs.length) await this.store.deleteMany(refs);
+    }
+  }
+
+  /** True when an index entry exists (one HEAD). */
+  async hasEntry(key: string): Promise<boolean> {
+    return (await this.store.head(key)) !== null;
+  }
+
+  /** One page of a lane of the ready index, with version ids (ListObjectVersions), due order. */
+  laneVersions(
+    shard: string,
+    taskType: string,
+    maxKeys: number,
+    signal?: AbortSignal,
+  ): Promise<VersionPage> {
+    const prefix = this.keys.readyTypePrefix(shard, taskType);
+    return this.store.listVersions({ prefix, maxKeys, signal });
+  }
+
+  /** One page of a shard's deadline index (lease and TTL entries), soonest first. */
+  deadlineVersions(shard: string, maxKeys: number): Promise<VersionPage> {
+    return this.store.listVersions({ prefix: this.keys.deadlinePrefix(shard), maxKeys });
+  }
+
+  /** One page of current entries under an index prefix (ListObjectsV2), after `startAfter`. */
+  indexPage(prefix: string, startAfter?: string): Promise<ListPage> {
+    return this.store.list({ prefix, startAfter, maxKeys: 1000 });
+  }
+
+  /**
+   * Every page of current entries under an index prefix (ListObjectsV2, one request per
+   * 1,000; `startAfter` resumes after a key).
+   */
+  indexPages(prefix: string, startAfter?: string): AsyncGenerator<ListPage> {
+    return listPages(this.store, { prefix, startAfter });
   }
 
   /**

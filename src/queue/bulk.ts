@@ -102,11 +102,8 @@ export async function cancelByType(
     // page however long the lane is.
     let after: string | undefined;
     for (;;) {
-      const page = await q.store.list({
-        prefix: q.keys.readyTypePrefix(shard, taskType),
-        startAfter: after,
-        maxKeys: 1000,
-      });
+      // A fresh listing from `after` each time: the cancels change the lane under it.
+      const page = await q.tasks.indexPage(q.keys.readyTypePrefix(shard, taskType), after);
       if (page.objects.length === 0) break;
       after = page.objects[page.objects.length - 1]!.key;
       const ids = [
@@ -138,13 +135,7 @@ async function cancelRunningOfType(
   o: BulkCancelOptions,
   concurrency: number,
 ): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await q.store.list({
-      prefix: q.keys.deadlinePrefix(shard),
-      continuationToken: token,
-    });
-    token = page.nextContinuationToken;
+  for await (const page of q.tasks.indexPages(q.keys.deadlinePrefix(shard))) {
     const ids = page.objects.map((obj) => leaseTaskId(q, obj.key)).filter((
       id,
     ): id is string => !!id);
@@ -155,7 +146,7 @@ async function cancelRunningOfType(
     });
     for (const r of results) if (r) collect(out, r);
     progress(out, o);
-  } while (token);
+  }
 }
 
 function leaseTaskId(q: QueueContext, key: string): string | undefined {

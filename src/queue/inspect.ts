@@ -7,11 +7,11 @@
 
 import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
-import { type HeartbeatRecord, HeartbeatSchema } from "../worker/heartbeat.ts";
+import { listHeartbeats } from "../protocol/heartbeats.ts";
+import { listAllObjects } from "../store/paging.ts";
 import { validateName, validateShard } from "../task/names.ts";
 import { mapLimit } from "../base/concurrency.ts";
-import { parseStored } from "../base/parse_stored.ts";
-import { parseTaskRecord, Task, TASK_STATUSES, type TaskStatus } from "../task/task.ts";
+import { Task, TASK_STATUSES, type TaskStatus } from "../task/task.ts";
 import type { ObjectInfo } from "../store/types.ts";
 
 /** Options of `queue.list`. */
@@ -44,24 +44,16 @@ export async function listTasks(
   const limit = o.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`Invalid limit: ${limit}`);
   const out: Task[] = [];
-  let token: string | undefined;
-  do {
-    const page = await q.store.list({
-      prefix: q.keys.tasksPrefix(shard),
-      continuationToken: token,
-      maxKeys: 1000,
-    });
-    token = page.nextContinuationToken;
+  for await (const page of q.tasks.objectPages(shard)) {
     for (let i = 0; i < page.objects.length && out.length < limit; i += 16) {
       const batch = page.objects.slice(i, i + 16);
       const tasks = await Promise.all(batch.map(async (obj) => {
-        const o2 = await q.store.get(obj.key);
-        if (o2 === null || o2.kind !== "object") return null;
         try {
-          return new Task(parseTaskRecord(obj.key, o2.body));
+          const v = await q.tasks.readAt(obj.key);
+          return v === null ? null : new Task(v.rec);
         } catch (e) {
           if (!(e instanceof SchemaError)) throw e;
-          q.badObjects.report(obj.key, o2.etag, e.message);
+          q.badObjects.report(obj.key, e.etag, e.message);
           return null;
         }
       }));
@@ -72,7 +64,8 @@ export async function listTasks(
         out.push(t);
       }
     }
-  } while (token && out.length < limit);
+    if (out.length >= limit) break;
+  }
   return out;
 }
 
@@ -89,15 +82,13 @@ export async function listReady(
     ? q.keys.readyTypePrefix(shard, o.taskType)
     : q.keys.readyShardPrefix(shard);
   const ids: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await q.store.list({ prefix, continuationToken: token });
-    token = page.nextContinuationToken;
+  for await (const page of q.tasks.indexPages(prefix)) {
     for (const obj of page.objects) {
       const e = q.keys.parseReady(obj.key);
       if (e && e.dueAt <= now && ids.length < limit) ids.push(e.taskId);
     }
-  } while (token && ids.length < limit);
+    if (ids.length >= limit) break;
+  }
   return ids;
 }
 
@@ -108,24 +99,14 @@ export async function listReady(
  */
 export async function getHistory(q: QueueContext, taskId: string): Promise<Task[]> {
   const key = q.keys.task(taskId);
-  const ids: string[] = [];
-  let keyMarker: string | undefined;
-  let versionIdMarker: string | undefined;
-  for (;;) {
-    const page = await q.store.listVersions({ prefix: key, keyMarker, versionIdMarker });
-    for (const v of page.versions) if (v.key === key && !v.isDeleteMarker) ids.push(v.versionId);
-    if (!page.isTruncated) break;
-    keyMarker = page.nextKeyMarker;
-    versionIdMarker = page.nextVersionIdMarker;
-  }
+  const ids = await q.tasks.versionIds(taskId);
   const versions = await mapLimit(ids, 16, async (versionId) => {
-    const o = await q.store.get(key, { versionId: versionId === "null" ? undefined : versionId });
-    if (o === null || o.kind !== "object") return null;
     try {
-      return new Task(parseTaskRecord(key, o.body));
+      const v = await q.tasks.readAt(key, versionId);
+      return v === null ? null : new Task(v.rec);
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
-      q.badObjects.report(key, o.etag, `${e.message} (version ${versionId})`);
+      q.badObjects.report(key, e.etag, `${e.message} (version ${versionId})`);
       return null;
     }
   });
@@ -158,17 +139,6 @@ export interface QueueStats {
    * not stop cleanly may linger until cleaned).
    */
   workers: number;
-}
-
-async function listAll(q: QueueContext, prefix: string): Promise<ObjectInfo[]> {
-  const all: ObjectInfo[] = [];
-  let token: string | undefined;
-  do {
-    const page = await q.store.list({ prefix, continuationToken: token });
-    token = page.nextContinuationToken;
-    all.push(...page.objects);
-  } while (token);
-  return all;
 }
 
 /** Count the listed objects `ok` accepts; report the others (once) as not oq's. */
@@ -207,9 +177,9 @@ export async function stats(q: QueueContext): Promise<QueueStats> {
   const homes = (await q.syncLayout()).homeShards;
   await Promise.all(homes.map(async (shard) => {
     const [readyIndex, deadlines, taskObjects] = await Promise.all([
-      listAll(q, q.keys.readyShardPrefix(shard)),
-      listAll(q, q.keys.deadlinePrefix(shard)),
-      listAll(q, q.keys.tasksPrefix(shard)),
+      listAllObjects(q.store, q.keys.readyShardPrefix(shard)),
+      listAllObjects(q.store, q.keys.deadlinePrefix(shard)),
+      listAllObjects(q.store, q.keys.tasksPrefix(shard)),
     ]);
     const all = countValid(q, readyIndex, (k) => q.keys.parseReady(k) !== null);
     const ready = readyIndex.filter((o) => (q.keys.parseReady(o.key)?.dueAt ?? Infinity) <= readyBy)
@@ -227,38 +197,4 @@ export async function stats(q: QueueContext): Promise<QueueStats> {
   }
   const workers = (await listHeartbeats(q)).length;
   return { at: new Date(now), shards, total, workers };
-}
-
-/**
- * Every valid worker heartbeat (`workers/{id}.json`), by worker id. Cost: one LIST per
- * 1000 heartbeats plus one GET each. An object that is not a valid heartbeat (malformed,
- * or not the worker its key names) is reported once (queue option `warn`) and skipped.
- */
-export async function listHeartbeats(q: QueueContext): Promise<HeartbeatRecord[]> {
-  const objects = await listAll(q, q.keys.workersPrefix());
-  const beats = await mapLimit(objects, 16, async (obj) => {
-    const o = await q.store.get(obj.key);
-    if (o === null || o.kind !== "object") return null; // stopped since the LIST
-    try {
-      const rec = parseStored(obj.key, o.body, HeartbeatSchema, 1);
-      let named: string | null = null;
-      try {
-        named = q.keys.worker(rec.worker_id);
-      } catch { /* an id no worker can have */ }
-      if (named !== obj.key) {
-        throw new SchemaError(
-          obj.key,
-          `worker_id ${JSON.stringify(rec.worker_id)} is not the worker this key holds`,
-        );
-      }
-      return rec;
-    } catch (e) {
-      if (!(e instanceof SchemaError)) throw e;
-      q.badObjects.report(obj.key, o.etag, e.message);
-      return null;
-    }
-  });
-  return beats.filter((b): b is HeartbeatRecord => b !== null).sort((a, b) =>
-    a.worker_id < b.worker_id ? -1 : a.worker_id > b.worker_id ? 1 : 0
-  );
 }

@@ -8,6 +8,7 @@
  */
 
 import { submitTask } from "../protocol/submit.ts";
+import { listPages } from "../store/paging.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { OqError, SchemaError } from "../base/errors.ts";
 import { nonce } from "../base/ids.ts";
@@ -212,19 +213,13 @@ export async function getSchedule(
  */
 export async function listSchedules(queue: QueueContext): Promise<Schedule[]> {
   const listed: Array<{ id: string; key: string }> = [];
-  let token: string | undefined;
-  do {
-    const page = await queue.store.list({
-      prefix: queue.keys.schedulesPrefix(),
-      continuationToken: token,
-    });
-    token = page.nextContinuationToken;
+  for await (const page of listPages(queue.store, { prefix: queue.keys.schedulesPrefix() })) {
     for (const o of page.objects) {
       const id = queue.keys.parseSchedule(o.key);
       if (id !== null) listed.push({ id, key: o.key });
       else queue.badObjects.report(o.key, o.etag, `Object "${o.key}": the key names no schedule`);
     }
-  } while (token);
+  }
   const found = await mapLimit(listed, 16, async ({ id, key }) => {
     let etag: string | undefined;
     try {

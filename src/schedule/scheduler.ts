@@ -12,6 +12,7 @@
  */
 
 import { submitTask } from "../protocol/submit.ts";
+import { listPages } from "../store/paging.ts";
 import type { HasContext, QueueContext } from "../protocol/context.ts";
 import type { Cron } from "croner";
 import { SchemaError } from "../base/errors.ts";
@@ -168,15 +169,9 @@ export class Scheduler {
     const layoutBefore = q.layout.requests; // submits read the bucket's layout now and then
     const listed: Array<{ id: string; key: string; etag: string }> = [];
     const failures: ScheduleFailure[] = [];
-    let token: string | undefined;
     let pages = 0;
-    do {
+    for await (const page of listPages(q.store, { prefix: q.keys.schedulesPrefix() })) {
       pages++;
-      const page = await q.store.list({
-        prefix: q.keys.schedulesPrefix(),
-        continuationToken: token,
-      });
-      token = page.nextContinuationToken;
       for (const o of page.objects) {
         const id = q.keys.parseSchedule(o.key);
         if (id !== null) listed.push({ id, key: o.key, etag: o.etag });
@@ -189,7 +184,7 @@ export class Scheduler {
           });
         }
       }
-    } while (token);
+    }
     const now = this.#clock();
     const r: SchedulerResult = {
       at: new Date(now),

@@ -44,11 +44,7 @@ export async function listLane(
   limit: number,
   signal?: AbortSignal,
 ): Promise<LaneListing> {
-  const page = await queue.store.listVersions({
-    prefix: queue.keys.readyTypePrefix(shard, taskType),
-    maxKeys: limit,
-    signal,
-  });
+  const page = await queue.tasks.laneVersions(shard, taskType, limit, signal);
   const out: LaneListing = { candidates: [], nextDueAt: null, junk: [] };
   const deadKeys = new Set<string>();
   for (const v of page.versions) {

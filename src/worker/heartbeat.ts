@@ -7,25 +7,8 @@
  */
 
 import type { QueueContext } from "../protocol/context.ts";
-import { z } from "zod";
+import { deleteHeartbeat, type HeartbeatRecord, writeHeartbeat } from "../protocol/heartbeats.ts";
 import { type LongTimeout, setLongTimeout } from "../base/timer.ts";
-
-/** The stored heartbeat. */
-export const HeartbeatSchema = z.object({
-  schema_version: z.literal(1),
-  worker_id: z.string(),
-  shards: z.array(z.string()),
-  task_types: z.array(z.string()),
-  started_at: z.string(),
-  last_seen_at: z.string(),
-  in_flight: z.number().int().nonnegative(),
-  in_flight_tasks: z.array(z.string()),
-  concurrency: z.number().int().positive(),
-  runtime: z.string(),
-});
-
-/** A worker heartbeat as stored. */
-export type HeartbeatRecord = z.infer<typeof HeartbeatSchema>;
 
 /** Writes one worker's heartbeat on a timer. */
 export class Heartbeat {
@@ -103,11 +86,7 @@ export class Heartbeat {
       in_flight: tasks.length,
       in_flight_tasks: tasks.slice(0, 200),
     };
-    await this.#queue.store.put(
-      this.#queue.keys.worker(this.#base.worker_id),
-      JSON.stringify(rec),
-      { contentType: "application/json" },
-    ).catch(() => undefined);
+    await writeHeartbeat(this.#queue, rec).catch(() => undefined);
   }
 
   /** Called when the worker goes from idle to busy: beat at once if the last beat said idle. */
@@ -127,7 +106,7 @@ export class Heartbeat {
     this.#timer?.cancel();
     this.#timer = undefined;
     await this.#writing;
-    await this.#queue.store.delete(this.#queue.keys.worker(this.#base.worker_id)).catch(
+    await deleteHeartbeat(this.#queue, this.#base.worker_id).catch(
       (e: unknown) => this.#onError(e instanceof Error ? e : new Error(String(e))),
     );
   }
