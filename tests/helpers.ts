@@ -4,6 +4,8 @@
 import { it as nodeIt, type TestContext } from "node:test";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Queue } from "../src/queue/queue.ts";
+import type { Clock } from "../src/base/clock.ts";
+import type { LongTimeout } from "../src/base/timer.ts";
 import type { QueueOptions } from "../src/protocol/options.ts";
 
 /**
@@ -77,15 +79,54 @@ export function assertHoldsLocalTime(clock: { now(): number; uncertaintyMs(): nu
 }
 
 /** A clock that only moves when told to. */
-export class FakeClock {
+export class FakeClock implements Clock {
   ms: number;
+  #timers: Array<{ at: number; seq: number; fn: () => void; live: boolean }> = [];
+  #seq = 0;
   constructor(ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {
     this.ms = ms;
   }
   now = (): number => this.ms;
+  /** A timer that fires when {@link FakeClock.advance} passes its time (never on its own). */
+  setTimer = (fn: () => void, ms: number): LongTimeout => {
+    const t = { at: this.ms + Math.max(0, ms), seq: this.#seq++, fn, live: true };
+    this.#timers.push(t);
+    return { cancel: () => void (t.live = false) };
+  };
+  /** Move time forward, firing every timer that comes due on the way, in time order. */
   advance(ms: number): void {
-    this.ms += ms;
+    const end = this.ms + ms;
+    for (;;) {
+      this.#timers = this.#timers.filter((t) => t.live);
+      const next = this.#timers.filter((t) =>
+        t.at <= end
+      ).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!next) break;
+      this.ms = Math.max(this.ms, next.at);
+      next.live = false;
+      next.fn();
+    }
+    this.ms = end;
   }
+  /** Timers waiting. */
+  get pending(): number {
+    return this.#timers.filter((t) => t.live).length;
+  }
+  /**
+   * Advance `ms` in steps of `stepMs`, letting the code woken by each step run (its promises
+   * and I/O on the memory store) before the next. No wall-clock wait beyond those turns.
+   */
+  async run(ms: number, stepMs = 1000): Promise<void> {
+    for (let done = 0; done < ms; done += stepMs) {
+      this.advance(Math.min(stepMs, ms - done));
+      await settle();
+    }
+  }
+}
+
+/** Let pending promise callbacks and zero-delay timers run (a few event-loop turns). */
+export async function settle(turns = 3): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((r) => setTimeout(r, 0));
 }
 
 /** A queue over a fresh memory store with a fake clock. */

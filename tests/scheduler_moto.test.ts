@@ -6,6 +6,7 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
+import { clockOf } from "../src/base/clock.ts";
 import { Queue } from "../src/queue/queue.ts";
 import { parseCron } from "../src/schedule/schedule.ts";
 import { Scheduler } from "../src/schedule/scheduler.ts";
@@ -54,7 +55,7 @@ async function threeSchedulers(store: ObjectStore): Promise<void> {
   let fake = (await queue.now()).getTime();
   const end = fake + 3600_000;
   const skew = [0, 400, -400]; // imperfect clocks
-  const schedulers = skew.map((s) => new Scheduler(queue, { now: () => fake + s }));
+  const schedulers = skew.map((s) => new Scheduler(queue, { clock: clockOf(() => fake + s) }));
   let created = 0;
   let already = 0;
   let cycleFailures = 0;

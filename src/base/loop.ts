@@ -7,7 +7,7 @@
  * @module
  */
 
-import { setLongTimeout } from "./timer.ts";
+import { type Clock, clockOf } from "./clock.ts";
 
 /**
  * Runs `step` until {@link Loop.stop}; `step` returns the delay in ms before the next run
@@ -25,13 +25,15 @@ import { setLongTimeout } from "./timer.ts";
  */
 export class Loop {
   readonly #step: () => Promise<number>;
+  readonly #clock: Clock;
   #running: Promise<void> | undefined;
   #stopping = false;
   #wake: (() => void) | undefined;
 
-  /** Create a loop around a step. */
-  constructor(step: () => Promise<number>) {
+  /** Create a loop around a step; its waits run on `clock`'s timers. */
+  constructor(step: () => Promise<number>, clock: Clock = clockOf(() => Date.now())) {
     this.#step = step;
+    this.#clock = clock;
   }
 
   /** True between {@link Loop.start} and the end of {@link Loop.stop}. */
@@ -79,7 +81,7 @@ export class Loop {
         resolve();
       };
       // Any length (a monitor's idle interval may exceed what one setTimeout holds).
-      const t = setLongTimeout(done, ms);
+      const t = this.#clock.setTimer(done, ms);
       this.#wake = done;
     });
   }

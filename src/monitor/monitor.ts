@@ -164,7 +164,7 @@ export class Monitor {
     }
     this.#rotation = (this.#rotation + Math.min(this.#o.shardsPerCycle, shards.length)) %
       shards.length;
-    const now = q.store.now();
+    const now = q.clock.now();
     if (options.sweep ?? now - this.#lastSweepAt >= this.#o.sweepIntervalS * 1000) {
       this.#lastSweepAt = now;
       r.sweep = await this.#sweeper.step();
@@ -181,7 +181,7 @@ export class Monitor {
     const page = await q.tasks.deadlineVersions(shard, this.#o.leasesPerShard);
     r.requests++;
     // Decide with the store's time minus its uncertainty: never act on a deadline early.
-    const now = q.store.now() - q.store.clockUncertaintyMs();
+    const now = q.clock.now() - q.store.clockUncertaintyMs();
     for (const v of page.versions) {
       const ref = { key: v.key, versionId: v.versionId };
       if (v.isDeleteMarker || !v.isLatest) {
@@ -272,7 +272,7 @@ export class Monitor {
     if (result.nextExpiryAt !== null) {
       delayMs = Math.min(
         delayMs,
-        Math.max(1000, result.nextExpiryAt - this.#queue.store.now() + 1000),
+        Math.max(1000, result.nextExpiryAt - this.#queue.clock.now() + 1000),
       );
     }
     return delayMs;
@@ -290,7 +290,7 @@ export class Monitor {
       }
       this.#idleWait = delayMs > this.#o.checkIntervalS * 1000;
       return delayMs;
-    });
+    }, this.#queue.clock);
     return this.#loop.start();
   }
 

@@ -134,7 +134,7 @@ export class Sweeper {
   ): Promise<boolean> {
     const q = this.#queue;
     const tasks = q.tasks;
-    const now = q.store.now();
+    const now = q.clock.now();
     if (now - modifiedAt < SETTLE_MS) return false;
     if ((rec.status === "pending" || rec.status === "running") && tasks.laneOf(rec) !== rec.shard) {
       // Its lane was retired by a reshard after a stale process indexed it there.

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { type Clock, clockOf } from "../base/clock.ts";
 import type { ObjectStore } from "../store/types.ts";
 import { BadObjects } from "./bad_objects.ts";
 import { Keys } from "./keys.ts";
@@ -33,20 +34,23 @@ export class QueueContext {
   readonly signals: SignalWriter;
   /** Reports each bad object once. */
   readonly badObjects: BadObjects;
+  /** The clock every deadline and wait reads (the store's time by default). */
+  readonly clock: Clock;
   #nextShard = Math.floor(Math.random() * 1_000_000);
 
   /** Build the protocol layer of a queue; does no I/O. */
   constructor(store: ObjectStore, options: ResolvedQueueOptions) {
     this.store = store;
     this.options = options;
+    this.clock = options.clock ?? clockOf(() => store.now());
     this.keys = new Keys(options.prefix);
-    this.layout = new LayoutView(store, this.keys, {
+    this.layout = new LayoutView(store, this.keys, this.clock, {
       shardCount: options.shards.length,
       explicit: options.shardCountExplicit,
       checkIntervalMs: options.layoutCheckIntervalMs,
       warn: options.warn,
     });
-    this.signals = new SignalWriter(store, this.keys, options.signalCoalesceMs);
+    this.signals = new SignalWriter(store, this.keys, this.clock, options.signalCoalesceMs);
     this.tasks = new TaskStore(store, this.keys, this.signals, (rec) => this.layout.laneOf(rec));
     this.badObjects = new BadObjects(options.warn);
   }
@@ -75,7 +79,7 @@ export class QueueContext {
    */
   async now(): Promise<number> {
     if (!this.store.clockSynced()) await this.store.headBucket();
-    return this.store.now();
+    return this.clock.now();
   }
 }
 

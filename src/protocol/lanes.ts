@@ -72,7 +72,7 @@ export async function drainLane(
         if (outcome === "moved-running") r.movedRunning++;
         if (
           outcome === "gone" &&
-          queue.store.now() - v.lastModified.getTime() <= ORPHAN_ENTRY_AGE_MS
+          queue.clock.now() - v.lastModified.getTime() <= ORPHAN_ENTRY_AGE_MS
         ) {
           r.kept++; // the producer writes the entry before the task: wait for it
           continue;
@@ -118,7 +118,7 @@ export async function moveTask(
     if (rec.status !== "pending" && rec.status !== "running") return "finished";
     const lane = tasks.laneOf(rec);
     if (lane === rec.shard) return "in-lane";
-    const t = transitions.moveLane(rec, queue.store.now(), lane);
+    const t = transitions.moveLane(rec, queue.clock.now(), lane);
     if (!t.ok) return "finished";
     const next = t.next;
     // Index first: the task must never be in a lane without its entries.

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Clock } from "../base/clock.ts";
 import { nonce } from "../base/ids.ts";
 import { VERSION } from "../base/version.ts";
 import type { ObjectStore } from "../store/types.ts";
@@ -30,6 +31,7 @@ export class LayoutView {
   readonly #store: ObjectStore;
   readonly #keys: Keys;
   readonly #s: LayoutSettings;
+  readonly #clock: Clock;
   readonly #configured: string[];
   #current: { layout: Layout; etag: string; checkedAt: number } | null = null;
   #syncing: Promise<Layout> | null = null;
@@ -37,8 +39,9 @@ export class LayoutView {
   #requests = 0;
 
   /** A view that has read nothing yet. */
-  constructor(store: ObjectStore, keys: Keys, settings: LayoutSettings) {
+  constructor(store: ObjectStore, keys: Keys, clock: Clock, settings: LayoutSettings) {
     this.#store = store;
+    this.#clock = clock;
     this.#keys = keys;
     this.#s = settings;
     this.#configured = Array.from({ length: settings.shardCount }, (_, i) => String(i));
@@ -75,7 +78,7 @@ export class LayoutView {
    */
   sync(options: { force?: boolean } = {}): Promise<Layout> {
     const cur = this.#current;
-    if (cur && !options.force && this.#store.now() - cur.checkedAt < this.#s.checkIntervalMs) {
+    if (cur && !options.force && this.#clock.now() - cur.checkedAt < this.#s.checkIntervalMs) {
       return Promise.resolve(cur.layout);
     }
     this.#syncing ??= this.#read().finally(() => (this.#syncing = null));
@@ -109,7 +112,7 @@ export class LayoutView {
     const cur = this.#current;
     if (cur) {
       const r = await readLayout(store, this.#keys, cur.etag);
-      const checkedAt = this.#store.now();
+      const checkedAt = this.#clock.now();
       if (r === "unchanged") {
         cur.checkedAt = checkedAt;
         return cur.layout;
@@ -134,7 +137,7 @@ export class LayoutView {
       if (again) return this.#adopt(again, checkedAt);
     }
     const found = await ensureLayout(store, this.#keys, wish);
-    return this.#adopt(found, this.#store.now());
+    return this.#adopt(found, this.#clock.now());
   }
 
   #adopt(r: { rec: LayoutRecord; etag: string }, checkedAt: number): Layout {

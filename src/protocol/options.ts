@@ -5,6 +5,7 @@
  */
 
 import { validatePrefix, validateShard } from "../task/names.ts";
+import type { Clock } from "../base/clock.ts";
 import { MAX_SHARD_COUNT } from "./layout.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import {
@@ -48,6 +49,11 @@ export interface QueueOptions {
   layoutCheckIntervalMs?: number;
   /** Where warnings go. @default console.warn */
   warn?: (message: string) => void;
+  /**
+   * The clock every deadline and wait of this queue's workers, monitors and schedulers
+   * reads. @default the store's time (`store.now()`) with real timers
+   */
+  clock?: Clock;
 }
 
 /** Options after defaults and validation. */
@@ -74,6 +80,8 @@ export interface ResolvedQueueOptions {
   signalCoalesceMs: number;
   /** Warning sink. */
   warn: (message: string) => void;
+  /** The injected clock, if one was given (else the context uses the store's). */
+  clock: Clock | undefined;
 }
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
@@ -112,5 +120,6 @@ export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions 
       0,
     ),
     warn: o.warn ?? ((m) => console.warn(m)),
+    clock: o.clock,
   };
 }

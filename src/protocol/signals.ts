@@ -13,6 +13,7 @@
  * @module
  */
 
+import type { Clock } from "../base/clock.ts";
 import type { Keys } from "./keys.ts";
 import type { ObjectStore } from "../store/types.ts";
 
@@ -24,12 +25,19 @@ export class SignalWriter {
   readonly #store: ObjectStore;
   readonly #keys: Keys;
   readonly #coalesceMs: number;
+  readonly #clock: Clock;
   readonly #last = new Map<string, number>();
 
-  /** Create a writer; coalescing follows the store's clock, like every other time decision. */
-  constructor(store: ObjectStore, keys: Keys, coalesceMs = DEFAULT_SIGNAL_COALESCE_MS) {
+  /** Create a writer; coalescing follows the queue's clock, like every other time decision. */
+  constructor(
+    store: ObjectStore,
+    keys: Keys,
+    clock: Clock,
+    coalesceMs = DEFAULT_SIGNAL_COALESCE_MS,
+  ) {
     this.#store = store;
     this.#keys = keys;
+    this.#clock = clock;
     this.#coalesceMs = coalesceMs;
   }
 
@@ -40,7 +48,7 @@ export class SignalWriter {
    * pick-up until the workers' safety poll.
    */
   async touch(taskType: string): Promise<boolean> {
-    const now = this.#store.now();
+    const now = this.#clock.now();
     const last = this.#last.get(taskType);
     if (last !== undefined && now - last < this.#coalesceMs && now >= last) return false;
     this.#last.set(taskType, now); // set before the await: concurrent submits coalesce too

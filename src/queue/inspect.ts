@@ -77,7 +77,7 @@ export async function listReady(
 ): Promise<string[]> {
   validateShard(shard);
   const limit = o.limit ?? 100;
-  const now = q.store.now();
+  const now = q.clock.now();
   const prefix = o.taskType
     ? q.keys.readyTypePrefix(shard, o.taskType)
     : q.keys.readyShardPrefix(shard);
@@ -167,7 +167,7 @@ function isTaskKey(q: QueueContext, shard: string, key: string): boolean {
  * are not valid) are reported once (queue option `warn`) and not counted.
  */
 export async function stats(q: QueueContext): Promise<QueueStats> {
-  const now = q.store.now();
+  const now = q.clock.now();
   // Entries due within the clock's uncertainty count as ready: another process's "now" may
   // be a little ahead of ours.
   const readyBy = now + q.store.clockUncertaintyMs();

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { sleepOn } from "../base/clock.ts";
 import type { HasContext } from "../protocol/context.ts";
 import { drainLane, type DrainResult, emptyDrain, ORPHAN_ENTRY_AGE_MS } from "../protocol/lanes.ts";
 import type { SchemaError } from "../base/errors.ts";
@@ -41,7 +42,7 @@ export interface ReshardOptions {
    * submitted meanwhile. @default true
    */
   wait?: boolean;
-  /** How to wait (tests pass a fake). @default a timer */
+  /** How to wait (tests pass a fake). @default a timer of the queue's clock */
   sleep?: (ms: number) => Promise<void>;
   /** Called after each lane is drained. */
   onProgress?: (shard: string, result: DrainResult) => void;
@@ -106,7 +107,7 @@ export async function reshard(
     from = cur.rec.shard_count;
     if (from === to) break;
     const by = options.by ?? `oq ${VERSION} reshard`;
-    const next = changedLayoutRecord(cur.rec, to, queue.store.now(), by);
+    const next = changedLayoutRecord(cur.rec, to, queue.clock.now(), by);
     changed = (await writeLayout(queue.store, queue.keys, next, cur.etag)) !== null;
   }
   const layout = await queue.syncLayout({ force: true });
@@ -134,7 +135,7 @@ export async function reshard(
   };
   await pass();
   if (options.wait ?? true) {
-    const sleep = options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    const sleep = options.sleep ?? ((ms: number) => sleepOn(queue.clock, ms));
     const settleMs = queue.options.layoutCheckIntervalMs + queue.store.clockUncertaintyMs() +
       2000;
     await sleep(settleMs);

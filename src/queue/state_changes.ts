@@ -37,7 +37,7 @@ export async function cancelTask(
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const v = await tasks.read(taskId);
     if (v === null) return { taskId, outcome: "skipped", reason: "task not found" };
-    const t = transitions.cancel(v.rec, ctx.store.now(), options.reason ?? null);
+    const t = transitions.cancel(v.rec, ctx.clock.now(), options.reason ?? null);
     if (!t.ok) return { taskId, outcome: "skipped", reason: t.reason, status: t.status };
     const w = await tasks.replace(t.next, v.etag);
     if (w === null) continue; // changed under us: re-read and decide again
@@ -57,7 +57,7 @@ export async function retryTask(ctx: QueueContext, taskId: string): Promise<Task
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const v = await ctx.tasks.read(taskId);
     if (v === null) throw new RangeError(`Task ${JSON.stringify(taskId)} not found`);
-    const t = transitions.retry(v.rec, ctx.store.now());
+    const t = transitions.retry(v.rec, ctx.clock.now());
     if (!t.ok) throw new RangeError(`Cannot retry task ${taskId}: ${t.reason}`);
     const w = await ctx.tasks.makePending(t.next, v.etag);
     if (w) return new Task(w.rec);

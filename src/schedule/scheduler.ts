@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { Clock } from "../base/clock.ts";
 import { submitTask } from "../protocol/submit.ts";
 import { listPages } from "../store/paging.ts";
 import type { HasContext, QueueContext } from "../protocol/context.ts";
@@ -38,10 +39,10 @@ import type { Task } from "../task/task.ts";
 /** Options of a {@link Scheduler}. */
 export interface SchedulerOptions {
   /**
-   * The clock its decisions use, in ms. For tests and simulations only.
-   * @default the store's clock minus its uncertainty (a run never fires early)
+   * The clock its decisions use (tests and simulations give each scheduler its own).
+   * @default the queue's clock, minus the store clock's uncertainty (a run never fires early)
    */
-  now?: () => number;
+  clock?: Clock;
   /** Schedules handled at once within a cycle. @default 8 */
   concurrency?: number;
 }
@@ -130,7 +131,7 @@ export class Scheduler {
   /** Typed events. */
   readonly events: Emitter<SchedulerEvents> = new Emitter<SchedulerEvents>();
   readonly #queue: QueueContext;
-  readonly #now: (() => number) | undefined;
+  readonly #given: Clock | undefined;
   readonly #concurrency: number;
   readonly #cache = new Map<string, Entry>();
   readonly #reportedKeys = new Set<string>();
@@ -139,10 +140,10 @@ export class Scheduler {
   /** Create a scheduler; validates options, no I/O. */
   constructor(queue: HasContext, options: SchedulerOptions = {}) {
     this.#queue = queue.context;
-    if (options.now !== undefined && typeof options.now !== "function") {
-      throw new TypeError(`Invalid scheduler option now: ${String(options.now)} (a function)`);
+    if (options.clock !== undefined && typeof options.clock?.now !== "function") {
+      throw new TypeError(`Invalid scheduler option clock: ${String(options.clock)} (a Clock)`);
     }
-    this.#now = options.now;
+    this.#given = options.clock;
     this.#concurrency = options.concurrency ?? 8;
     if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) {
       throw new RangeError(
@@ -154,8 +155,8 @@ export class Scheduler {
   }
 
   #clock(): number {
-    const s = this.#queue.store;
-    return this.#now ? this.#now() : s.now() - s.clockUncertaintyMs();
+    if (this.#given) return this.#given.now();
+    return this.#queue.clock.now() - this.#queue.store.clockUncertaintyMs();
   }
 
   /**
@@ -165,7 +166,7 @@ export class Scheduler {
    */
   async runOnce(): Promise<SchedulerResult> {
     const q = this.#queue;
-    if (!this.#now) await q.now(); // sync the store clock once
+    if (!this.#given) await q.now(); // sync the store clock once
     const layoutBefore = q.layout.requests; // submits read the bucket's layout now and then
     const listed: Array<{ id: string; key: string; etag: string }> = [];
     const failures: ScheduleFailure[] = [];
@@ -357,7 +358,7 @@ export class Scheduler {
         delayMs = Math.min(delayMs, 10_000);
       }
       return delayMs;
-    });
+    }, this.#queue.clock);
     return this.#loop.start();
   }
 

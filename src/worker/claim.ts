@@ -90,7 +90,7 @@ export async function claimCandidate(
     if (e instanceof SchemaError) return { kind: "invalid", error: e };
     throw e;
   }
-  const now = queue.store.now();
+  const now = queue.clock.now();
   if (current === null) {
     // The producer writes the entry before the task: a young entry may be mid-submit.
     if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await queue.tasks.deleteEntry(ref);

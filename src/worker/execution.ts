@@ -18,7 +18,7 @@ import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import { encodeOutput } from "../task/new_task.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
-import { type LongTimeout, setLongTimeout } from "../base/timer.ts";
+import type { LongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
 
 /**
@@ -83,7 +83,7 @@ export class Execution {
     this.#current = claimed;
     this.#lease = lease;
     this.taskId = claimed.rec.id;
-    this.#deadline = Date.now() + claimed.rec.timeout_seconds * 1000;
+    this.#deadline = this.#queue.clock.now() + claimed.rec.timeout_seconds * 1000;
   }
 
   /** The record as last written by this execution. */
@@ -101,7 +101,7 @@ export class Execution {
     if (this.#abort.signal.aborted) return;
     this.#abort.abort(new TaskAbortedError(kind, message));
     if (kind === "shutdown" || kind === "lease_lost") {
-      setLongTimeout(
+      this.#queue.clock.setTimer(
         () => {
           this.#settleAbort?.(
             kind === "shutdown" ? { kind: "released" } : {
@@ -168,14 +168,14 @@ export class Execution {
   // on chained timers: a timeout over 24.8 days must not fire at once.
   #armTimeout(): void {
     this.#timer?.cancel();
-    const ms = Math.max(0, this.#deadline - Date.now());
-    this.#timer = setLongTimeout(
+    const ms = Math.max(0, this.#deadline - this.#queue.clock.now());
+    this.#timer = this.#queue.clock.setTimer(
       () => {
         const seconds = this.#current.rec.timeout_seconds;
         const err = new TaskAbortedError("timeout", `timed out after ${seconds}s`);
         this.#abort.abort(err);
         // Give the handler a moment to wind down, then record the timeout whatever it does.
-        setLongTimeout(
+        this.#queue.clock.setTimer(
           () => this.#settleAbort?.({ kind: "failed", error: err, failure: "timeout" }),
           this.#s.abortGraceMs,
           { unref: true },
@@ -188,7 +188,7 @@ export class Execution {
 
   // The cancel/lease check, one after the other (never two at once).
   #armCheck(): void {
-    this.#checker = setLongTimeout(
+    this.#checker = this.#queue.clock.setTimer(
       async () => {
         await this.#checkTask();
         if (!this.#finished) this.#armCheck();
@@ -216,7 +216,7 @@ export class Execution {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const t = transitions.extendLease(
         this.#current.rec,
-        this.#queue.store.now(),
+        this.#queue.clock.now(),
         ref,
         seconds * 1000 + this.#s.leaseGraceMs,
       );
@@ -228,7 +228,7 @@ export class Execution {
         this.#current = w;
         this.#lease = lease;
         await this.#queue.tasks.deleteEntry(old);
-        this.#deadline = Date.now() + seconds * 1000;
+        this.#deadline = this.#queue.clock.now() + seconds * 1000;
         this.#armTimeout();
         return;
       }
@@ -325,7 +325,7 @@ export class Execution {
     const q = this.#queue;
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const now = q.store.now();
+      const now = q.clock.now();
       const rec = this.#current.rec;
       const t = outcome.kind === "completed"
         ? transitions.complete(rec, now, ref, outcome.output)

@@ -8,7 +8,7 @@
 
 import type { QueueContext } from "../protocol/context.ts";
 import { deleteHeartbeat, type HeartbeatRecord, writeHeartbeat } from "../protocol/heartbeats.ts";
-import { type LongTimeout, setLongTimeout } from "../base/timer.ts";
+import type { LongTimeout } from "../base/timer.ts";
 
 /** Writes one worker's heartbeat on a timer. */
 export class Heartbeat {
@@ -69,7 +69,7 @@ export class Heartbeat {
     // Only the latest beat re-arms, so overlapping calls leave one timer.
     if (!this.#stopped && this.#writing === write) {
       this.#timer?.cancel();
-      this.#timer = setLongTimeout(
+      this.#timer = this.#queue.clock.setTimer(
         () => void this.beat(),
         this.#lastBusy ? this.#busyIntervalMs : this.#idleIntervalMs,
       );
@@ -82,7 +82,7 @@ export class Heartbeat {
     this.#lastBusy = tasks.length > 0;
     const rec: HeartbeatRecord = {
       ...this.#base,
-      last_seen_at: new Date(this.#queue.store.now()).toISOString(),
+      last_seen_at: new Date(this.#queue.clock.now()).toISOString(),
       in_flight: tasks.length,
       in_flight_tasks: tasks.slice(0, 200),
     };

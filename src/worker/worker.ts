@@ -53,6 +53,7 @@ export class Worker {
   readonly #queue: QueueContext;
   readonly #handlers = new Map<string, Handler>();
   readonly #executions = new Map<string, Execution>();
+  readonly #idleWaiters: Array<() => void> = [];
   readonly #badTasks = new Map<string, number>();
   readonly #reported = new ReportOnce();
   readonly #buffers = new Map<
@@ -130,14 +131,14 @@ export class Worker {
     if (this.#handlers.size === 0) {
       throw new Error("No handlers registered: call worker.task(type, handler) first");
     }
-    this.#schedule = new PollSchedule(this.shards, this.taskTypes, o, this.#queue.store.now());
+    this.#schedule = new PollSchedule(this.shards, this.taskTypes, o, this.#queue.clock.now());
     this.#heartbeat ??= new Heartbeat(
       this.#queue,
       {
         worker_id: this.id,
         shards: [...this.shards],
         task_types: this.taskTypes,
-        started_at: new Date(this.#queue.store.now()).toISOString(),
+        started_at: new Date(this.#queue.clock.now()).toISOString(),
         concurrency: o.concurrency,
         runtime: runtimeName(),
       },
@@ -158,7 +159,7 @@ export class Worker {
     this.#startup = this.#startUp();
     await this.#startup;
     if (this.#stopping) return; // stop() was called during start-up
-    this.#loop = new Loop(() => this.#step());
+    this.#loop = new Loop(() => this.#step(), this.#queue.clock);
     await this.#loop.start();
   }
 
@@ -190,7 +191,7 @@ export class Worker {
     const free = this.#o.concurrency - this.#executions.size;
     if (result.claimed > 0 && free > 0) return 0;
     // With no free slot, a finishing handler wakes the loop (see #start).
-    const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - this.#queue.store.now();
+    const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - this.#queue.clock.now();
     return Math.max(1, Math.min(delay, 60_000));
   }
 
@@ -204,7 +205,7 @@ export class Worker {
     this.#followLayout(await q.syncLayout());
     const schedule = this.#schedule!;
     const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
-    let now = q.store.now();
+    let now = q.clock.now();
     if (schedule.wakeCheckDue(now)) {
       const changed = await this.#watcher.check(this.taskTypes);
       result.wakeChecks++;
@@ -245,7 +246,7 @@ export class Worker {
         schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
         continue;
       }
-      now = q.store.now();
+      now = q.clock.now();
       const candidates = buffered.candidates;
       let nextAt = buffered.nextDueAt;
       this.#buffers.delete(laneKey);
@@ -317,7 +318,7 @@ export class Worker {
     if (sameList(shards, this.#shards)) return;
     this.#shards = shards;
     this.#buffers.clear();
-    this.#schedule = new PollSchedule(shards, this.taskTypes, this.#o, this.#queue.store.now());
+    this.#schedule = new PollSchedule(shards, this.taskTypes, this.#o, this.#queue.clock.now());
     this.#heartbeat?.setShards([...shards]);
   }
 
@@ -334,11 +335,14 @@ export class Worker {
     this.#heartbeat?.busy();
     const task = new Task(claimed.rec);
     this.events.emit("task:claimed", { task });
-    const started = Date.now();
+    const started = this.#queue.clock.now();
     void exec.run(handler).then((r) => this.#finished(r, started)).catch((e) => {
       this.events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
     }).finally(() => {
       this.#executions.delete(exec.taskId);
+      if (this.#executions.size === 0) {
+        for (const idle of this.#idleWaiters.splice(0)) idle();
+      }
       this.#loop?.wake();
     });
   }
@@ -350,7 +354,10 @@ export class Worker {
     const { task } = r;
     switch (r.kind) {
       case "completed":
-        return void this.events.emit("task:completed", { task, durationMs: Date.now() - started });
+        return void this.events.emit("task:completed", {
+          task,
+          durationMs: this.#queue.clock.now() - started,
+        });
       case "retried":
         return void this.events.emit("task:retried", {
           task,
@@ -376,10 +383,17 @@ export class Worker {
   }
 
   /** Wait until every running handler has finished and its outcome is recorded. */
-  async drain(): Promise<void> {
-    while (this.#executions.size > 0) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  drain(): Promise<void> {
+    if (this.#executions.size === 0) return Promise.resolve();
+    // Task timers do not keep the process alive (the loop does); a caller waiting here
+    // must, until the last handler is done.
+    const keepAlive = setInterval(() => {}, 60_000);
+    return new Promise((resolve) =>
+      this.#idleWaiters.push(() => {
+        clearInterval(keepAlive);
+        resolve();
+      })
+    );
   }
 
   /**
@@ -390,9 +404,15 @@ export class Worker {
     this.#stopping = true;
     await this.#startup?.catch(() => undefined);
     await this.#loop?.stop();
-    const deadline = Date.now() + (options.timeoutMs ?? this.#o.shutdownTimeoutMs);
-    while (this.#executions.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
+    if (this.#executions.size > 0) {
+      // Until every handler has finished, or the shutdown timeout (on the queue's clock).
+      await new Promise<void>((resolve) => {
+        const t = this.#queue.clock.setTimer(
+          resolve,
+          options.timeoutMs ?? this.#o.shutdownTimeoutMs,
+        );
+        void this.drain().then(() => (t.cancel(), resolve()));
+      });
     }
     for (const exec of this.#executions.values()) exec.abort("shutdown", "worker is shutting down");
     await this.drain();
