@@ -20,10 +20,29 @@ export { connect } from "./src/queue/connect.ts";
 export type { ConnectOptions } from "./src/queue/connect.ts";
 export { Queue } from "./src/queue/queue.ts";
 export type { CancelResult } from "./src/queue/state_changes.ts";
-export type { BulkCancelOptions, BulkCancelResult, CancelByTypeOptions } from "./src/queue/bulk.ts";
 export type { QueueOptions, ResolvedQueueOptions } from "./src/protocol/options.ts";
+export type {
+  BulkCancelOptions,
+  BulkCancelResult,
+  BulkRetryOptions,
+  BulkRetryResult,
+  CancelByTypeOptions,
+  RetryFailedOptions,
+} from "./src/queue/bulk.ts";
+export { CENSUS_STATES, TaskCensus } from "./src/queue/census.ts";
+export type {
+  CensusCount,
+  CensusEntry,
+  CensusListOptions,
+  CensusPage,
+  CensusRefresh,
+  CensusState,
+  TaskCensusOptions,
+} from "./src/queue/census.ts";
 export { Keys } from "./src/protocol/keys.ts";
 export type { DeadlineEntry, DeadlineKind, ReadyEntry } from "./src/protocol/keys.ts";
+export type { Clock } from "./src/base/clock.ts";
+export type { LongTimeout } from "./src/base/timer.ts";
 export { Emitter } from "./src/base/events.ts";
 export type { Listener } from "./src/base/events.ts";
 export type { SubmitOptions } from "./src/task/new_task.ts";

@@ -7,8 +7,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 step() { echo "--- $*"; "$@"; }
 step deno fmt --check
 step deno lint
-step deno check --doc mod.ts cli.ts src/ # the code and every example in its doc comments
+step deno check --doc mod.ts cli.ts console.ts src/ # the code and every example in its doc comments
 step tsc --noEmit -p .
-step deno doc --lint mod.ts
+step deno doc --lint mod.ts console.ts
 step deno publish --dry-run --allow-dirty --quiet
 echo "check: all passed"

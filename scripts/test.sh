@@ -13,7 +13,8 @@
 #   OQ_TEST_FILES="tests/a.test.ts"   which files (default: tests/*.test.ts)
 #   OQ_TEST_ALL_RUNTIMES=1            ignore the files' runtimes= (run each on every runtime)
 #   OQ_REQUIRE_BACKENDS=moto,ceph     fail instead of skipping when these are unavailable
-#   OQ_TEST_NO_SERVERS=1              do not start servers (use what the env already names)
+#   OQ_TEST_NO_SERVERS=1              do not start servers or install Chromium (use what is there)
+#   OQ_REQUIRE_BROWSER=1              fail instead of skipping the browser tests without Chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -27,6 +28,11 @@ if [ "${OQ_TEST_NO_SERVERS:-0}" != 1 ]; then
   # shellcheck disable=SC1090
   . <(bash scripts/servers.sh env)
   set +a
+  # Debian's Chromium for the console's browser tests (installed once; needs root).
+  if ! bash scripts/chromium.sh install; then
+    [ "${OQ_REQUIRE_BROWSER:-0}" = 1 ] && { echo "test.sh: Chromium is required (OQ_REQUIRE_BROWSER=1)" >&2; exit 1; }
+    echo "test.sh: WARNING: Chromium could not be installed; the browser tests will skip" >&2
+  fi
 fi
 
 # shellcheck disable=SC2206

@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { HeartbeatRecord } from "../protocol/heartbeats.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { TaskStatus } from "../task/task.ts";
 import type { Task } from "../task/task.ts";
@@ -192,7 +191,9 @@ export function registerInspect(program: Program): void {
     .addHelpText("after", examples("oq workers", "oq workers --json"))
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const { listHeartbeats } = await import("../protocol/heartbeats.ts");
+      const { isHeartbeatStale: isStale, listHeartbeats } = await import(
+        "../protocol/heartbeats.ts"
+      );
       const beats = await listHeartbeats(queue.context);
       const now = queue.store.now();
       if (flags.json) return outJson(beats.map((b) => ({ ...b, stale: isStale(b, now) })));
@@ -214,13 +215,6 @@ export function registerInspect(program: Program): void {
         s,
       ));
     });
-}
-
-/** A heartbeat older than this is shown as stale (the idle interval is 5 minutes). */
-export const STALE_AFTER_MS = 11 * 60_000;
-
-function isStale(b: HeartbeatRecord, now: number): boolean {
-  return now - Date.parse(b.last_seen_at) > STALE_AFTER_MS;
 }
 
 /** ` (status failed, type x)` for the notes of `oq list`; empty without filters. */

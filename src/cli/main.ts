@@ -17,6 +17,7 @@ import { registerLayout } from "./layout.ts";
 import { registerMonitor } from "./monitor.ts";
 import { createProgram, type Program } from "./program.ts";
 import { registerSchedule } from "./schedule.ts";
+import { registerServe } from "./serve.ts";
 import { registerSetup } from "./setup.ts";
 import { registerSubmit } from "./submit.ts";
 import { registerTail } from "./tail.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Program {
   registerWorker(program);
   registerMonitor(program);
   registerSchedule(program);
+  registerServe(program);
   registerSetup(program);
   registerLayout(program);
   registerDoctor(program);

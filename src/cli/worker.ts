@@ -6,7 +6,7 @@
  */
 
 import type { Handler } from "../worker/handler.ts";
-import { hostName, processId } from "../runtime/mod.ts";
+import { hostName, type HttpServer, processId, serveHttp } from "../runtime/mod.ts";
 import { openQueue } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
@@ -59,6 +59,11 @@ export function registerWorker(program: Program): void {
       "3s",
     )
     .option("--log-format <format>", "human or json (one JSON object per line)", "human")
+    .option(
+      "--metrics-port <n>",
+      "serve this worker's Prometheus metrics at http://HOST:PORT/metrics (0: any free port)",
+    )
+    .option("--metrics-host <address>", "address of the metrics server", "127.0.0.1")
     .addHelpText(
       "after",
       examples(
@@ -81,6 +86,9 @@ one exits 130 at once.`,
     )
     .action(async (flags, cmd) => {
       const format = parseLogFormat(flags.logFormat);
+      const metricsPort = flags.metricsPort === undefined
+        ? undefined
+        : parseIntFlag(flags.metricsPort, "--metrics-port", 0, 65_535);
       const concurrency = parseIntFlag(flags.concurrency, "--concurrency", 1, 10_000);
       const pollIntervalMs = parseDuration(flags.pollInterval, "--poll-interval", "ms");
       const checkS = parseDuration(flags.monitorCheckInterval, "--monitor-check-interval") / 1000;
@@ -166,34 +174,59 @@ one exits 130 at once.`,
         concurrency,
         monitor: flags.monitor,
       });
+      const metricsServer = metricsPort === undefined
+        ? undefined
+        : await serveMetrics(worker, queue.store, flags.metricsHost, metricsPort);
+      if (metricsServer) {
+        const host = flags.metricsHost.includes(":") ? `[${flags.metricsHost}]` : flags.metricsHost;
+        log.event("worker:metrics", { url: `http://${host}:${metricsServer.port}/metrics` });
+      }
       let stopping: Promise<void> | undefined;
       const stop = () =>
         stopping ??= (async () => {
           await worker.stop({ timeoutMs: shutdownMs });
           await runner.stopAll();
         })();
-      await runDaemon({
-        name: `oq worker ${id}`,
-        log: (m) => log.info(m),
-        run: async () => {
-          await worker.run({
-            concurrency,
-            pollIntervalMs,
-            withMonitor: flags.monitor,
-            monitorCheckIntervalS: checkS,
-            shutdownTimeoutMs: shutdownMs,
-            cancelCheckIntervalMs,
-          });
-          await stopping;
-        },
-        stop,
-        force: () => runner.stopAll(true),
-      });
+      try {
+        await runDaemon({
+          name: `oq worker ${id}`,
+          log: (m) => log.info(m),
+          run: async () => {
+            await worker.run({
+              concurrency,
+              pollIntervalMs,
+              withMonitor: flags.monitor,
+              monitorCheckIntervalS: checkS,
+              shutdownTimeoutMs: shutdownMs,
+              cancelCheckIntervalMs,
+            });
+            await stopping;
+          },
+          stop,
+          force: () => runner.stopAll(true),
+        });
+      } finally {
+        await metricsServer?.close();
+      }
       log.event("worker:stopped", { worker_id: id });
       if (commandError !== undefined) {
         throw usageError(`Worker stopped: an --exec command cannot run: ${commandError}`);
       }
     });
+}
+
+/** Serve a worker's metrics (src/console/worker_metrics.ts) at `/metrics`. */
+async function serveMetrics(
+  worker: import("../worker/worker.ts").Worker,
+  store: import("../store/types.ts").ObjectStore,
+  hostname: string,
+  port: number,
+): Promise<HttpServer> {
+  const { WorkerMetrics } = await import("../console/worker_metrics.ts");
+  const metrics = new WorkerMetrics();
+  metrics.attach(worker, store);
+  const handler = metrics.handler();
+  return await serveHttp({ hostname, port, handler: (req) => handler(req) });
 }
 
 function attachLog(worker: import("../worker/worker.ts").Worker, log: EventLog): void {

@@ -75,3 +75,14 @@ export async function listHeartbeats(q: QueueContext): Promise<HeartbeatRecord[]
     a.worker_id < b.worker_id ? -1 : a.worker_id > b.worker_id ? 1 : 0
   );
 }
+
+/**
+ * A heartbeat older than this looks stale: its worker stopped without cleaning up, or
+ * cannot reach the bucket (a worker beats every 30 s while busy, every 5 minutes idle).
+ */
+export const HEARTBEAT_STALE_AFTER_MS = 11 * 60_000;
+
+/** True when a heartbeat is older than {@link HEARTBEAT_STALE_AFTER_MS} at `now` (ms). */
+export function isHeartbeatStale(beat: HeartbeatRecord, now: number): boolean {
+  return now - Date.parse(beat.last_seen_at) > HEARTBEAT_STALE_AFTER_MS;
+}

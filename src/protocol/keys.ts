@@ -87,6 +87,26 @@ export class Keys {
     return `${this.prefix}tasks/${shardOfTaskId(taskId)}/${taskId}.json`;
   }
 
+  /** Prefix of every task object of every shard (`tasks/`), for one listing of them all. */
+  tasksRoot(): string {
+    return `${this.prefix}tasks/`;
+  }
+
+  /**
+   * The task id a key under {@link Keys.tasksRoot} holds; `null` when the key is not one
+   * {@link Keys.task} builds.
+   */
+  parseTask(key: string): string | null {
+    const root = this.tasksRoot();
+    if (!key.startsWith(root) || !key.endsWith(".json")) return null;
+    const id = key.slice(key.lastIndexOf("/") + 1, -5);
+    try {
+      return this.task(id) === key ? id : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Prefix of all tasks of a shard. */
   tasksPrefix(shard: string): string {
     return `${this.prefix}tasks/${validateShard(shard)}/`;
@@ -101,6 +121,11 @@ export class Keys {
   /** Prefix of the ready entries of one type in one shard (listed oldest first). */
   readyTypePrefix(shard: string, taskType: string): string {
     return `${this.prefix}ready/${validateShard(shard)}/${validateName("task type", taskType)}/`;
+  }
+
+  /** Prefix of every ready entry of every shard (`ready/`). */
+  readyRoot(): string {
+    return `${this.prefix}ready/`;
   }
 
   /** Prefix of all ready entries of a shard. */
@@ -133,6 +158,11 @@ export class Keys {
   deadline(shard: string, at: number, taskId: string, kind: DeadlineKind): string {
     shardOfTaskId(taskId);
     return `${this.deadlinePrefix(shard)}${timeStamp(at)}/${taskId}.${kind}`;
+  }
+
+  /** Prefix of every deadline entry of every shard (`deadlines/`). */
+  deadlinesRoot(): string {
+    return `${this.prefix}deadlines/`;
   }
 
   /** Prefix of the deadline entries of a shard (listed soonest first). */

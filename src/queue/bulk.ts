@@ -1,15 +1,16 @@
 /**
- * Bulk cancellation: many ids, or every task of a type. Works page by page (bounded
- * memory apart from the result lists) with a bounded number of requests in flight, and
- * reports progress.
+ * Bulk operations: cancel many ids or every task of a type; retry many ids or every failed
+ * task of a type. Each works batch by batch with a bounded number of requests in flight,
+ * and reports progress.
  *
  * @module
  */
 
-import { type CancelResult, cancelTask } from "./state_changes.ts";
+import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { validateName } from "../task/names.ts";
 import { mapLimit } from "../base/concurrency.ts";
+import { TaskCensus } from "./census.ts";
 
 /** What a bulk cancel did. */
 export interface BulkCancelResult {
@@ -152,4 +153,87 @@ async function cancelRunningOfType(
 function leaseTaskId(q: QueueContext, key: string): string | undefined {
   const d = q.keys.parseDeadline(key);
   return d?.kind === "lease" ? d.taskId : undefined;
+}
+
+/** What a bulk retry did. */
+export interface BulkRetryResult {
+  /** Tasks moved back to pending. */
+  retried: string[];
+  /** Tasks left unchanged, with the reason (not found, not failed, cancelled or expired, ...). */
+  skipped: Array<{ taskId: string; reason: string }>;
+}
+
+/** Options of bulk retries. */
+export interface BulkRetryOptions {
+  /** Requests in flight at once. @default 16 */
+  concurrency?: number;
+  /** Called after each batch with the running totals (`total`: tasks to retry). */
+  onProgress?: (
+    progress: { done: number; total: number; retried: number; skipped: number },
+  ) => void;
+}
+
+/**
+ * Retry each id (see `Queue.retry`), in batches of 500, reporting progress after each. A
+ * task that cannot be retried (not found, running, completed, an invalid id) is skipped
+ * with the reason; a store failure stops the run and is thrown.
+ */
+export async function retryMany(
+  q: QueueContext,
+  ids: readonly string[],
+  o: BulkRetryOptions = {},
+): Promise<BulkRetryResult> {
+  const out: BulkRetryResult = { retried: [], skipped: [] };
+  const concurrency = o.concurrency ?? 16;
+  for (let i = 0; i < ids.length; i += 500) {
+    const batch = ids.slice(i, i + 500);
+    const results = await mapLimit(batch, concurrency, async (id) => {
+      try {
+        await retryTask(q, id);
+        return null;
+      } catch (e) {
+        if (e instanceof RangeError || e instanceof TypeError) return e.message;
+        throw e;
+      }
+    });
+    for (const [j, reason] of results.entries()) {
+      if (reason === null) out.retried.push(batch[j]!);
+      else out.skipped.push({ taskId: String(batch[j]), reason });
+    }
+    o.onProgress?.({
+      done: out.retried.length + out.skipped.length,
+      total: ids.length,
+      retried: out.retried.length,
+      skipped: out.skipped.length,
+    });
+  }
+  return out;
+}
+
+/** Options of {@link retryFailed}. */
+export interface RetryFailedOptions extends BulkRetryOptions {
+  /**
+   * The census to find the failed tasks with (refreshed first: a full refresh that reads
+   * every new or changed object). @default a new census: one LIST per 1000 task objects and one GET per task
+   */
+  census?: TaskCensus;
+}
+
+/**
+ * Retry every failed task (the dead letters) of a type. The failed tasks are found by a
+ * census of the task objects (failed tasks are in no index), then each is retried with
+ * `Queue.retry`: one GET and two PUTs per task (ready entry, task).
+ */
+export async function retryFailed(
+  q: QueueContext,
+  taskType: string,
+  o: RetryFailedOptions = {},
+): Promise<BulkRetryResult> {
+  validateName("task type", taskType);
+  const census = o.census ?? new TaskCensus(q);
+  await census.refresh({ maxReads: Infinity, full: true });
+  const page = census.list({ state: "failed", taskType, limit: Number.MAX_SAFE_INTEGER });
+  // Oldest first, the order they failed in (roughly): the page is newest first.
+  const ids = page.entries.map((e) => e.id).reverse();
+  return await retryMany(q, ids, o);
 }

@@ -7,9 +7,14 @@
 import {
   type BulkCancelOptions,
   type BulkCancelResult,
+  type BulkRetryOptions,
+  type BulkRetryResult,
   cancelByType,
   type CancelByTypeOptions,
   cancelMany,
+  retryFailed,
+  type RetryFailedOptions,
+  retryMany,
 } from "./bulk.ts";
 import {
   getHistory,
@@ -29,7 +34,7 @@ import {
   type ResolvedQueueOptions,
   resolveQueueOptions,
 } from "../protocol/options.ts";
-import { submitTask, type Submitted } from "../protocol/submit.ts";
+import { submitTask } from "../protocol/submit.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
 import {
   createSchedule,
@@ -63,6 +68,8 @@ export class Queue {
    * The queue's protocol layer: every request about its tasks, index entries, signals and
    * layout goes through it. Workers, monitors and schedulers take it from the queue they
    * are given.
+   *
+   * @internal
    */
   readonly context: QueueContext;
 
@@ -141,20 +148,7 @@ export class Queue {
    * once per `signalCoalesceMs` per type, a wake-up PUT.
    */
   async submit(taskType: string, input: unknown, options: SubmitOptions = {}): Promise<Task> {
-    return (await this.submitAs(taskType, input, options)).task;
-  }
-
-  /**
-   * Submit, optionally under an id derived from `derived` (schedulers derive it from the
-   * schedule and the run's due time). Says whether this call created the task or found it.
-   */
-  submitAs(
-    taskType: string,
-    input: unknown,
-    options: SubmitOptions = {},
-    derived?: Parameters<typeof submitTask>[4],
-  ): Promise<Submitted> {
-    return submitTask(this.context, taskType, input, options, derived);
+    return (await submitTask(this.context, taskType, input, options)).task;
   }
 
   /**
@@ -230,6 +224,16 @@ export class Queue {
    */
   retry(taskId: string): Promise<Task> {
     return retryTask(this.context, taskId);
+  }
+
+  /** Retry many tasks (see {@link Queue.retry}); the ones that cannot be retried are skipped with the reason. */
+  retryMany(ids: readonly string[], options: BulkRetryOptions = {}): Promise<BulkRetryResult> {
+    return retryMany(this.context, ids, options);
+  }
+
+  /** Retry every failed task of a type (found by a census of the task objects). */
+  retryFailed(taskType: string, options: RetryFailedOptions = {}): Promise<BulkRetryResult> {
+    return retryFailed(this.context, taskType, options);
   }
 
   /** Create a cron schedule; an existing id is a ScheduleExistsError unless `upsert` (docs/scheduling.md). */

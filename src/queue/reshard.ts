@@ -22,7 +22,7 @@
  */
 
 import { sleepOn } from "../base/clock.ts";
-import type { HasContext } from "../protocol/context.ts";
+import type { Queue } from "./queue.ts";
 import { drainLane, type DrainResult, emptyDrain, ORPHAN_ENTRY_AGE_MS } from "../protocol/lanes.ts";
 import type { SchemaError } from "../base/errors.ts";
 import {
@@ -88,7 +88,7 @@ function addDrain(a: DrainResult, b: DrainResult): void {
  * ```
  */
 export async function reshard(
-  from_: HasContext,
+  from_: Queue,
   to: number,
   options: ReshardOptions = {},
 ): Promise<ReshardResult> {

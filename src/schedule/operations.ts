@@ -53,7 +53,7 @@ export interface CreateScheduleOptions {
  * import { MemoryStore, Queue, ScheduleExistsError } from "../../mod.ts";
  * import { createSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * try { await createSchedule(queue, "nightly", "report", {}, "0 2 * * *"); }
+ * try { await createSchedule(queue.context, "nightly", "report", {}, "0 2 * * *"); }
  * catch (e) { if (!(e instanceof ScheduleExistsError)) throw e; }
  * ```
  */
@@ -92,7 +92,7 @@ function sameDefinition(a: ScheduleRecord, b: ScheduleRecord): boolean {
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { createSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * const s = await createSchedule(queue, "nightly-report", "report", { kind: "daily" }, "0 2 * * *", {
+ * const s = await createSchedule(queue.context, "nightly-report", "report", { kind: "daily" }, "0 2 * * *", {
  *   timezone: "Europe/Berlin",
  * });
  * console.log(s.id, s.enabled); // "nightly-report" true
@@ -186,7 +186,7 @@ export function runOptions(
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { getSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * const s = await getSchedule(queue, "nightly-report");
+ * const s = await getSchedule(queue.context, "nightly-report");
  * ```
  */
 export async function getSchedule(
@@ -208,7 +208,7 @@ export async function getSchedule(
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { listSchedules } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * for (const s of await listSchedules(queue)) console.log(s.id, s.cron, s.enabled);
+ * for (const s of await listSchedules(queue.context)) console.log(s.id, s.cron, s.enabled);
  * ```
  */
 export async function listSchedules(queue: QueueContext): Promise<Schedule[]> {
@@ -282,8 +282,8 @@ async function mutate(
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { createSchedule, enableSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *", { enabled: false });
- * await enableSchedule(queue, "nightly-report");
+ * await createSchedule(queue.context, "nightly-report", "report", {}, "0 2 * * *", { enabled: false });
+ * await enableSchedule(queue.context, "nightly-report");
  * ```
  */
 export function enableSchedule(queue: QueueContext, scheduleId: string): Promise<Schedule> {
@@ -303,8 +303,8 @@ export function enableSchedule(queue: QueueContext, scheduleId: string): Promise
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { createSchedule, disableSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *");
- * await disableSchedule(queue, "nightly-report");
+ * await createSchedule(queue.context, "nightly-report", "report", {}, "0 2 * * *");
+ * await disableSchedule(queue.context, "nightly-report");
  * ```
  */
 export function disableSchedule(queue: QueueContext, scheduleId: string): Promise<Schedule> {
@@ -320,8 +320,8 @@ export function disableSchedule(queue: QueueContext, scheduleId: string): Promis
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { createSchedule, deleteSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *");
- * await deleteSchedule(queue, "nightly-report"); // true
+ * await createSchedule(queue.context, "nightly-report", "report", {}, "0 2 * * *");
+ * await deleteSchedule(queue.context, "nightly-report"); // true
  * ```
  */
 export async function deleteSchedule(queue: QueueContext, scheduleId: string): Promise<boolean> {
@@ -343,8 +343,8 @@ export async function deleteSchedule(queue: QueueContext, scheduleId: string): P
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { createSchedule, triggerSchedule } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * await createSchedule(queue, "nightly-report", "report", {}, "0 2 * * *");
- * const task = await triggerSchedule(queue, "nightly-report");
+ * await createSchedule(queue.context, "nightly-report", "report", {}, "0 2 * * *");
+ * const task = await triggerSchedule(queue.context, "nightly-report");
  * ```
  */
 export async function triggerSchedule(queue: QueueContext, scheduleId: string): Promise<Task> {
@@ -362,7 +362,7 @@ export async function triggerSchedule(queue: QueueContext, scheduleId: string): 
  * import { MemoryStore, Queue } from "../../mod.ts";
  * import { getScheduleLastRun } from "./operations.ts";
  * const queue = new Queue(new MemoryStore());
- * const last = await getScheduleLastRun(queue, "nightly-report");
+ * const last = await getScheduleLastRun(queue.context, "nightly-report");
  * if (last) console.log(last.lastRunAt, last.lastTaskId, last.nextRunAt);
  * ```
  */

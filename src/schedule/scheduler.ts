@@ -120,7 +120,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * import { createSchedule } from "./operations.ts";
  * import { Scheduler } from "./scheduler.ts";
  * const queue = new Queue(new MemoryStore());
- * await createSchedule(queue, "every-minute", "tick", {}, "* * * * *");
+ * await createSchedule(queue.context, "every-minute", "tick", {}, "* * * * *");
  * const scheduler = new Scheduler(queue);
  * const r = await scheduler.runOnce(); // nothing due yet: it never fires for past times
  * console.log(r.submitted.length, r.nextDueAt);

@@ -1,0 +1,501 @@
+/**
+ * The task census: how many tasks are in each state, per task type and shard, and a paged,
+ * filtered listing of them, for consoles and metrics. The states of finished tasks are
+ * kept in no index, so the census reads task objects, but each one only once per change:
+ * a full refresh lists every task object (one LIST per 1000, which gives each object's
+ * ETag) and GETs only the objects that are new or whose ETag changed since; the light
+ * refreshes in between list only the ready and deadline indexes and GET the tasks that
+ * moved. Finished tasks never change again, so a steady refresh costs its LISTs plus one
+ * GET per task that moved.
+ *
+ * @module
+ */
+
+import { SchemaError } from "../base/errors.ts";
+import type { HasContext, QueueContext } from "../protocol/context.ts";
+import { mapLimit } from "../base/concurrency.ts";
+import type { TaskRecord, TaskStatus } from "../task/task.ts";
+import type { ObjectInfo } from "../store/types.ts";
+
+/**
+ * What the census counts: the task statuses, with `pending` split into `ready` (due now)
+ * and `scheduled` (due later: delayed tasks and retries waiting for their back-off).
+ */
+export type CensusState =
+  | "ready"
+  | "scheduled"
+  | "running"
+  | "completed"
+  | "failed"
+  | "cancelled"
+  | "expired"
+  | "archived";
+
+/** Every census state, in lifecycle order. */
+export const CENSUS_STATES: readonly CensusState[] = [
+  "ready",
+  "scheduled",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "expired",
+  "archived",
+];
+
+/** Longest `lastError` a census entry keeps (the task itself keeps all of it). */
+const ERROR_CHARS = 300;
+
+/** What the census keeps of one task: enough to count, filter and list it. */
+export interface CensusEntry {
+  /** Task id. */
+  id: string;
+  /** Lane (the task's `shard`). */
+  shard: string;
+  /** Task type. */
+  taskType: string;
+  /** Stored status. */
+  status: TaskStatus;
+  /** Submit time. */
+  createdAt: Date;
+  /** Time of the last write. */
+  updatedAt: Date;
+  /** Not claimable before this time. */
+  availableAt: Date;
+  /** Claims so far. */
+  attempt: number;
+  /** Retries so far. */
+  retryCount: number;
+  /** Retries allowed. */
+  maxRetries: number;
+  /** The latest attempt's error, cut to 300 characters. */
+  lastError: string | null;
+  /** A cancel was requested while it runs. */
+  cancelRequested: boolean;
+}
+
+/** Tasks of one state, type and shard. */
+export interface CensusCount {
+  /** State. */
+  state: CensusState;
+  /** Task type. */
+  taskType: string;
+  /** Lane. */
+  shard: string;
+  /** Number of tasks. */
+  count: number;
+}
+
+/** What one {@link TaskCensus.refresh} did. */
+export interface CensusRefresh {
+  /** Store time of the refresh (the counts' `ready` and `scheduled` are as of then). */
+  at: Date;
+  /** A full refresh (every task object listed), or a light one (the indexes only). */
+  full: boolean;
+  /** Store time of the last full refresh: finished tasks are counted as of then at least. */
+  fullAt: Date;
+  /** Task objects listed (full), or known (light). */
+  objects: number;
+  /** Task objects read (GET) by this refresh: new or changed since the previous one. */
+  read: number;
+  /** Task objects listed but not read yet (over `maxReadsPerRefresh`): not counted yet. */
+  unread: number;
+  /** Objects that are not valid tasks (reported once through the queue's `warn`). */
+  invalid: number;
+  /** LIST requests of this refresh (task objects when full, the two indexes when light). */
+  lists: number;
+}
+
+/** Options of {@link TaskCensus}. */
+export interface TaskCensusOptions {
+  /**
+   * Most task objects one refresh reads (GETs); the rest are read by the next refreshes
+   * and are left out of the counts until then (see {@link CensusRefresh.unread}).
+   * @default 10000
+   */
+  maxReadsPerRefresh?: number;
+  /**
+   * How often a refresh lists every task object (a full refresh); the refreshes in between
+   * list only the indexes (see {@link TaskCensus.refresh}). 0: every refresh is full.
+   * @default 300000 (5 minutes)
+   */
+  fullListIntervalMs?: number;
+  /** GETs in flight at once. @default 16 */
+  concurrency?: number;
+}
+
+/** Filter and page of {@link TaskCensus.list}. */
+export interface CensusListOptions {
+  /** Only this state (`pending` means `ready` or `scheduled`). */
+  state?: CensusState | "pending";
+  /** Only this task type. */
+  taskType?: string;
+  /** Only this lane. */
+  shard?: string;
+  /** Only ids starting with this. */
+  idPrefix?: string;
+  /** Continue after this cursor (a page's `next`). */
+  cursor?: string;
+  /** At most this many entries. @default 50 */
+  limit?: number;
+}
+
+/** One page of {@link TaskCensus.list}. */
+export interface CensusPage {
+  /** Entries, newest first (by creation time, then id). */
+  entries: CensusEntry[];
+  /** Cursor of the next page; `null` on the last page. */
+  next: string | null;
+  /** Entries matching the filter, over all pages. */
+  matched: number;
+}
+
+interface Known {
+  etag: string;
+  entry: CensusEntry | null; // null: not a valid task (reported)
+}
+
+/**
+ * Counts of every task by state, type and lane, kept current by {@link TaskCensus.refresh}.
+ * One census is meant to be shared by every reader (a console's viewers, a metrics scrape):
+ * its memory is about 300 bytes per task.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, TaskCensus } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await queue.submit("email", { to: "a@b.c" });
+ * const census = new TaskCensus(queue);
+ * await census.refresh(); // full: one LIST and one GET here; later ones read only changes
+ * console.log(census.total("ready")); // 1
+ * console.log(census.list({ state: "ready" }).entries[0]?.taskType); // "email"
+ * ```
+ */
+export class TaskCensus {
+  readonly #queue: QueueContext;
+  readonly #maxReads: number;
+  readonly #concurrency: number;
+  #known = new Map<string, Known>();
+  #counts: CensusCount[] = [];
+  #oldestReady: Date | null = null;
+  #sorted: CensusEntry[] | null = null;
+  #last: CensusRefresh | null = null;
+  #running: Promise<CensusRefresh> | null = null;
+  readonly #fullEveryMs: number;
+  #fullAt = -Infinity;
+
+  /** Create a census of a queue's tasks; validates options, does no I/O. */
+  constructor(queue: HasContext, options: TaskCensusOptions = {}) {
+    this.#queue = queue.context;
+    this.#maxReads = options.maxReadsPerRefresh ?? 10_000;
+    if (!(this.#maxReads >= 1)) {
+      throw new RangeError(
+        `Invalid maxReadsPerRefresh: ${JSON.stringify(options.maxReadsPerRefresh)} (at least 1)`,
+      );
+    }
+    this.#fullEveryMs = options.fullListIntervalMs ?? 300_000;
+    if (!(this.#fullEveryMs >= 0)) {
+      throw new RangeError(
+        `Invalid fullListIntervalMs: ${JSON.stringify(options.fullListIntervalMs)} (at least 0)`,
+      );
+    }
+    this.#concurrency = options.concurrency ?? 16;
+    if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) {
+      throw new RangeError(
+        `Invalid concurrency: ${JSON.stringify(options.concurrency)} (an integer >= 1)`,
+      );
+    }
+  }
+
+  /** The last refresh's figures; `null` before the first one. */
+  get last(): CensusRefresh | null {
+    return this.#last;
+  }
+
+  /**
+   * Bring the counts up to date. A **full** refresh lists every task object and reads those
+   * that are new or changed: one LIST per 1000 task objects plus one GET per object read.
+   * A **light** refresh lists only the indexes (`ready/` and `deadlines/`, one LIST per 1000
+   * entries each) and reads the tasks they show as new or moved, and those it knew as
+   * pending or running that left them: its cost follows the active tasks, not the finished
+   * ones. A task that was submitted and finished between two light refreshes is counted by
+   * the next full one. Full when asked (`full`), at the first refresh, while objects are
+   * left unread, and once `fullListIntervalMs` has passed since the last full one; light
+   * otherwise. Concurrent calls share one refresh. `maxReads` overrides
+   * `maxReadsPerRefresh` for this call (`Infinity`: nothing is left unread).
+   */
+  refresh(options: { maxReads?: number; full?: boolean } = {}): Promise<CensusRefresh> {
+    this.#running ??= this.#refresh(options.maxReads ?? this.#maxReads, options.full).finally(
+      () => {
+        this.#running = null;
+      },
+    );
+    return this.#running;
+  }
+
+  async #refresh(maxReads: number, full: boolean | undefined): Promise<CensusRefresh> {
+    const q = this.#queue;
+    const last = this.#last;
+    const start = q.clock.now();
+    const doFull = full ?? (last === null || last.unread > 0 ||
+      start - this.#fullAt >= this.#fullEveryMs);
+    const r = doFull ? await this.#full(maxReads) : await this.#light(maxReads);
+    const now = q.clock.now();
+    if (doFull) this.#fullAt = start;
+    this.#sorted = null;
+    this.#recount(now + q.store.clockUncertaintyMs());
+    let invalid = 0;
+    for (const k of this.#known.values()) if (k.entry === null) invalid++;
+    this.#last = {
+      at: new Date(now),
+      full: doFull,
+      fullAt: new Date(this.#fullAt),
+      objects: r.objects,
+      read: r.read,
+      unread: r.unread,
+      invalid,
+      lists: r.lists,
+    };
+    return this.#last;
+  }
+
+  async #listAll(
+    prefix: string,
+    keep: (o: ObjectInfo) => boolean,
+  ): Promise<{ objects: ObjectInfo[]; lists: number }> {
+    const q = this.#queue;
+    const objects: ObjectInfo[] = [];
+    let lists = 0;
+    for await (const page of q.tasks.indexPages(prefix)) {
+      lists++;
+      for (const o of page.objects) {
+        if (keep(o)) objects.push(o);
+        else q.badObjects.report(o.key, o.etag, `Object "${o.key}": the key is not one oq writes`);
+      }
+    }
+    return { objects, lists };
+  }
+
+  async #full(
+    maxReads: number,
+  ): Promise<{ objects: number; read: number; unread: number; lists: number }> {
+    const q = this.#queue;
+    const { objects: listed, lists } = await this.#listAll(
+      q.keys.tasksRoot(),
+      (o) => q.keys.parseTask(o.key) !== null,
+    );
+    const next = new Map<string, Known>();
+    const changed: ObjectInfo[] = [];
+    const fresh: ObjectInfo[] = [];
+    for (const o of listed) {
+      const k = this.#known.get(o.key);
+      if (k && k.etag === o.etag) next.set(o.key, k);
+      else if (k) changed.push(o);
+      else fresh.push(o);
+    }
+    // Objects seen before keep their old entry until read again: a count may lag behind
+    // by a refresh, but never drops a task that exists.
+    for (const o of changed) next.set(o.key, this.#known.get(o.key)!);
+    const toRead = [...changed, ...fresh].slice(0, maxReads).map((o) => o.key);
+    await this.#readInto(next, toRead);
+    this.#known = next;
+    return {
+      objects: listed.length,
+      read: toRead.length,
+      unread: listed.length - next.size,
+      lists,
+    };
+  }
+
+  async #light(
+    maxReads: number,
+  ): Promise<{ objects: number; read: number; unread: number; lists: number }> {
+    const q = this.#queue;
+    const [ready, deadlines] = await Promise.all([
+      this.#listAll(q.keys.readyRoot(), (o) => q.keys.parseReady(o.key) !== null),
+      this.#listAll(q.keys.deadlinesRoot(), (o) => q.keys.parseDeadline(o.key) !== null),
+    ]);
+    // What the indexes say each active task is; the task object decides when they disagree.
+    const says = new Map<string, TaskStatus>();
+    for (const o of ready.objects) {
+      says.set(q.keys.task(q.keys.parseReady(o.key)!.taskId), "pending");
+    }
+    for (const o of deadlines.objects) {
+      const d = q.keys.parseDeadline(o.key)!;
+      if (d.kind === "lease") says.set(q.keys.task(d.taskId), "running");
+    }
+    const toRead = new Set<string>();
+    for (const [key, status] of says) {
+      if (this.#known.get(key)?.entry?.status !== status) toRead.add(key);
+    }
+    for (const [key, k] of this.#known) {
+      const st = k.entry?.status;
+      if ((st === "pending" || st === "running") && !says.has(key)) toRead.add(key);
+    }
+    const keys = [...toRead].slice(0, maxReads);
+    await this.#readInto(this.#known, keys);
+    return {
+      objects: this.#known.size,
+      read: keys.length,
+      unread: this.#last?.unread ?? 0,
+      lists: ready.lists + deadlines.lists,
+    };
+  }
+
+  async #readInto(into: Map<string, Known>, keys: string[]): Promise<void> {
+    const results = await mapLimit(keys, this.#concurrency, (key) => this.#read(key));
+    for (const [i, key] of keys.entries()) {
+      const r = results[i];
+      if (r === undefined) into.delete(key); // deleted since the LIST
+      else into.set(key, r);
+    }
+  }
+
+  async #read(key: string): Promise<Known | undefined> {
+    const q = this.#queue;
+    try {
+      const v = await q.tasks.readAt(key);
+      return v === null ? undefined : { etag: v.etag, entry: entryOf(v.rec) };
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      q.badObjects.report(key, e.etag, e.message);
+      return { etag: e.etag ?? "", entry: null };
+    }
+  }
+
+  #recount(readyBy: number): void {
+    const counts = new Map<string, CensusCount>();
+    let oldest = Infinity;
+    for (const { entry: e } of this.#known.values()) {
+      if (e === null) continue;
+      const state = stateOf(e, readyBy);
+      if (state === "ready") oldest = Math.min(oldest, e.availableAt.getTime());
+      const id = `${state}\n${e.taskType}\n${e.shard}`;
+      const c = counts.get(id);
+      if (c) c.count++;
+      else counts.set(id, { state, taskType: e.taskType, shard: e.shard, count: 1 });
+    }
+    this.#counts = [...counts.values()].sort((a, b) =>
+      CENSUS_STATES.indexOf(a.state) - CENSUS_STATES.indexOf(b.state) ||
+      compare(a.taskType, b.taskType) || compare(a.shard, b.shard)
+    );
+    this.#oldestReady = oldest === Infinity ? null : new Date(oldest);
+  }
+
+  /** Counts by state, type and lane as of the last refresh (only non-zero ones). */
+  counts(): CensusCount[] {
+    return this.#counts.map((c) => ({ ...c }));
+  }
+
+  /** Tasks in a state (all of them without one), over every type and lane. */
+  total(state?: CensusState): number {
+    let n = 0;
+    for (const c of this.#counts) if (state === undefined || c.state === state) n += c.count;
+    return n;
+  }
+
+  /** When the longest-waiting ready task became due (queue latency); `null` when none is ready. */
+  get oldestReadyAt(): Date | null {
+    return this.#oldestReady;
+  }
+
+  /** The state of an entry as of the last refresh (`ready` or `scheduled` for pending tasks). */
+  stateOf(entry: CensusEntry): CensusState {
+    return stateOf(entry, this.#readyBy());
+  }
+
+  #readyBy(): number {
+    return (this.#last?.at.getTime() ?? 0) + this.#queue.store.clockUncertaintyMs();
+  }
+
+  /**
+   * A page of the entries matching a filter, newest first, as of the last refresh (no
+   * request). Pass a page's `next` as `cursor` for the following page.
+   */
+  list(options: CensusListOptions = {}): CensusPage {
+    const limit = options.limit ?? 50;
+    if (!(limit >= 1)) throw new RangeError(`Invalid limit: ${JSON.stringify(limit)} (at least 1)`);
+    const after = options.cursor === undefined ? null : parseCursor(options.cursor);
+    const readyBy = this.#readyBy();
+    const entries: CensusEntry[] = [];
+    let matched = 0;
+    let more = false;
+    for (const e of this.#entries()) {
+      if (!matches(e, options, readyBy)) continue;
+      matched++;
+      if (after !== null && !isAfter(e, after)) continue;
+      if (entries.length < limit) entries.push(e);
+      else more = true;
+    }
+    const lastEntry = entries[entries.length - 1];
+    return {
+      entries,
+      next: more && lastEntry ? `${lastEntry.createdAt.getTime()}:${lastEntry.id}` : null,
+      matched,
+    };
+  }
+
+  #entries(): CensusEntry[] {
+    if (this.#sorted === null) {
+      const all: CensusEntry[] = [];
+      for (const k of this.#known.values()) if (k.entry !== null) all.push(k.entry);
+      this.#sorted = all.sort((a, b) =>
+        b.createdAt.getTime() - a.createdAt.getTime() || compare(b.id, a.id)
+      );
+    }
+    return this.#sorted;
+  }
+}
+
+function entryOf(rec: TaskRecord): CensusEntry {
+  const err = rec.last_error;
+  return {
+    id: rec.id,
+    shard: rec.shard,
+    taskType: rec.task_type,
+    status: rec.status,
+    createdAt: new Date(rec.created_at),
+    updatedAt: new Date(rec.updated_at),
+    availableAt: new Date(rec.available_at),
+    attempt: rec.attempt,
+    retryCount: rec.retry_count,
+    maxRetries: rec.max_retries,
+    lastError: err === null || err.length <= ERROR_CHARS ? err : `${err.slice(0, ERROR_CHARS)}…`,
+    cancelRequested: rec.cancel_requested,
+  };
+}
+
+function stateOf(e: CensusEntry, readyBy: number): CensusState {
+  if (e.status !== "pending") return e.status;
+  return e.availableAt.getTime() <= readyBy ? "ready" : "scheduled";
+}
+
+function matches(e: CensusEntry, o: CensusListOptions, readyBy: number): boolean {
+  if (o.state !== undefined) {
+    if (o.state === "pending" ? e.status !== "pending" : stateOf(e, readyBy) !== o.state) {
+      return false;
+    }
+  }
+  if (o.taskType !== undefined && e.taskType !== o.taskType) return false;
+  if (o.shard !== undefined && e.shard !== o.shard) return false;
+  return o.idPrefix === undefined || e.id.startsWith(o.idPrefix);
+}
+
+function parseCursor(cursor: string): { at: number; id: string } {
+  const i = cursor.indexOf(":");
+  const at = Number(cursor.slice(0, i));
+  if (i < 1 || !Number.isFinite(at)) {
+    throw new TypeError(`Invalid cursor ${JSON.stringify(cursor)}: pass a page's "next"`);
+  }
+  return { at, id: cursor.slice(i + 1) };
+}
+
+// Newest first: an entry comes after the cursor when it is older, or as old with a smaller id.
+function isAfter(e: CensusEntry, c: { at: number; id: string }): boolean {
+  const t = e.createdAt.getTime();
+  return t < c.at || (t === c.at && e.id < c.id);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
