@@ -48,7 +48,7 @@ setting() {
 
 run_one() { # runtime file seconds
   case "$1" in
-    node) node --import tsx --test --test-concurrency=1 "$2" ;;
+    node) node --import tsx --test --test-force-exit --test-concurrency=1 "$2" ;;
     bun) bun test --timeout "$(($3 * 1000))" "./$2" ;;
     deno) deno test -A --quiet "$2" ;;
     *) echo "unknown runtime $1" >&2; return 2 ;;
