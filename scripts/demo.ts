@@ -63,8 +63,8 @@ try {
   });
   add(doomed, "resize, cancelled", "cancelled");
   add(
-    await queue.submit("resize_image", { image: "late.jpg" }, { delaySeconds: 2, ttlSeconds: 1 }),
-    "resize, TTL 1 s, delayed 2 s",
+    await queue.submit("nightly_report", { day: "yesterday" }, { ttlSeconds: 1 }),
+    "report, TTL 1 s, no worker for it",
     "expired",
   );
   log(`submitted ${expected.size} tasks over ${queue.shards.length} shards`);
