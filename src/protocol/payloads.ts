@@ -23,9 +23,9 @@ import type { Keys } from "./keys.ts";
 import { versionPages } from "../store/paging.ts";
 import { hasPayloadRef, TASK_SCHEMA_VERSION, type TaskRecord } from "../task/task.ts";
 import {
+  bytesOver,
   decodePayload,
   encodePayload,
-  jsonOver,
   PayloadError,
   type PayloadKind,
   type PayloadRef,
@@ -73,9 +73,9 @@ export class PayloadStore {
    * a small input leaves the record as it is and sends nothing.
    */
   async putInput(rec: TaskRecord): Promise<{ rec: TaskRecord; write: PayloadWrite | null }> {
-    const json = JSON.stringify(rec.input) ?? "null";
-    if (!jsonOver(json, this.#inlineBytes)) return { rec, write: null };
-    const write = await this.#put(rec.id, "input", json);
+    const bytes = bytesOver(JSON.stringify(rec.input) ?? "null", this.#inlineBytes);
+    if (bytes === null) return { rec, write: null };
+    const write = await this.#put(rec.id, "input", bytes);
     return { rec: withRefs({ ...rec, input: null, input_ref: write.ref }), write };
   }
 
@@ -89,12 +89,13 @@ export class PayloadStore {
     json: string | null,
   ): Promise<{ output: unknown; ref?: PayloadRef }> {
     if (json === null) return { output: null };
-    if (!jsonOver(json, this.#inlineBytes)) return { output: JSON.parse(json) };
-    const write = await this.#put(taskId, "output", json);
+    const bytes = bytesOver(json, this.#inlineBytes);
+    if (bytes === null) return { output: JSON.parse(json) };
+    const write = await this.#put(taskId, "output", bytes);
     return { output: null, ref: write.ref };
   }
 
-  async #put(taskId: string, kind: PayloadKind, json: string): Promise<PayloadWrite> {
+  async #put(taskId: string, kind: PayloadKind, json: Uint8Array): Promise<PayloadWrite> {
     const { bytes, ref } = await encodePayload(json);
     const key = this.#keys.payload(taskId, kind, ref.sha256);
     // Unconditional: the key is the content's hash, so a repeat writes the same bytes.

@@ -81,9 +81,8 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return hex;
 }
 
-/** Encode JSON text as a payload: its UTF-8 bytes, hash and size. */
-export async function encodePayload(json: string): Promise<EncodedPayload> {
-  const bytes = new TextEncoder().encode(json);
+/** A payload of JSON bytes: the bytes with their hash and size. */
+export async function encodePayload(bytes: Uint8Array): Promise<EncodedPayload> {
   return { bytes, ref: { sha256: await sha256Hex(bytes), size: bytes.length } };
 }
 
@@ -124,11 +123,12 @@ export async function decodePayload(
 }
 
 /**
- * True when JSON text is over `limit` bytes in UTF-8. Short text needs no encoding to be
- * checked: a UTF-16 unit is at most 3 UTF-8 bytes, and at least 1.
+ * The UTF-8 bytes of JSON text when they are over `limit`, else `null`: a value to store
+ * beside its task, encoded once. Short text needs no encoding to be checked: a UTF-16 unit
+ * is at most 3 UTF-8 bytes.
  */
-export function jsonOver(json: string, limit: number): boolean {
-  if (json.length * 3 <= limit) return false;
-  if (json.length > limit) return true;
-  return new TextEncoder().encode(json).length > limit;
+export function bytesOver(json: string, limit: number): Uint8Array | null {
+  if (json.length * 3 <= limit) return null;
+  const bytes = new TextEncoder().encode(json);
+  return bytes.length > limit ? bytes : null;
 }
