@@ -205,6 +205,34 @@ describe("payload references (memory store)", () => {
     assert.deepEqual(await payloadKeys(store), [out]);
   });
 
+  it("an output stored by a cancelled attempt gives way to the next attempt's inline output", async () => {
+    const { queue } = memQueue({ shardCount: 1, inlinePayloadBytes: INLINE });
+    let release = () => {};
+    let big = true;
+    const w = new Worker(queue, "w1").task("job", async () => {
+      if (big) await new Promise<void>((r) => (release = r));
+      return big ? { echo: "y".repeat(5000) } : { small: true };
+    });
+    const t = await queue.submit("job", {});
+    await w.pollOnce();
+    await queue.cancel(t.id); // while the handler runs
+    release();
+    await w.drain();
+    const cancelled = await queue.get(t.id);
+    assert.equal(cancelled?.status, "cancelled");
+    assert.ok(cancelled?.outputRef, "the cancelled attempt's output is kept, by reference");
+    assert.deepEqual(cancelled?.output, { echo: "y".repeat(5000) });
+    big = false;
+    await queue.retry(t.id);
+    await w.pollOnce();
+    await w.drain();
+    const raw = (await queue.context.tasks.read(t.id))!.rec;
+    assert.equal(raw.status, "completed");
+    assert.equal(raw.output_ref, undefined, "no stale reference");
+    assert.equal(raw.schema_version, 1);
+    assert.deepEqual((await queue.get(t.id))?.output, { small: true });
+  });
+
   it("the ceiling: inputs and outputs up to maxInputBytes / maxOutputBytes (default 64 MiB, at most 512 MiB)", async () => {
     const { queue } = memQueue();
     assert.equal(queue.options.inlinePayloadBytes, 256 * 1024);

@@ -173,11 +173,17 @@ export function withRefs(rec: TaskRecord): TaskRecord {
 }
 
 /**
- * A transition that records an output stored beside the task: its reference (version 2)
- * instead of the value, also when the attempt ends cancelled (a cancel request came while
- * the handler ran). Anything else passes unchanged.
+ * A completion's record: an output stored beside the task is recorded by its reference
+ * (version 2) instead of the value, also when the attempt ends cancelled (a cancel request
+ * came while the handler ran); an inline output drops the reference an earlier attempt left
+ * (a cancelled task retried), whose object the sweep then removes.
  */
 export function withOutputRef(t: Transition, ref: PayloadRef | undefined): Transition {
-  if (!t.ok || ref === undefined) return t;
-  return { ...t, next: withRefs({ ...t.next, output: null, output_ref: ref }) };
+  if (!t.ok) return t;
+  if (ref !== undefined) {
+    return { ...t, next: withRefs({ ...t.next, output: null, output_ref: ref }) };
+  }
+  if (t.next.output_ref === undefined) return t;
+  const { output_ref: _earlier, ...next } = t.next;
+  return { ...t, next: withRefs(next) };
 }
