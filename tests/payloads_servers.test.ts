@@ -89,6 +89,13 @@ for (const [name, open, skip] of backends) {
         const full = await run(cli, ["get", t.id, "--payload", "--json"], { env });
         assert.equal(full.code, 0, full.stderr);
         assert.deepEqual((JSON.parse(full.stdout) as { input: unknown }).input, input);
+
+        // A purge removes the payload with every version, and leaves no delete marker.
+        const rec = (await queue.context.tasks.read(t.id))!.rec;
+        await queue.context.tasks.purge(t.id, rec);
+        assert.equal(await queue.get(t.id), null);
+        const left = await queue.store.listVersions({ prefix: "payloads/" });
+        assert.deepEqual(left.versions.map((v) => v.key), []);
       } finally {
         if (name === "oq dev") await backend.close();
       }
