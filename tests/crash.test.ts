@@ -19,23 +19,37 @@ interface World {
   queue: Queue;
 }
 
+// Inputs and outputs over 1 KiB are stored beside the task (payload references).
+const OPTIONS = { shardCount: 2, inlinePayloadBytes: 1024, warn: () => {} };
+
 function world(): World {
   const clock = new FakeClock();
   const store = new MemoryStore({ clock: clock.now });
-  return { clock, store, queue: new Queue(store, { shardCount: 2, warn: () => {} }) };
+  return { clock, store, queue: new Queue(store, OPTIONS) };
 }
 
 /** A queue over the same bucket whose process dies after `n` requests. */
 function dying(w: World, n: number): Queue {
-  return new Queue(dyingStore(w.store, n), { shardCount: 2, warn: () => {} });
+  return new Queue(dyingStore(w.store, n), OPTIONS);
+}
+
+/**
+ * A handler's output: large (stored beside the task) when the input asks for it, and
+ * different per attempt, so an attempt that dies after writing it leaves an orphan.
+ */
+function outputFor(input: { out?: number }, attempt: number): unknown {
+  return input.out ? { echo: "o".repeat(input.out), attempt } : { done: true };
 }
 
 /** Run healthy workers and monitors until every task is terminal (or give up). */
 async function recover(w: World, failFirst = false): Promise<void> {
-  const worker = new Worker(w.queue, "survivor").task("job", (input: { fail?: boolean }, ctx) => {
-    if ((input.fail || failFirst) && ctx.attempt === 1) throw new Error("first attempt fails");
-    return { done: true };
-  });
+  const worker = new Worker(w.queue, "survivor").task(
+    "job",
+    (input: { fail?: boolean; out?: number }, ctx) => {
+      if ((input.fail || failFirst) && ctx.attempt === 1) throw new Error("first attempt fails");
+      return outputFor(input, ctx.attempt);
+    },
+  );
   const monitor = new Monitor(w.queue);
   for (let round = 0; round < 12; round++) {
     w.clock.advance(400_000); // past any lease (timeout 300 s + grace), back-off and settle time
@@ -70,7 +84,20 @@ async function checkInvariants(w: World, mustExist: string[]): Promise<string[]>
       t.status,
       "history ends in the current state",
     );
+    // Every reference resolves (the payload was written before the task pointing to it).
+    const full = await w.queue.get(t.id);
+    if (t.inputRef) assert.notEqual(full?.input, null, `input of ${t.id}`);
+    if (t.outputRef) assert.notEqual(full?.output, null, `output of ${t.id}`);
   }
+  // And the sweep (which ran during recovery, hours of fake time) left no orphan behind.
+  const live = new Set(
+    tasks.flatMap((t) => [
+      t.inputRef && w.queue.keys.payload(t.id, "input", t.inputRef.sha256),
+      t.outputRef && w.queue.keys.payload(t.id, "output", t.outputRef.sha256),
+    ]),
+  );
+  const payloads = await w.store.listVersions({ prefix: "payloads/" });
+  for (const v of payloads.versions) assert.ok(live.has(v.key), `orphan payload ${v.key}`);
   return tasks.map((t) => t.status);
 }
 
@@ -132,9 +159,9 @@ describe("crash matrix: the process dies after request N, for every N", () => {
   }
 
   async function workOnce(q: Queue, failFirst = false): Promise<void> {
-    const worker = new Worker(q, "doomed").task("job", (_i, ctx) => {
+    const worker = new Worker(q, "doomed").task("job", (input: { out?: number }, ctx) => {
       if (failFirst && ctx.attempt === 1) throw new Error("boom");
-      return { ok: true };
+      return outputFor(input, ctx.attempt);
     });
     worker.configure({ concurrency: 1 });
     await worker.pollOnce();
@@ -146,6 +173,45 @@ describe("crash matrix: the process dies after request N, for every N", () => {
       assert.deepEqual(statuses, ["completed"]);
     });
     report.push(`claim + complete: N = 0..${total}`);
+  });
+
+  it("submit with an input stored beside the task (payload, then ready entry, then task)", async () => {
+    const total = await matrix(
+      () => Promise.resolve([]),
+      (q) => q.submit("job", { blob: "i".repeat(4000) }),
+      (statuses) => {
+        assert.ok(statuses.every((s) => s === "completed"), `${statuses}`);
+      },
+    );
+    report.push(`submit (payload): N = 0..${total}`);
+  });
+
+  it("claim and complete with input and output stored beside the task", async () => {
+    const total = await matrix(
+      (w) => submitted(w, { blob: "i".repeat(4000), out: 4000 }),
+      (q) => workOnce(q),
+      (statuses) => {
+        assert.deepEqual(statuses, ["completed"]);
+      },
+    );
+    report.push(`claim + complete (payloads): N = 0..${total}`);
+  });
+
+  it("retention purging a task with payloads (task versions, then payloads)", async () => {
+    const setup = async (w: World) => {
+      await submitted(w, { blob: "i".repeat(4000), out: 4000 });
+      await workOnce(w.queue);
+      w.clock.advance(2 * 86_400_000);
+      return []; // the task may be gone: that is what the operation does
+    };
+    const total = await matrix(
+      setup,
+      (q) => new Monitor(q, { retention: { purgeAfterSeconds: 86_400 } }).runOnce({ sweep: true }),
+      (statuses) => {
+        assert.ok(statuses.length === 0 || statuses[0] === "completed", `${statuses}`);
+      },
+    );
+    report.push(`purge (payloads): N = 0..${total}`);
   });
 
   it("retry after a failed attempt", async () => {

@@ -130,7 +130,7 @@ describe("fuzz: stored objects through the parsers", () => {
         if (rng.chance(0.3)) delete rec[f];
         else rec[f] = randomValue(rng, 3);
       }
-      if (rng.chance(0.05)) rec.schema_version = rng.int(2, 99);
+      if (rng.chance(0.05)) rec.schema_version = rng.int(2, 99); // 2 needs a payload reference
       const body = enc.encode(JSON.stringify(rec));
       const parsed = schemaErrorOrRecord(`tasks/0/0-m${i}.json`, body);
       if (parsed === null) {
@@ -144,8 +144,13 @@ describe("fuzz: stored objects through the parsers", () => {
       assert.ok(!Number.isNaN(Date.parse(parsed.created_at)));
     }
     assert.ok(refused > 2000, `most mutations refused (${refused})`);
-    const newer = enc.encode(JSON.stringify({ ...validRecord(), schema_version: 2 }));
+    const newer = enc.encode(JSON.stringify({ ...validRecord(), schema_version: 3 }));
     assert.throws(() => parseTaskRecord("k.json", newer), /newer than this oq understands/);
+    const noRef = enc.encode(JSON.stringify({ ...validRecord(), schema_version: 2 }));
+    assert.throws(
+      () => parseTaskRecord("k.json", noRef),
+      /schema_version 2 is for a task with a payload reference/,
+    );
   });
 
   it("schedule objects: random bytes and mutations are SchemaErrors naming the key", () => {

@@ -70,7 +70,7 @@ describe("an attempt whose result the task cannot hold", { timeout: 30_000 }, ()
 
   it("an output over maxOutputBytes fails with sizes and the option's name; at the limit it is stored", async () => {
     const { queue, store } = memQueue({ shardCount: 1, maxOutputBytes: 1000 });
-    assert.equal(memQueue().queue.options.maxOutputBytes, 256 * 1024, "default like inputs");
+    assert.equal(memQueue().queue.options.maxOutputBytes, 64 * 1024 * 1024, "default like inputs");
     const big = await queue.submit("big", { n: 1000 });
     const fits = await queue.submit("big", { n: 998 }); // "x" * 998 + 2 quotes = 1000 bytes
     const w = new Worker(queue, "w1").task("big", (i: { n: number }) => "x".repeat(i.n));

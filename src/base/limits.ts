@@ -10,6 +10,7 @@
  * | a delay or a TTL                                         | 3,153,600,000 s (100 years) |
  * | a time (`scheduleAt`, `expiresAt`)                       | 9999-12-31T23:59:59.999Z    |
  * | an interval (polls, checks, heartbeats, back-off, grace) | 365 days                    |
+ * | a task's input or output (`maxInputBytes`, `maxOutputBytes`) | 512 MiB of JSON        |
  *
  * @module
  */
@@ -20,6 +21,14 @@ export const MAX_TIMEOUT_SECONDS = 365 * 86_400;
 export const MAX_DELAY_SECONDS = 100 * 365 * 86_400;
 /** Longest interval of a loop, a check or a back-off: 365 days, in ms. */
 export const MAX_INTERVAL_MS = 365 * 86_400_000;
+/**
+ * The largest input or output a queue may be configured to accept: 512 MiB of JSON. A value
+ * is held whole in memory as JSON text (the store seam takes and returns whole bodies), and
+ * JavaScript engines cap a string near 2^29 UTF-16 units (V8: 536,870,888).
+ */
+export const MAX_PAYLOAD_BYTES = 512 * 1024 * 1024;
+/** The default `maxInputBytes` and `maxOutputBytes`: 64 MiB of JSON. */
+export const DEFAULT_PAYLOAD_BYTES = 64 * 1024 * 1024;
 /** The latest time oq stores: 9999-12-31T23:59:59.999Z (a four-digit year). */
 export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 

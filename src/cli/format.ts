@@ -5,6 +5,8 @@
  */
 
 import type { Task } from "../task/task.ts";
+import type { Keys } from "../protocol/keys.ts";
+import type { PayloadRef } from "../task/payload_ref.ts";
 import { printable } from "./errors.ts";
 import type { Style } from "./io.ts";
 
@@ -99,9 +101,15 @@ export const TASK_HEADERS = [
 
 /**
  * `oq get`: one task as aligned `field: value` lines. Stored text (the last error is a
- * handler's stderr) has its control characters escaped; newlines are kept.
+ * handler's stderr) has its control characters escaped; newlines are kept. An input or
+ * output stored beside the task and not loaded shows as its reference (size, hash, key).
  */
-export function taskDetails(t: Task, now: number, style: Style): string {
+export function taskDetails(t: Task, now: number, style: Style, keys?: Keys): string {
+  // A reference that was not loaded: what is stored where (`oq get --payload` reads it).
+  const stored = (r: PayloadRef, kind: "input" | "output") =>
+    `stored beside the task: ${r.size} bytes, sha256 ${r.sha256}` +
+    (keys ? ` (${printable(keys.payload(t.id, kind, r.sha256))})` : "") +
+    style.paint("dim", "; --payload shows it");
   const time = (d: Date | null) => d ? `${d.toISOString()} (${relativeTime(d, now)})` : "-";
   const json = (v: unknown) => printable(JSON.stringify(v) ?? "undefined");
   const fields: Array<[string, string]> = [
@@ -119,8 +127,8 @@ export function taskDetails(t: Task, now: number, style: Style): string {
     ["lease until", time(t.leaseExpiresAt)],
     ["completed", time(t.completedAt)],
     ["idempotency", printable(t.idempotencyKey ?? "-")],
-    ["input", json(t.input)],
-    ["output", json(t.output)],
+    ["input", t.inputRef && t.input === null ? stored(t.inputRef, "input") : json(t.input)],
+    ["output", t.outputRef && t.output === null ? stored(t.outputRef, "output") : json(t.output)],
     ["last error", printable(t.lastError ?? "-")],
   ];
   if (t.cancelReason) fields.push(["cancel reason", printable(t.cancelReason)]);

@@ -48,16 +48,26 @@ export function registerInspect(program: Program): void {
     .description("Show a task (one GET); exit 3 when it does not exist")
     .argument("<id>", "task id")
     .option("--json", "print the task as JSON")
+    .option(
+      "--payload",
+      "also read an input or output stored beside the task (one GET each, hash checked)",
+    )
     .addHelpText(
       "after",
-      examples("oq get 2-01JD3XW1Q8", "oq get 2-01JD3XW1Q8 --json | jq .output"),
+      examples(
+        "oq get 2-01JD3XW1Q8",
+        "oq get 2-01JD3XW1Q8 --json | jq .output",
+        "oq get 2-01JD3XW1Q8 --payload --json | jq .input",
+      ) +
+        "\n\nAn input or output over the queue's inlinePayloadBytes is stored as its own object;" +
+        "\nwithout --payload it shows as its reference (size, SHA-256, key), JSON inputRef/outputRef.",
     )
     .action(async (id, flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const task = await queue.get(id);
+      const task = await queue.get(id, { payloads: flags.payload === true });
       if (task === null) throw notFoundError(`Task ${JSON.stringify(id)} not found`);
       if (flags.json) outJson(task);
-      else out(taskDetails(task, queue.store.now(), styles.out));
+      else out(taskDetails(task, queue.store.now(), styles.out, queue.keys));
     });
 
   program.command("list")

@@ -1,7 +1,8 @@
 /**
  * The monitor's slow sweep over task objects: the backstop that repairs indexes (a pending
  * task without its ready entry, a running task without its lease entry) and applies
- * retention (archive or purge finished tasks). Each step reads one LIST page of one shard
+ * retention (archive or purge finished tasks, a purge with its payloads), and, once per
+ * shard per pass, removes payloads no task points to. Each step reads one LIST page of one shard
  * and at most `maxGets` tasks; the cursor resumes where the previous step stopped, and
  * finished tasks already seen (same ETag) are not read again.
  *
@@ -15,6 +16,7 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { drainLane, moveTask } from "../protocol/lanes.ts";
+import { sweepPayloads } from "./payload_sweep.ts";
 import type { TaskRecord } from "../task/task.ts";
 
 import * as transitions from "../task/transitions.ts";
@@ -45,6 +47,8 @@ export interface SweepResult {
   invalid: number;
   /** Pending or running tasks moved out of a lane a reshard retired. */
   moved: number;
+  /** Payload versions no task points to, removed (src/monitor/payload_sweep.ts). */
+  payloadsRemoved: number;
   /** A full pass over every shard ended with this step. */
   passCompleted: boolean;
   /** Requests sent (LIST, GET, HEAD, PUT; DELETEs are free and not counted). */
@@ -85,6 +89,7 @@ export class Sweeper {
       purged: 0,
       invalid: 0,
       moved: 0,
+      payloadsRemoved: 0,
       passCompleted: false,
       requests: 0,
     };
@@ -115,6 +120,10 @@ export class Sweeper {
     }
     const pageDone = last === undefined || last === page.objects[page.objects.length - 1]?.key;
     if (pageDone && !page.isTruncated) {
+      // The shard's tasks are done for this pass: now its payloads no task points to.
+      const p = await sweepPayloads(q, shard, Math.max(1, this.#maxGets - r.read), this.onInvalid);
+      r.payloadsRemoved += p.removed;
+      r.requests += p.requests;
       this.#after = undefined;
       this.#shard++;
       r.passCompleted = this.#shard % homes.length === 0;
@@ -164,7 +173,7 @@ export class Sweeper {
     const finishedAt = Date.parse(rec.completed_at ?? rec.updated_at);
     const { archiveAfterSeconds: archive, purgeAfterSeconds: purge } = this.#retention;
     if (purge !== undefined && now - finishedAt >= purge * 1000) {
-      await this.#purge(rec.id);
+      await this.#purge(rec);
       r.purged++;
       r.requests++;
       return false;
@@ -188,10 +197,10 @@ export class Sweeper {
     }
   }
 
-  /** Delete every version of a task (its whole history). */
-  async #purge(taskId: string): Promise<void> {
-    await this.#queue.tasks.purge(taskId);
-    this.#settled.delete(this.#queue.keys.task(taskId));
+  /** Delete every version of a task (its whole history) and its payloads. */
+  async #purge(rec: TaskRecord): Promise<void> {
+    await this.#queue.tasks.purge(rec.id, rec);
+    this.#settled.delete(this.#queue.keys.task(rec.id));
   }
 
   #remember(key: string, etag: string): void {

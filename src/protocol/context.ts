@@ -17,6 +17,7 @@ import { LayoutView } from "./layout_view.ts";
 import type { ResolvedQueueOptions } from "./options.ts";
 import { SignalWriter } from "./signals.ts";
 import { TaskStore } from "./tasks.ts";
+import { PayloadStore } from "./payloads.ts";
 
 /** Everything that sends requests for one queue. */
 export class QueueContext {
@@ -30,6 +31,8 @@ export class QueueContext {
   readonly layout: LayoutView;
   /** Task objects and their index entries. */
   readonly tasks: TaskStore;
+  /** Inputs and outputs stored beside their tasks. */
+  readonly payloads: PayloadStore;
   /** Wake-up signals (producer side). */
   readonly signals: SignalWriter;
   /** Reports each bad object once. */
@@ -51,7 +54,14 @@ export class QueueContext {
       warn: options.warn,
     });
     this.signals = new SignalWriter(store, this.keys, this.clock, options.signalCoalesceMs);
-    this.tasks = new TaskStore(store, this.keys, this.signals, (rec) => this.layout.laneOf(rec));
+    this.payloads = new PayloadStore(store, this.keys, options.inlinePayloadBytes);
+    this.tasks = new TaskStore(
+      store,
+      this.keys,
+      this.signals,
+      (rec) => this.layout.laneOf(rec),
+      this.payloads,
+    );
     this.badObjects = new BadObjects(options.warn);
   }
 

@@ -189,6 +189,44 @@ export class Keys {
     return { key, shard, at, taskId, kind };
   }
 
+  /**
+   * `payloads/{home}/{id}/{kind}-{sha256}`: an input or output stored beside its task
+   * (src/protocol/payloads.ts). Named by the task's id (its home shard, like the task) and
+   * by the content's hash, so two different values never share a key.
+   */
+  payload(taskId: string, kind: "input" | "output", sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new TypeError(`Invalid SHA-256 "${sha256}"`);
+    return `${this.payloadsOf(taskId)}${kind}-${sha256}`;
+  }
+
+  /** Prefix of every payload of one task (`payloads/{home}/{id}/`). */
+  payloadsOf(taskId: string): string {
+    return `${this.prefix}payloads/${shardOfTaskId(taskId)}/${taskId}/`;
+  }
+
+  /** Prefix of the payloads of every task of a home shard (`payloads/{shard}/`). */
+  payloadsPrefix(shard: string): string {
+    return `${this.prefix}payloads/${validateShard(shard)}/`;
+  }
+
+  /** Parse a payload key; `null` when it is not one {@link Keys.payload} builds. */
+  parsePayload(
+    key: string,
+  ): { taskId: string; kind: "input" | "output"; sha256: string } | null {
+    const head = `${this.prefix}payloads/`;
+    const rest = key.startsWith(head) ? key.slice(head.length).split("/") : [];
+    if (rest.length !== 3) return null;
+    const [, taskId, name] = rest as [string, string, string];
+    const m = /^(input|output)-([0-9a-f]{64})$/.exec(name);
+    if (!m || !TASK_ID_RE.test(taskId)) return null;
+    const kind = m[1] as "input" | "output";
+    try {
+      return this.payload(taskId, kind, m[2]!) === key ? { taskId, kind, sha256: m[2]! } : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** `workers/{id}.json`: a worker's heartbeat. */
   worker(workerId: string): string {
     return `${this.prefix}workers/${validateName("worker id", workerId)}.json`;

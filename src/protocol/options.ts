@@ -7,7 +7,12 @@
 import { validatePrefix, validateShard } from "../task/names.ts";
 import type { Clock } from "../base/clock.ts";
 import { MAX_SHARD_COUNT } from "./layout.ts";
-import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import {
+  checkSeconds,
+  DEFAULT_PAYLOAD_BYTES,
+  MAX_PAYLOAD_BYTES,
+  MAX_TIMEOUT_SECONDS,
+} from "../base/limits.ts";
 import {
   DEFAULT_RETRY_POLICY,
   resolveRetryPolicy,
@@ -26,14 +31,25 @@ export interface QueueOptions {
    * @default 4 for a new bucket, else the bucket's
    */
   shardCount?: number;
-  /** Largest task input accepted, as serialized JSON bytes. @default 262144 (256 KiB) */
+  /**
+   * Largest task input accepted, as serialized JSON bytes; at most 536870912 (512 MiB). An
+   * input over `inlinePayloadBytes` is stored beside the task. @default 67108864 (64 MiB)
+   */
   maxInputBytes?: number;
   /**
-   * Largest handler output stored, as serialized JSON bytes. An attempt whose output is
-   * larger (or not JSON-serializable) fails the task at once, without a retry (the handler
-   * would return it again), with the reason as its error. @default 262144 (256 KiB)
+   * Largest handler output stored, as serialized JSON bytes; at most 536870912 (512 MiB). An
+   * attempt whose output is larger (or not JSON-serializable) fails the task at once, without
+   * a retry (the handler would return it again), with the reason as its error. An output
+   * over `inlinePayloadBytes` is stored beside the task. @default 67108864 (64 MiB)
    */
   maxOutputBytes?: number;
+  /**
+   * Inputs and outputs whose JSON is larger than this are written as their own objects
+   * beside the task (`payloads/{home}/{task_id}/...`, with their SHA-256 recorded in the
+   * task) and read back transparently; smaller ones live inside the task object.
+   * @default 262144 (256 KiB)
+   */
+  inlinePayloadBytes?: number;
   /** Default per-attempt timeout of submitted tasks, in seconds (at most 31536000, 365 days). @default 300 */
   defaultTimeoutSeconds?: number;
   /** Default retries after the first attempt. @default 3 */
@@ -70,6 +86,8 @@ export interface ResolvedQueueOptions {
   maxInputBytes: number;
   /** Output size limit in bytes. */
   maxOutputBytes: number;
+  /** Inputs and outputs over this many JSON bytes are stored beside the task. */
+  inlinePayloadBytes: number;
   /** Default timeout. */
   defaultTimeoutSeconds: number;
   /** Default retries. */
@@ -84,10 +102,17 @@ export interface ResolvedQueueOptions {
   clock: Clock | undefined;
 }
 
-function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
+function positiveInt(
+  name: string,
+  v: number | undefined,
+  dflt: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const n = v ?? dflt;
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`Invalid ${name}: ${JSON.stringify(v)} (an integer >= ${min})`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`Invalid ${name}: ${JSON.stringify(v)} (an integer ${range})`);
   }
   return n;
 }
@@ -108,8 +133,21 @@ export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions 
     shards: Array.from({ length: shardCount }, (_, i) => validateShard(String(i))),
     shardCountExplicit: o.shardCount !== undefined,
     layoutCheckIntervalMs: positiveInt("layoutCheckIntervalMs", o.layoutCheckIntervalMs, 60_000),
-    maxInputBytes: positiveInt("maxInputBytes", o.maxInputBytes, 256 * 1024),
-    maxOutputBytes: positiveInt("maxOutputBytes", o.maxOutputBytes, 256 * 1024),
+    maxInputBytes: positiveInt(
+      "maxInputBytes",
+      o.maxInputBytes,
+      DEFAULT_PAYLOAD_BYTES,
+      1,
+      MAX_PAYLOAD_BYTES,
+    ),
+    maxOutputBytes: positiveInt(
+      "maxOutputBytes",
+      o.maxOutputBytes,
+      DEFAULT_PAYLOAD_BYTES,
+      1,
+      MAX_PAYLOAD_BYTES,
+    ),
+    inlinePayloadBytes: positiveInt("inlinePayloadBytes", o.inlinePayloadBytes, 256 * 1024),
     defaultTimeoutSeconds: timeout,
     defaultMaxRetries: positiveInt("defaultMaxRetries", o.defaultMaxRetries, 3, 0),
     defaultRetryPolicy: resolveRetryPolicy(o.defaultRetryPolicy ?? DEFAULT_RETRY_POLICY),

@@ -21,8 +21,9 @@ export interface Submitted {
 /**
  * Submit a task, optionally under an id derived from `derived` (schedulers derive it from
  * the schedule and the run's due time). Costs two PUTs (ready entry, then the task), a
- * third for the TTL entry of a task with an expiry, and at most once per
- * `signalCoalesceMs` per type two signal PUTs.
+ * third for the TTL entry of a task with an expiry, one more before them for an input over
+ * `inlinePayloadBytes` (stored beside the task), and at most once per `signalCoalesceMs` per
+ * type two signal PUTs.
  */
 export async function submitTask(
   ctx: QueueContext,
@@ -32,7 +33,7 @@ export async function submitTask(
   derived?: DerivedId,
 ): Promise<Submitted> {
   const now = await ctx.now();
-  const rec = await newTaskRecord(taskType, input, options, ctx.options, now, async () => {
+  const built = await newTaskRecord(taskType, input, options, ctx.options, now, async () => {
     const layout = await ctx.syncLayout();
     return {
       pickShard: () => ctx.pickShard(),
@@ -41,6 +42,9 @@ export async function submitTask(
     };
   }, derived);
   const tasks = ctx.tasks;
+  // A large input first, before anything points to it: a crash after this PUT leaves an
+  // orphan payload (removed by the sweep), never a task whose input is missing.
+  const { rec, write: payload } = await ctx.payloads.putInput(built);
   // Index first: a crash after this PUT leaves a hint to a missing task (removed by
   // pollers and the monitor), never a pending task that no index points to.
   const entry = await tasks.putReady(rec);
@@ -50,9 +54,11 @@ export async function submitTask(
     // The id exists: an idempotent re-submit. Return the existing task.
     const existing = await tasks.read(rec.id);
     if (existing && tasks.readyKey(existing.rec) !== entry.key) await tasks.deleteEntry(entry);
+    if (payload) await ctx.payloads.undo(payload, existing?.rec ?? null);
     if (existing === null) throw new Error(`Task ${rec.id} exists but cannot be read`);
     return { task: new Task(existing.rec), created: false };
   }
   await ctx.signals.touch(taskType);
-  return { task: new Task(created.rec), created: true };
+  // The caller's input is the value: no need to read back what was just written.
+  return { task: new Task(created.rec, payload ? { input: built.input } : {}), created: true };
 }

@@ -15,14 +15,16 @@ import { writeStored } from "./stored.ts";
 import type { Keys } from "./keys.ts";
 import type { SignalWriter } from "./signals.ts";
 import {
+  hasPayloadRef,
   parseTaskRecord,
-  TASK_SCHEMA_VERSION,
+  TASK_SCHEMA_VERSION_REFS,
   type TaskRecord,
   TaskRecordSchema,
 } from "../task/task.ts";
 import { SchemaError } from "../base/errors.ts";
 import { listPages, versionPages } from "../store/paging.ts";
 import type { ListPage, ObjectStore, VersionPage } from "../store/types.ts";
+import type { PayloadStore } from "./payloads.ts";
 
 /** A task record together with the ETag it was read (or written) with. */
 export interface Versioned {
@@ -43,22 +45,25 @@ export class TaskStore {
   readonly signals: SignalWriter;
 
   readonly #laneOf: (rec: TaskRecord) => string;
+  readonly #payloads: PayloadStore | undefined;
 
   /**
    * Create task I/O for a store and key layout. `laneOf` says which lane a record's index
    * entries belong in under the bucket's current layout (its own `shard` unless a reshard
-   * retired that lane).
+   * retired that lane). `payloads`, when given, are removed with a purged task.
    */
   constructor(
     store: ObjectStore,
     keys: Keys,
     signals: SignalWriter,
     laneOf: (rec: TaskRecord) => string = (rec) => rec.shard,
+    payloads?: PayloadStore,
   ) {
     this.store = store;
     this.keys = keys;
     this.signals = signals;
     this.#laneOf = laneOf;
+    this.#payloads = payloads;
   }
 
   /** The lane a record's index entries belong in under the bucket's current layout. */
@@ -132,8 +137,15 @@ export class TaskStore {
     return ids;
   }
 
-  /** Delete a task with every version (its whole history): LISTs plus free DELETEs. */
-  async purge(taskId: string): Promise<void> {
+  /**
+   * Delete a task with every version (its whole history), then its payloads: LISTs plus
+   * free DELETEs. Payloads go last, so a crash in between leaves orphan payloads (removed by
+   * the sweep, src/monitor/payload_sweep.ts), never a task whose payload is gone. Given the
+   * task's last record (`rec`), a task without a payload reference costs no LIST of
+   * payloads: its input and output never had one (an orphan of a lost attempt is the
+   * sweep's).
+   */
+  async purge(taskId: string, rec?: TaskRecord): Promise<void> {
     const key = this.keys.task(taskId);
     for await (const page of versionPages(this.store, { prefix: key })) {
       const refs = page.versions.filter((v) => v.key === key).map((v) => ({
@@ -141,6 +153,9 @@ export class TaskStore {
         versionId: v.versionId === "null" ? undefined : v.versionId,
       }));
       if (refs.length) await this.store.deleteMany(refs);
+    }
+    if (this.#payloads && (rec === undefined || hasPayloadRef(rec))) {
+      await this.#payloads.removeAll(taskId);
     }
   }
 
@@ -214,7 +229,7 @@ export class TaskStore {
       rec,
       cond,
       TaskRecordSchema,
-      TASK_SCHEMA_VERSION,
+      TASK_SCHEMA_VERSION_REFS,
     );
   }
 

@@ -172,10 +172,17 @@ export class Queue {
     );
   }
 
-  /** Read a task (one GET). `null` when it does not exist. */
-  async get(taskId: string): Promise<Task | null> {
+  /**
+   * Read a task (one GET). `null` when it does not exist. An input or output stored beside
+   * the task (over `inlinePayloadBytes`) is read too (one GET each, its SHA-256 checked; a
+   * missing or corrupt one is a `PayloadError`), unless `payloads: false`: then `input` or
+   * `output` is `null` and `inputRef` / `outputRef` say what is stored.
+   */
+  async get(taskId: string, options: { payloads?: boolean } = {}): Promise<Task | null> {
     const v = await this.context.tasks.read(taskId);
-    return v ? new Task(v.rec) : null;
+    if (v === null) return null;
+    if (options.payloads === false) return new Task(v.rec);
+    return new Task(v.rec, await this.context.payloads.load(v.rec));
   }
 
   /** Tasks of a shard, filtered (archived ones only when asked for). Scans: see docs. */

@@ -240,9 +240,16 @@ async function pipeToNode(body: ReadableStream<Uint8Array>, res: ServerResponse)
       const { done, value } = await reader.read();
       if (done || closed) break;
       if (!res.write(value)) {
+        // One wait per full buffer: take both listeners off again, or a large body (a
+        // 50 MB payload waits dozens of times) piles up "close" listeners on the response.
         await new Promise<void>((resolve) => {
-          res.once("drain", resolve);
-          res.once("close", resolve);
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.once("drain", done);
+          res.once("close", done);
         });
       }
     }

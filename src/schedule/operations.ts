@@ -120,6 +120,14 @@ export async function createSchedule(
     max_retries: options.maxRetries ?? null,
   });
   const probe = await newTaskRecord(taskType, input, submit, queue.options, 0, PROBE_PLACEMENT);
+  // A schedule keeps its input inside its own object: at most inlinePayloadBytes of JSON.
+  const size = new TextEncoder().encode(JSON.stringify(probe.input)).length;
+  if (size > queue.options.inlinePayloadBytes) {
+    throw new RangeError(
+      `Schedule input is ${size} bytes, over the limit of ${queue.options.inlinePayloadBytes} ` +
+        `(queue option inlinePayloadBytes: a schedule keeps its input inside its object)`,
+    );
+  }
   const key = queue.keys.schedule(scheduleId);
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const now = new Date(await queue.now()).toISOString();

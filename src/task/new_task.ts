@@ -78,10 +78,16 @@ export function encodeInput(input: unknown, maxBytes: number): unknown {
  * ```
  */
 export function encodeOutput(output: unknown, maxBytes: number): unknown {
+  const json = encodeOutputJson(output, maxBytes);
+  return json === null ? null : JSON.parse(json);
+}
+
+/** {@link encodeOutput}, but the JSON text (`null` for an output stored as `null`). */
+export function encodeOutputJson(output: unknown, maxBytes: number): string | null {
   const json = toJson("output", output);
   if (json === undefined) return null;
   checkBytes("output", json, maxBytes, "maxOutputBytes");
-  return JSON.parse(json);
+  return json;
 }
 
 function toJson(what: string, value: unknown): string | undefined {

@@ -11,6 +11,7 @@ import type { RetryPolicy } from "./retry_policy.ts";
 import { SchemaError } from "../base/errors.ts";
 import { shardOfTaskId, validateName, validateShard } from "./names.ts";
 import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import { type PayloadRef, PayloadRefSchema } from "./payload_ref.ts";
 
 /**
  * The states of a task. Who moves a task out of each state:
@@ -47,8 +48,15 @@ export const TERMINAL_STATUSES: readonly TaskStatus[] = [
   "archived",
 ];
 
-/** The stored format version written by this code. */
+/**
+ * The stored format version of a task whose input and output are inline. A task with a
+ * payload reference (`input_ref` or `output_ref`) is written as version
+ * {@link TASK_SCHEMA_VERSION_REFS}, so that a reader that knows nothing of references refuses
+ * it instead of running its handler with a `null` input; every other task stays at 1.
+ */
 export const TASK_SCHEMA_VERSION = 1;
+/** The stored format version of a task with a payload reference; the newest this code reads. */
+export const TASK_SCHEMA_VERSION_REFS = 2;
 
 /** The earliest time a stored record may hold: 0000-01-01T00:00:00Z (a four-digit year). */
 const MIN_TIME_MS = Date.parse("0000-01-01T00:00:00Z");
@@ -77,13 +85,17 @@ export interface AttemptError {
 
 /** The stored task JSON (`tasks/{shard}/{id}.json`), format version 1; docs/format.md describes each field. */
 export interface TaskRecord {
-  schema_version: 1;
+  schema_version: 1 | 2;
   id: string;
   shard: string;
   task_type: string;
   status: TaskStatus;
   input: unknown;
   output: unknown;
+  /** The input is stored beside the task (then `input` is null); version 2 only. */
+  input_ref?: PayloadRef;
+  /** The output is stored beside the task (then `output` is null); version 2 only. */
+  output_ref?: PayloadRef;
   created_at: string;
   updated_at: string;
   available_at: string;
@@ -122,13 +134,15 @@ export const AttemptErrorSchema: z.ZodType<AttemptError> = z.object({
 
 /** Schema of {@link TaskRecord}. */
 export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
-  schema_version: z.literal(TASK_SCHEMA_VERSION),
+  schema_version: z.union([z.literal(TASK_SCHEMA_VERSION), z.literal(TASK_SCHEMA_VERSION_REFS)]),
   id: z.string(),
   shard: z.string(),
   task_type: z.string(),
   status: z.enum(TASK_STATUSES as [TaskStatus, ...TaskStatus[]]),
   input: z.unknown(),
   output: z.unknown(),
+  input_ref: PayloadRefSchema.optional(),
+  output_ref: PayloadRefSchema.optional(),
   created_at: isoDate,
   updated_at: isoDate,
   available_at: isoDate,
@@ -155,11 +169,20 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   idempotency_key: z.string().nullable(),
   revision: z.number().int().nonnegative(),
   write_id: z.string(),
-});
+}).refine(
+  // Version 2 exists for references: a record says 2 exactly when it carries one.
+  (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),
+  "schema_version 2 is for a task with a payload reference (input_ref or output_ref), 1 otherwise",
+);
+
+/** True when a record stores its input or output beside the task. */
+export function hasPayloadRef(rec: Pick<TaskRecord, "input_ref" | "output_ref">): boolean {
+  return rec.input_ref !== undefined || rec.output_ref !== undefined;
+}
 
 /** Parse stored bytes into a record; a mismatch is a {@link SchemaError} naming the key. */
 export function parseTaskRecord(key: string, body: Uint8Array): TaskRecord {
-  const rec = parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION);
+  const rec = parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION_REFS);
   // The record must be the task its key names: an object copied or written by someone else
   // under another task's key (or with a name that could not be a key) is not trusted.
   // The id names the object's home shard; `shard` is the index lane, which differs from
@@ -206,10 +229,18 @@ export class Task {
   readonly taskType: string;
   /** Current state. */
   readonly status: TaskStatus;
-  /** Input given at submit. */
+  /**
+   * Input given at submit. For an input stored beside the task ({@link Task.inputRef}) this
+   * is the value once loaded (`queue.get`, a handler's `ctx.task`), `null` when not loaded
+   * (`get(id, { payloads: false })`, `list`, `getHistory`).
+   */
   readonly input: unknown;
-  /** Handler output once completed (or `null`). */
+  /** Handler output once completed (or `null`); loaded like {@link Task.input}. */
   readonly output: unknown;
+  /** Hash and size of the input when it is stored beside the task, else `null`. */
+  readonly inputRef: PayloadRef | null;
+  /** Hash and size of the output when it is stored beside the task, else `null`. */
+  readonly outputRef: PayloadRef | null;
   /** Submit time. */
   readonly createdAt: Date;
   /** Time of the last write. */
@@ -251,14 +282,19 @@ export class Task {
   /** Write counter, +1 on every write. */
   readonly revision: number;
 
-  /** Build the read model from a stored record. */
-  constructor(rec: TaskRecord) {
+  /**
+   * Build the read model from a stored record; `loaded` holds the values of its payload
+   * references when they were read.
+   */
+  constructor(rec: TaskRecord, loaded: { input?: unknown; output?: unknown } = {}) {
     this.id = rec.id;
     this.shard = rec.shard;
     this.taskType = rec.task_type;
     this.status = rec.status;
-    this.input = rec.input;
-    this.output = rec.output ?? null;
+    this.input = "input" in loaded ? loaded.input : rec.input;
+    this.output = ("output" in loaded ? loaded.output : rec.output) ?? null;
+    this.inputRef = rec.input_ref ? { ...rec.input_ref } : null;
+    this.outputRef = rec.output_ref ? { ...rec.output_ref } : null;
     this.createdAt = new Date(rec.created_at);
     this.updatedAt = new Date(rec.updated_at);
     this.availableAt = new Date(rec.available_at);
@@ -317,6 +353,9 @@ export class Task {
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = Object.assign({}, this) as Record<string, unknown>;
     out.errors = this.errors.map((e) => ({ ...e }));
+    // References only where there are some: a task without one prints as before.
+    if (this.inputRef === null) delete out.inputRef;
+    if (this.outputRef === null) delete out.outputRef;
     return out;
   }
 }

@@ -15,7 +15,9 @@ import {
   type TaskContext,
 } from "./handler.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
-import { encodeOutput } from "../task/new_task.ts";
+import { encodeOutputJson } from "../task/new_task.ts";
+import { PayloadError, type PayloadRef } from "../task/payload_ref.ts";
+import { withOutputRef } from "../protocol/payloads.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import type { LongTimeout } from "../base/timer.ts";
@@ -26,7 +28,7 @@ import * as transitions from "../task/transitions.ts";
  * kind recorded in the task's `errors` (`permanent` dead-letters at once).
  */
 export type Outcome =
-  | { kind: "completed"; output: unknown }
+  | { kind: "completed"; output: unknown; outputRef?: PayloadRef }
   | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
   | { kind: "released" };
 
@@ -134,13 +136,26 @@ export class Execution {
   }
 
   async #runHandler(handler: Handler): Promise<Outcome> {
-    const ctx = this.#context();
     this.#armTimeout();
     this.#armCheck();
     const aborted = new Promise<Outcome>((resolve) => (this.#settleAbort = resolve));
     const handled = (async (): Promise<Outcome> => {
+      let input: unknown;
       try {
-        const output = await handler(this.#current.rec.input, ctx);
+        input = await this.#input();
+      } catch (e) {
+        // A missing or corrupt input stays so: fail without a retry. A store error may pass.
+        const error = coerceError(e);
+        const permanent = error instanceof PayloadError;
+        return {
+          kind: "failed",
+          error: permanent ? new PermanentError(error.message) : error,
+          failure: permanent ? "permanent" : "retryable",
+        };
+      }
+      const ctx = this.#context(input);
+      try {
+        const output = await handler(input, ctx);
         return { kind: "completed", output };
       } catch (e) {
         const reason = this.#abort.signal.reason;
@@ -198,11 +213,18 @@ export class Execution {
     );
   }
 
-  #context(): TaskContext {
+  // The handler's input: inline, or read from beside the task (one GET, hash checked).
+  #input(): Promise<unknown> {
+    const rec = this.#current.rec;
+    if (!rec.input_ref) return Promise.resolve(rec.input);
+    return this.#queue.payloads.read(rec.id, "input", rec.input_ref, this.#abort.signal);
+  }
+
+  #context(input: unknown): TaskContext {
     const rec = this.#current.rec;
     return {
       signal: this.#abort.signal,
-      task: new Task(rec),
+      task: new Task(rec, rec.input_ref ? { input } : {}),
       attempt: rec.attempt,
       workerId: this.#s.workerId,
       isCancellationRequested: () => this.#cancelRequested,
@@ -284,12 +306,10 @@ export class Execution {
    */
   async #settle(outcome: Outcome): Promise<Recorded> {
     let o = outcome;
+    let json: string | null = null;
     if (o.kind === "completed") {
       try {
-        o = {
-          kind: "completed",
-          output: encodeOutput(o.output, this.#queue.options.maxOutputBytes),
-        };
+        json = encodeOutputJson(o.output, this.#queue.options.maxOutputBytes);
       } catch (e) {
         o = {
           kind: "failed",
@@ -299,6 +319,13 @@ export class Execution {
       }
     }
     try {
+      if (o.kind === "completed") {
+        // A large output is written before the completion that points to it: a crash or a
+        // lost lease in between leaves an orphan payload (the sweep's), never a task without
+        // its output.
+        const stored = await this.#queue.payloads.putOutput(this.taskId, json);
+        o = { kind: "completed", output: stored.output, outputRef: stored.ref };
+      }
       return await this.#record(o);
     } catch (e) {
       const reason = `the outcome could not be recorded: ${coerceError(e).message}`;
@@ -328,7 +355,7 @@ export class Execution {
       const now = q.clock.now();
       const rec = this.#current.rec;
       const t = outcome.kind === "completed"
-        ? transitions.complete(rec, now, ref, outcome.output)
+        ? withOutputRef(transitions.complete(rec, now, ref, outcome.output), outcome.outputRef)
         : outcome.kind === "released"
         ? transitions.release(rec, now, ref)
         : transitions.failAttempt(rec, now, ref, {

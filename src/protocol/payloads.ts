@@ -1,0 +1,189 @@
+/**
+ * Payload objects: the requests that store an input or output too large for the task object
+ * beside it (`payloads/{home}/{task_id}/{kind}-{sha256}`) and read it back. The write rules
+ * (docs/format.md, "Payload references"):
+ *
+ * - a payload is written *before* the task write that points to it (the submit's create, the
+ *   completion's compare-and-swap), so a crash in between leaves an orphan payload, never a
+ *   task pointing at nothing; orphans are removed by the monitor's sweep
+ *   (src/monitor/payload_sweep.ts);
+ * - a payload is named by its content's hash, so a write never changes what an existing task
+ *   points to (an idempotent re-submit with another input writes another key);
+ * - every read checks the size and SHA-256 the task recorded.
+ *
+ * The store seam takes and returns whole bodies (`Uint8Array`), so a payload is held in
+ * memory while it is written or read: see docs/format.md for the bound.
+ *
+ * @module
+ */
+
+import type { ObjectStore } from "../store/types.ts";
+import type { Transition } from "../task/transitions.ts";
+import type { Keys } from "./keys.ts";
+import { versionPages } from "../store/paging.ts";
+import { hasPayloadRef, TASK_SCHEMA_VERSION, type TaskRecord } from "../task/task.ts";
+import {
+  bytesOver,
+  decodePayload,
+  encodePayload,
+  PayloadError,
+  type PayloadKind,
+  type PayloadRef,
+} from "../task/payload_ref.ts";
+
+/** A payload this process wrote: where, and which version (to undo exactly that write). */
+export interface PayloadWrite {
+  /** Object key. */
+  key: string;
+  /** Version id of the write, when the bucket is versioned. */
+  versionId?: string;
+  /** The reference the task records. */
+  ref: PayloadRef;
+}
+
+/** Values of a record's references, read and checked. */
+export interface LoadedPayloads {
+  /** The input, when the record has an `input_ref`. */
+  input?: unknown;
+  /** The output, when the record has an `output_ref`. */
+  output?: unknown;
+}
+
+/** Payload I/O of one queue. */
+export class PayloadStore {
+  readonly #store: ObjectStore;
+  readonly #keys: Keys;
+  readonly #inlineBytes: number;
+
+  /** Payload I/O over a store; values over `inlineBytes` of JSON go beside the task. */
+  constructor(store: ObjectStore, keys: Keys, inlineBytes: number) {
+    this.#store = store;
+    this.#keys = keys;
+    this.#inlineBytes = inlineBytes;
+  }
+
+  /** The threshold: JSON values over this many bytes are stored by reference. */
+  get inlineBytes(): number {
+    return this.#inlineBytes;
+  }
+
+  /**
+   * Store a new task's input beside it when its JSON is over the threshold (one PUT) and
+   * return the record to create (input `null`, `input_ref`, version 2) with the write;
+   * a small input leaves the record as it is and sends nothing.
+   */
+  async putInput(rec: TaskRecord): Promise<{ rec: TaskRecord; write: PayloadWrite | null }> {
+    const bytes = bytesOver(JSON.stringify(rec.input) ?? "null", this.#inlineBytes);
+    if (bytes === null) return { rec, write: null };
+    const write = await this.#put(rec.id, "input", bytes);
+    return { rec: withRefs({ ...rec, input: null, input_ref: write.ref }), write };
+  }
+
+  /**
+   * Store a handler's output (its JSON text, already bounded by `maxOutputBytes`) beside the
+   * task when over the threshold (one PUT, before the completion write). Returns the value
+   * to record inline, or the reference.
+   */
+  async putOutput(
+    taskId: string,
+    json: string | null,
+  ): Promise<{ output: unknown; ref?: PayloadRef }> {
+    if (json === null) return { output: null };
+    const bytes = bytesOver(json, this.#inlineBytes);
+    if (bytes === null) return { output: JSON.parse(json) };
+    const write = await this.#put(taskId, "output", bytes);
+    return { output: null, ref: write.ref };
+  }
+
+  async #put(taskId: string, kind: PayloadKind, json: Uint8Array): Promise<PayloadWrite> {
+    const { bytes, ref } = await encodePayload(json);
+    const key = this.#keys.payload(taskId, kind, ref.sha256);
+    // Unconditional: the key is the content's hash, so a repeat writes the same bytes.
+    const r = await this.#store.put(key, bytes, { contentType: "application/json" });
+    return { key, versionId: r.versionId, ref };
+  }
+
+  /**
+   * Undo a payload write that no task points to (a re-submit that found its task existing):
+   * delete exactly the version written. In an unversioned bucket an object the existing
+   * task also points to (same hash) is kept.
+   */
+  async undo(write: PayloadWrite, existing: TaskRecord | null): Promise<void> {
+    const versioned = write.versionId !== undefined && write.versionId !== "null";
+    if (!versioned && existing?.input_ref?.sha256 === write.ref.sha256) return;
+    await this.#store.delete(write.key, { versionId: versioned ? write.versionId : undefined })
+      .catch(() => undefined); // an orphan left here is removed by the sweep
+  }
+
+  /**
+   * Read one payload (one GET) and check it against its reference. A missing object or one
+   * that does not match is a {@link PayloadError}.
+   */
+  async read(
+    taskId: string,
+    kind: PayloadKind,
+    ref: PayloadRef,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const key = this.#keys.payload(taskId, kind, ref.sha256);
+    const o = await this.#store.get(key, { signal });
+    if (o === null || o.kind !== "object") {
+      throw new PayloadError(
+        "PayloadMissing",
+        key,
+        `Payload ${key} of task ${taskId} is missing (the task records ${ref.size} bytes, ` +
+          `SHA-256 ${ref.sha256})`,
+      );
+    }
+    return await decodePayload(key, o.body, ref);
+  }
+
+  /** Read every reference of a record (one GET each); `{}` for a record without any. */
+  async load(rec: TaskRecord, signal?: AbortSignal): Promise<LoadedPayloads> {
+    const out: LoadedPayloads = {};
+    if (rec.input_ref) out.input = await this.read(rec.id, "input", rec.input_ref, signal);
+    if (rec.output_ref) out.output = await this.read(rec.id, "output", rec.output_ref, signal);
+    return out;
+  }
+
+  /**
+   * Delete every payload of a task, with every version (one LIST per 1,000 versions plus
+   * free DELETEs). Returns how many versions were removed.
+   */
+  async removeAll(taskId: string): Promise<number> {
+    const prefix = this.#keys.payloadsOf(taskId);
+    let removed = 0;
+    for await (const page of versionPages(this.#store, { prefix })) {
+      const refs = page.versions.map((v) => ({
+        key: v.key,
+        versionId: v.versionId === "null" ? undefined : v.versionId,
+      }));
+      if (refs.length) {
+        const r = await this.#store.deleteMany(refs);
+        removed += r.deleted.length;
+      }
+    }
+    return removed;
+  }
+}
+
+/** A record with its version set by whether it carries a reference. */
+export function withRefs(rec: TaskRecord): TaskRecord {
+  return { ...rec, schema_version: hasPayloadRef(rec) ? 2 : TASK_SCHEMA_VERSION };
+}
+
+/**
+ * A completion's record: an output stored beside the task is recorded by its reference
+ * (version 2) instead of the value, also when the attempt ends cancelled (a cancel request
+ * came while the handler ran); an inline output drops the reference an earlier attempt left
+ * (a cancelled task retried), whose object the sweep then removes.
+ */
+export function withOutputRef(t: Transition, ref: PayloadRef | undefined): Transition {
+  if (!t.ok) return t;
+  if (ref !== undefined) {
+    return { ...t, next: withRefs({ ...t.next, output: null, output_ref: ref }) };
+  }
+  if (t.next.output_ref === undefined) return t;
+  const { output_ref: _earlier, ...next } = t.next;
+  return { ...t, next: withRefs(next) };
+}
