@@ -270,6 +270,27 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     assert.equal((await oq(["schedule", "show", "nightly"])).code, 3);
   });
 
+  it("pause, paused, resume: the types' flow control, seen by the library", async () => {
+    assert.match(ok(await oq(["paused"]), "paused"), /^$/);
+    const p = await oq(["pause", "email", "sms", "--reason", "outage \u001b[2J"]);
+    assert.match(ok(p, "pause"), /email\s+paused\nsms\s+paused/);
+    const q = await get().queue(bucket);
+    assert.equal(await q.isPaused("email"), true);
+    assert.match(ok(await oq(["pause", "email"]), "pause again"), /email\s+paused/);
+    const listed = ok(await oq(["paused"]), "paused");
+    assert.match(listed, /email/);
+    assert.ok(!listed.includes("\u001b"), "the reason's control characters are escaped");
+    const j = json(await oq(["paused", "--json"]), "paused --json");
+    assert.deepEqual(j.map((c: { task_type: string }) => c.task_type), ["email", "sms"]);
+    const r = json(await oq(["resume", "email", "sms", "--json"]), "resume --json");
+    assert.deepEqual(r.map((c: { paused: boolean; changed: boolean }) => [c.paused, c.changed]), [
+      [false, true],
+      [false, true],
+    ]);
+    assert.equal(await q.isPaused("email"), false);
+    assert.equal((await oq(["pause", "../x"])).code, 2, "a bad type name is a usage error");
+  });
+
   it("monitor --once reports a cycle", async () => {
     const r = json(await oq(["monitor", "--once", "--json"]), "monitor --once");
     assert.equal(r.recovered, 0);

@@ -10,6 +10,7 @@ import { exitProcess, getEnv, prepareStdio } from "../runtime/mod.ts";
 import { registerCancel } from "./cancel.ts";
 import { registerCompletion } from "./completion.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerFlow } from "./flow.ts";
 import { describeError, EXIT } from "./errors.ts";
 import { registerInspect } from "./inspect.ts";
 import { err } from "./io.ts";
@@ -31,6 +32,7 @@ export function buildProgram(): Program {
   registerInspect(program);
   registerTail(program);
   registerCancel(program);
+  registerFlow(program);
   registerWorker(program);
   registerMonitor(program);
   registerSchedule(program);

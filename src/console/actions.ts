@@ -11,6 +11,7 @@
 import { StoreError } from "../base/errors.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { CancelResult } from "../queue/state_changes.ts";
+import type { SetPausedResult } from "../protocol/flow.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Task } from "../task/task.ts";
 import { validateName } from "../task/names.ts";
@@ -130,6 +131,17 @@ export class Actions {
       null,
       () =>
         enabled ? this.#queue.enableSchedule(scheduleId) : this.#queue.disableSchedule(scheduleId),
+    );
+  }
+
+  /** Pause or resume a task type for every worker (`queue.pause` / `queue.resume`). */
+  setPaused(taskType: string, paused: boolean, reason?: string): Promise<SetPausedResult> {
+    return this.#run(
+      null,
+      () =>
+        paused
+          ? this.#queue.pause(taskType, { reason: reason || undefined })
+          : this.#queue.resume(taskType),
     );
   }
 

@@ -61,6 +61,7 @@ function stateTable(
   ctx: PageContext,
   rows: Array<{ name: string; counts: Record<CensusState, number> & { total: number } }>,
   by: "type" | "shard",
+  paused: ReadonlySet<string> = new Set(),
 ): Html {
   const link = (name: string, state: CensusState, n: number) =>
     n === 0
@@ -86,9 +87,13 @@ function stateTable(
         : rows.map((r) =>
           html`
             <tr
-              data-row="${r.name}"><td>${r.name}</td>${CENSUS_STATES.map((s) =>
-                html`<td class="num" data-state="${s}">${link(r.name, s, r.counts[s])}</td>`
-              )}<td class="num">${num(r.counts.total)}</td>${by === "type" && !ctx.readOnly
+              data-row="${r.name}"><td>${r.name}${paused.has(r.name)
+                ? html`
+                  ${badge("disabled", "paused")}
+                `
+                : ""}</td>${CENSUS_STATES.map((s) =>
+                  html`<td class="num" data-state="${s}">${link(r.name, s, r.counts[s])}</td>`
+                )}<td class="num">${num(r.counts.total)}</td>${by === "type" && !ctx.readOnly
                 ? html`<td>${
                   r.counts.failed > 0
                     ? actionForm(ctx, {
@@ -98,6 +103,20 @@ function stateTable(
                       confirm: `Retry every failed task of type ${r.name}?`,
                     })
                     : ""
+                } ${
+                  actionForm(
+                    ctx,
+                    paused.has(r.name)
+                      ? {
+                        action: `/actions/types/${encodeURIComponent(r.name)}/resume`,
+                        label: "Resume",
+                      }
+                      : {
+                        action: `/actions/types/${encodeURIComponent(r.name)}/pause`,
+                        label: "Pause",
+                        confirm: `Pause ${r.name} for every worker? Running tasks finish.`,
+                      },
+                  )
                 } ${
                   r.counts.ready + r.counts.scheduled > 0
                     ? actionForm(ctx, {
@@ -113,6 +132,18 @@ function stateTable(
           `
         )}</tbody>
     </table>
+  `;
+}
+
+function pausedNote(s: Snapshot, now: number): Html | "" {
+  if (s.paused.length === 0) return "";
+  return html`
+    <p
+      data-paused>Paused for every worker: ${s.paused.map((c, i) =>
+        html`${i > 0 ? ", " : ""}<strong>${c.taskType}</strong> (${when(c.updatedAt, now)}${
+          c.reason ? html`: ${c.reason}` : ""
+        })`
+      )}. Their tasks wait, pending; submitting still works.</p>
   `;
 }
 
@@ -265,7 +296,12 @@ export function overviewPage(
         s.workers.filter((w) => !w.stale).length,
       )}</span><span class="l">workers alive</span></div></div>
       <h2>Depth since the console started</h2>${depthChart(samples)}
-      <h2>By task type</h2>${stateTable(ctx, groupCounts(s, "taskType"), "type")}
+      <h2>By task type</h2>${pausedNote(s, now)}${stateTable(
+        ctx,
+        groupCounts(s, "taskType"),
+        "type",
+        new Set(s.paused.map((c) => c.taskType)),
+      )}
       <h2>By shard</h2>${stateTable(ctx, groupCounts(s, "shard"), "shard")}
       <h2>Workers</h2>${workersTable(s)}
       <h2>Schedules</h2>${schedulesTable(ctx, s)}

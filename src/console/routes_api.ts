@@ -183,6 +183,21 @@ export function apiRoutes(app: Hono, core: ConsoleCore): void {
       }
       return core.actions.cancelByType(taskType, body.includeRunning === true);
     }, 202));
+  app.get("/api/paused", async (c) => {
+    const { snapshot, error } = await core.cache.current();
+    if (snapshot === null) return unreachable(c, error!.message);
+    return c.json(snapshot.paused);
+  });
+  app.post("/api/types/:type/pause", (c) =>
+    act(c, async () => {
+      const body = await jsonBody(c);
+      const reason = stringField(body, "reason", false);
+      return core.actions.setPaused(c.req.param("type"), true, reason);
+    }));
+  app.post(
+    "/api/types/:type/resume",
+    (c) => act(c, () => core.actions.setPaused(c.req.param("type"), false)),
+  );
   app.post(
     "/api/schedules/:id/trigger",
     (c) => act(c, () => core.actions.triggerSchedule(c.req.param("id"))),

@@ -23,6 +23,8 @@ const DONE: Record<string, string> = {
   triggered: "Triggered: a run of the schedule was submitted.",
   enabled: "Schedule enabled.",
   disabled: "Schedule disabled.",
+  paused: "Paused: no worker claims the type from its next wake-up check (a few seconds).",
+  resumed: "Resumed: idle workers are woken.",
 };
 
 function flashOf(c: Context): string | null {
@@ -165,6 +167,13 @@ export function pageRoutes(app: Hono, core: ConsoleCore): void {
       const task = await core.actions.triggerSchedule(c.req.param("id"));
       return taskUrl(task.id, "triggered");
     }));
+  for (const verb of ["pause", "resume"] as const) {
+    app.post(`/actions/types/:type/${verb}`, (c) =>
+      act(c, async () => {
+        await core.actions.setPaused(c.req.param("type"), verb === "pause");
+        return `${b}/?done=${verb}d`;
+      }));
+  }
   for (const verb of ["enable", "disable"] as const) {
     app.post(`/actions/schedules/:id/${verb}`, (c) =>
       act(c, async () => {

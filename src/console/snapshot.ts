@@ -14,10 +14,12 @@ import {
   type CensusState,
   TaskCensus,
 } from "../queue/census.ts";
+import { readTypeControl, type TypeControl } from "../protocol/flow.ts";
 import { isHeartbeatStale, listHeartbeats } from "../protocol/heartbeats.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
 import { mapLimit } from "../base/concurrency.ts";
+import { SchemaError } from "../base/errors.ts";
 import { RequestCounters, type RequestCounts } from "../store/counters.ts";
 import type { Task } from "../task/task.ts";
 import type { HeartbeatRecord } from "../protocol/heartbeats.ts";
@@ -70,6 +72,8 @@ export interface Snapshot {
   workers: WorkerView[];
   /** Schedules, by id. */
   schedules: ScheduleView[];
+  /** Paused task types (of those with tasks, workers or schedules), by type. */
+  paused: TypeControl[];
   /** Requests this refresh sent, by kind. */
   requests: RequestCounts;
 }
@@ -118,6 +122,7 @@ export class SnapshotCache {
   #error: RefreshError | null = null;
   #attemptAt = -Infinity;
   #refreshing: Promise<void> | null = null;
+  readonly #controls = new Map<string, { etag?: string; control: TypeControl | null }>();
   #samples: DepthSample[] = [];
   #refreshes = 0;
   #failures = 0;
@@ -184,6 +189,12 @@ export class SnapshotCache {
         listHeartbeats(this.#queue.context),
         this.#schedules(now),
       ]);
+      const types = new Set([
+        ...this.census.counts().map((c) => c.taskType),
+        ...beats.flatMap((b) => b.task_types),
+        ...schedules.map((x) => x.schedule.taskType),
+      ]);
+      const paused = await this.#paused([...types].sort());
       const totals = Object.fromEntries(
         CENSUS_STATES.map((s) => [s, this.census.total(s)]),
       ) as Record<CensusState, number>;
@@ -195,6 +206,7 @@ export class SnapshotCache {
         oldestReadyAt: this.census.oldestReadyAt,
         workers: beats.map((b) => ({ ...b, stale: isHeartbeatStale(b, now) })),
         schedules,
+        paused,
         requests: RequestCounters.diff(this.#store.counters.snapshot(), before),
       };
       this.#error = null;
@@ -211,6 +223,33 @@ export class SnapshotCache {
       this.#failures++;
       this.#error = { message: this.#o.describe(e), at: new Date(this.#store.now()) };
     }
+  }
+
+  // The flow control of each known type: a conditional GET each (304 while unchanged).
+  async #paused(types: readonly string[]): Promise<TypeControl[]> {
+    await mapLimit(types, 8, async (t) => {
+      const known = this.#controls.get(t);
+      const r = await readTypeControl(this.#queue.context, t, known?.etag).catch((e) => {
+        if (e instanceof SchemaError) return null; // the workers report it; not paused
+        throw e;
+      });
+      if (r === "unchanged") return;
+      this.#controls.set(
+        t,
+        r === null ? { etag: undefined, control: null } : {
+          etag: r.etag,
+          control: {
+            taskType: t,
+            paused: r.rec.paused,
+            reason: r.rec.reason,
+            updatedAt: new Date(r.rec.updated_at),
+          },
+        },
+      );
+    });
+    return types.map((t) => this.#controls.get(t)?.control).filter((c): c is TypeControl =>
+      c?.paused === true
+    );
   }
 
   async #schedules(now: number): Promise<ScheduleView[]> {

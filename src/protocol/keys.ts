@@ -247,6 +247,24 @@ export class Keys {
     return `${this.prefix}signals/any`;
   }
 
+  /** `control/types/{type}.json`: a task type's flow control (pause; src/protocol/flow.ts). */
+  control(taskType: string): string {
+    return `${this.controlPrefix()}${validateName("task type", taskType)}.json`;
+  }
+
+  /** Prefix of every task type's flow control. */
+  controlPrefix(): string {
+    return `${this.prefix}control/types/`;
+  }
+
+  /** The task type of a key under {@link Keys.controlPrefix}; `null` when it is not one of ours. */
+  parseControl(key: string): string | null {
+    const p = this.controlPrefix();
+    if (!key.startsWith(p) || !key.endsWith(".json")) return null;
+    const t = key.slice(p.length, -5);
+    return NAME_RE.test(t) && !t.includes("..") ? t : null;
+  }
+
   /** `schedules/{id}.json`: a cron schedule. */
   schedule(scheduleId: string): string {
     return `${this.prefix}schedules/${validateName("schedule id", scheduleId)}.json`;

@@ -44,13 +44,15 @@ export class SignalWriter {
   /**
    * Tell workers of `taskType` that work appeared: PUT the type's signal, then the
    * queue-wide one (two PUTs), unless this writer touched the type less than `coalesceMs`
-   * ago. Returns whether requests were sent. Never throws: a lost signal only delays
-   * pick-up until the workers' safety poll.
+   * ago (`force` touches regardless: pause and resume). Returns whether requests were
+   * sent. Never throws: a lost signal only delays pick-up until the workers' safety poll.
    */
-  async touch(taskType: string): Promise<boolean> {
+  async touch(taskType: string, options: { force?: boolean } = {}): Promise<boolean> {
     const now = this.#clock.now();
     const last = this.#last.get(taskType);
-    if (last !== undefined && now - last < this.#coalesceMs && now >= last) return false;
+    if (
+      !options.force && last !== undefined && now - last < this.#coalesceMs && now >= last
+    ) return false;
     this.#last.set(taskType, now); // set before the await: concurrent submits coalesce too
     try {
       const body = JSON.stringify({ task_type: taskType, at: new Date(now).toISOString() });

@@ -27,6 +27,13 @@ import {
 import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { QueueContext } from "../protocol/context.ts";
+import {
+  getTypeControl,
+  listTypeControls,
+  setPaused,
+  type SetPausedResult,
+  type TypeControl,
+} from "../protocol/flow.ts";
 import type { Keys } from "../protocol/keys.ts";
 import type { Layout } from "../protocol/layout.ts";
 import {
@@ -241,6 +248,40 @@ export class Queue {
   /** Retry every failed task of a type (found by a census of the task objects). */
   retryFailed(taskType: string, options: RetryFailedOptions = {}): Promise<BulkRetryResult> {
     return retryFailed(this.context, taskType, options);
+  }
+
+  /**
+   * Pause a task type for every worker: no worker claims its tasks from its next wake-up
+   * check on (`wakeCheckIntervalMs`, 2.5 s by default). Running tasks finish normally,
+   * submitting still works, and the tasks wait, pending, until {@link Queue.resume}.
+   * Idempotent. See docs/operations.md, "Pausing a task type".
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Queue } from "../../mod.ts";
+   * const queue = new Queue(new MemoryStore());
+   * await queue.pause("send_email", { reason: "provider outage" });
+   * await queue.isPaused("send_email"); // true
+   * await queue.resume("send_email");
+   * ```
+   */
+  pause(taskType: string, options: { reason?: string } = {}): Promise<SetPausedResult> {
+    return setPaused(this.context, taskType, true, options);
+  }
+
+  /** Resume a paused task type: idle workers are woken at once through its signal. */
+  resume(taskType: string): Promise<SetPausedResult> {
+    return setPaused(this.context, taskType, false);
+  }
+
+  /** Whether a task type is paused (one GET). */
+  async isPaused(taskType: string): Promise<boolean> {
+    return (await getTypeControl(this.context, taskType)).paused;
+  }
+
+  /** Every paused task type, with the reason and when it was paused (one LIST, one GET each). */
+  async pausedTypes(): Promise<TypeControl[]> {
+    return (await listTypeControls(this.context)).filter((c) => c.paused);
   }
 
   /** Create a cron schedule; an existing id is a ScheduleExistsError unless `upsert` (docs/scheduling.md). */

@@ -16,7 +16,8 @@ import { Loop } from "../base/loop.ts";
 import { validateName, validateShard } from "../task/names.ts";
 import type { Layout } from "../protocol/layout.ts";
 import { Monitor } from "../monitor/monitor.ts";
-import { PollSchedule } from "./poll_schedule.ts";
+import { type Lane, PollSchedule } from "./poll_schedule.ts";
+import { PausedTypes } from "./paused_types.ts";
 import {
   type PollResult,
   type ResolvedWorkerOptions,
@@ -63,6 +64,7 @@ export class Worker {
   #o: ResolvedWorkerOptions = resolveWorkerOptions({}, Number.NEGATIVE_INFINITY);
   #schedule: PollSchedule | undefined;
   #watcher: SignalWatcher;
+  #paused: PausedTypes | undefined;
   #heartbeat: Heartbeat | undefined;
   #monitor: Monitor | undefined;
   #stopping = false;
@@ -132,6 +134,7 @@ export class Worker {
       throw new Error("No handlers registered: call worker.task(type, handler) first");
     }
     this.#schedule = new PollSchedule(this.shards, this.taskTypes, o, this.#queue.clock.now());
+    this.#paused = new PausedTypes(this.#queue, o.safetyPollIntervalMs);
     this.#heartbeat ??= new Heartbeat(
       this.#queue,
       {
@@ -206,14 +209,19 @@ export class Worker {
     const schedule = this.#schedule!;
     const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
     let now = q.clock.now();
+    let changed: string[] = [];
     if (schedule.wakeCheckDue(now)) {
-      const changed = await this.#watcher.check(this.taskTypes);
+      changed = await this.#watcher.check(this.taskTypes);
       result.wakeChecks++;
       schedule.wakeChecked(now);
       if (changed.length) schedule.wake(changed, now);
     }
+    // Pause and resume touch the type's signal: re-read the control of changed types.
+    for (const error of await this.#paused!.refresh(this.taskTypes, changed, now)) {
+      this.events.emit("worker:error", { error, context: "flow control" });
+    }
     if (this.#free() === 0) return result;
-    const lanes = schedule.dueLanes(now);
+    const lanes = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
     // List every due lane without fresh candidates at once (they are independent), then
     // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
     const failedLanes = new Set<string>();
@@ -292,6 +300,20 @@ export class Worker {
       schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
     }
     return result;
+  }
+
+  // A paused type's lanes are not listed (no request) and go idle as empty lanes do; the
+  // resume's signal wakes them.
+  #claimable(lane: Lane, now: number): boolean {
+    if (!this.#paused!.isPaused(lane.taskType)) return true;
+    this.#buffers.delete(laneKeyOf(lane));
+    this.#schedule!.listed(lane, now, 0, null);
+    return false;
+  }
+
+  /** Task types of this worker that are paused (as last read; see {@link Queue.pause}). */
+  get pausedTypes(): string[] {
+    return this.#paused?.paused() ?? [];
   }
 
   // Adopt a new layout (at start, or after a reshard): poll its shards, or the chosen ones

@@ -1,0 +1,90 @@
+/**
+ * What a worker knows of its task types' flow control (src/protocol/flow.ts): which are
+ * paused. It reads a type's control object with a conditional GET at the first poll, when
+ * the type's wake-up signal changed (pause and resume touch it), and once per
+ * `refreshMs` otherwise (in case that signal was lost). So a pause takes effect at the
+ * worker's next signal check, and a type never paused costs one GET per `refreshMs`.
+ *
+ * @module
+ */
+
+import { SchemaError } from "../base/errors.ts";
+import type { QueueContext } from "../protocol/context.ts";
+import { readTypeControl } from "../protocol/flow.ts";
+
+interface Known {
+  paused: boolean;
+  etag: string | null;
+  readAt: number;
+}
+
+/**
+ * The paused state of a worker's task types.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue } from "../../mod.ts";
+ * import { setPaused } from "../protocol/flow.ts";
+ * import { PausedTypes } from "./paused_types.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await setPaused(queue.context, "email", true);
+ * const paused = new PausedTypes(queue.context, 900_000);
+ * await paused.refresh(["email", "sms"], [], 0);
+ * paused.isPaused("email"); // true
+ * ```
+ */
+export class PausedTypes {
+  readonly #ctx: QueueContext;
+  readonly #refreshMs: number;
+  readonly #known = new Map<string, Known>();
+
+  /** Track the types of a queue; re-read each at least every `refreshMs`. */
+  constructor(ctx: QueueContext, refreshMs: number) {
+    this.#ctx = ctx;
+    this.#refreshMs = refreshMs;
+  }
+
+  /**
+   * Re-read the control of the types in `changed` (their signal changed), of types never
+   * read, and of types last read `refreshMs` ago or more. A type whose read fails keeps
+   * its last known state; the errors are returned for the caller to report. A malformed
+   * control object is reported once and counts as "not paused" (it cannot say otherwise).
+   */
+  async refresh(
+    types: readonly string[],
+    changed: readonly string[],
+    now: number,
+  ): Promise<Error[]> {
+    const due = types.filter((t) => {
+      const k = this.#known.get(t);
+      return k === undefined || changed.includes(t) || now - k.readAt >= this.#refreshMs ||
+        now < k.readAt;
+    });
+    const errors: Error[] = [];
+    await Promise.all(due.map(async (t) => {
+      const k = this.#known.get(t);
+      try {
+        const r = await readTypeControl(this.#ctx, t, k?.etag ?? undefined);
+        if (r === "unchanged") this.#known.set(t, { ...k!, readAt: now });
+        else if (r === null) this.#known.set(t, { paused: false, etag: null, readAt: now });
+        else this.#known.set(t, { paused: r.rec.paused, etag: r.etag, readAt: now });
+      } catch (e) {
+        if (e instanceof SchemaError) {
+          this.#ctx.badObjects.report(this.#ctx.keys.control(t), undefined, e.message);
+          this.#known.set(t, { paused: false, etag: null, readAt: now });
+        } else errors.push(e as Error);
+      }
+    }));
+    return errors;
+  }
+
+  /** Whether the type was paused when last read (unknown types are not). */
+  isPaused(taskType: string): boolean {
+    return this.#known.get(taskType)?.paused ?? false;
+  }
+
+  /** The paused types among those read. */
+  paused(): string[] {
+    return [...this.#known].filter(([, k]) => k.paused).map(([t]) => t).sort();
+  }
+}
