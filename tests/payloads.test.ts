@@ -42,7 +42,7 @@ describe("payload references (memory store)", () => {
     await w.drain();
     const d = RequestCounters.diff(store.counters.snapshot(), s0);
     assert.equal(d.PUT, 5 + 2, "ready, task, lease, claim, completion + the two wake-up PUTs");
-    assert.equal(d.GET, 1);
+    assert.equal(d.GET, 1 + 1, "the claim's GET + the type's flow control (once per worker)");
     assert.equal(d.DELETE, 2);
     assert.equal(d.LIST_VERSIONS, 1);
     assert.equal(d.LIST, 0);
@@ -68,7 +68,7 @@ describe("payload references (memory store)", () => {
     const s2 = store.counters.snapshot();
     assert.equal(RequestCounters.diff(s1, s0).PUT, 3 + 2, "payload, ready, task + wake-ups");
     const work = RequestCounters.diff(s2, s1);
-    assert.equal(work.GET, 2, "the claim's GET and the input's");
+    assert.equal(work.GET, 2 + 1, "the claim's GET, the input's, the flow control (once)");
     assert.equal(work.PUT, 4, "lease, claim, output payload, completion");
     assert.deepEqual(seen, [input, input], "the handler and ctx.task see the value");
 

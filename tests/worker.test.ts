@@ -38,7 +38,11 @@ describe("Worker", () => {
       "ready entry + task per task, one coalesced wake-up (type + queue-wide)",
     );
     assert.equal(work.LIST_VERSIONS, 1, "one LIST found all ten");
-    assert.equal(work.GET, n, "one GET per claim");
+    assert.equal(
+      work.GET,
+      n + 1,
+      "one GET per claim + the type's flow control (read once per worker, before its first claim)",
+    );
     assert.equal(work.PUT, 3 * n, "lease entry, claim and completion per task");
     assert.equal(work.DELETE, 2 * n, "ready and lease entries, by version id (free)");
     const left = await store.listVersions({ prefix: "ready/" });

@@ -1,9 +1,10 @@
 /**
  * What a worker knows of its task types' flow control (src/protocol/flow.ts): which are
- * paused. It reads a type's control object with a conditional GET at the first poll, when
- * the type's wake-up signal changed (pause and resume touch it), and once per
- * `refreshMs` otherwise (in case that signal was lost). So a pause takes effect at the
- * worker's next signal check, and a type never paused costs one GET per `refreshMs`.
+ * paused. It reads a type's control object (a conditional GET) before it first claims a
+ * task of the type ({@link PausedTypes.ensure}), then when the type's wake-up signal
+ * changed (pause and resume touch it), and once per `refreshMs` (in case that signal was
+ * lost). So a pause takes effect at the worker's next signal check, a type the worker never
+ * found work for costs nothing, and one it did costs one GET per `refreshMs` at most.
  *
  * @module
  */
@@ -29,7 +30,7 @@ interface Known {
  * const queue = new Queue(new MemoryStore());
  * await setPaused(queue.context, "email", true);
  * const paused = new PausedTypes(queue.context, 900_000);
- * await paused.refresh(["email", "sms"], [], 0);
+ * await paused.ensure(["email", "sms"], 0);
  * paused.isPaused("email"); // true
  * ```
  */
@@ -45,21 +46,40 @@ export class PausedTypes {
   }
 
   /**
-   * Re-read the control of the types in `changed` (their signal changed), of types never
-   * read, and of types last read `refreshMs` ago or more. A type whose read fails keeps
-   * its last known state; the errors are returned for the caller to report. A malformed
-   * control object is reported once and counts as "not paused" (it cannot say otherwise).
+   * Re-read the control of known types whose signal changed (`changed`) or that were last
+   * read `refreshMs` ago or more. Types never read stay unread until
+   * {@link PausedTypes.ensure}. A type whose read fails keeps its last known state; the
+   * errors are returned for the caller to report.
    */
-  async refresh(
-    types: readonly string[],
-    changed: readonly string[],
-    now: number,
-  ): Promise<Error[]> {
-    const due = types.filter((t) => {
-      const k = this.#known.get(t);
-      return k === undefined || changed.includes(t) || now - k.readAt >= this.#refreshMs ||
-        now < k.readAt;
-    });
+  refresh(types: readonly string[], changed: readonly string[], now: number): Promise<Error[]> {
+    return this.#read(
+      types.filter((t) => {
+        const k = this.#known.get(t);
+        return k !== undefined &&
+          (changed.includes(t) || now - k.readAt >= this.#refreshMs || now < k.readAt);
+      }),
+      now,
+    );
+  }
+
+  /**
+   * Read the control of the types never read (before the first claim of one of their
+   * tasks). A read that fails leaves the type unknown: {@link PausedTypes.mayClaim} is
+   * false until its state is known.
+   */
+  ensure(types: readonly string[], now: number): Promise<Error[]> {
+    return this.#read(types.filter((t) => !this.#known.has(t)), now);
+  }
+
+  /** Whether tasks of the type may be claimed: its control was read and says "not paused". */
+  mayClaim(taskType: string): boolean {
+    const k = this.#known.get(taskType);
+    return k !== undefined && !k.paused;
+  }
+
+  // A malformed control object is reported once and counts as "not paused" (it cannot say
+  // otherwise).
+  async #read(due: readonly string[], now: number): Promise<Error[]> {
     const errors: Error[] = [];
     await Promise.all(due.map(async (t) => {
       const k = this.#known.get(t);

@@ -250,6 +250,17 @@ export class Worker {
       if (failedLanes.has(laneKey)) continue;
       const buffered = this.#buffers.get(laneKey);
       if (!buffered) continue;
+      // The type's flow control is read before its first claim (one GET per type).
+      if (buffered.candidates.length > 0) {
+        for (const error of await this.#paused!.ensure([lane.taskType], now)) {
+          this.events.emit("worker:error", { error, context: "flow control" });
+        }
+        if (!this.#paused!.mayClaim(lane.taskType)) {
+          this.#buffers.delete(laneKey);
+          schedule.listed(lane, now, 0, buffered.nextDueAt);
+          continue;
+        }
+      }
       if (this.#stopping || this.#free() === 0) {
         schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
         continue;
