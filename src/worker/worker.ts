@@ -26,7 +26,7 @@ import {
 } from "./options.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { ReportOnce } from "../base/report_once.ts";
-import { runtimeName } from "../runtime/mod.ts";
+import { runtimeName } from "../runtime/portable.ts";
 import { SignalWatcher } from "../protocol/signals.ts";
 import { Task } from "../task/task.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
