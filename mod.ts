@@ -48,6 +48,7 @@ export type { Listener } from "./src/base/events.ts";
 export type { SubmitOptions } from "./src/task/new_task.ts";
 export { Worker } from "./src/worker/worker.ts";
 export type { PollResult, WorkerEvents, WorkerRunOptions } from "./src/worker/options.ts";
+export type { DrainOptions, DrainStopReason, DrainSummary } from "./src/worker/drain.ts";
 export { Schedule } from "./src/schedule/schedule.ts";
 export type { ScheduleLastRun } from "./src/schedule/schedule.ts";
 export { ScheduleExistsError } from "./src/schedule/operations.ts";
