@@ -20,6 +20,9 @@ bundle_browser() {
   if [ -n "$out" ]; then echo "$out"; return 1; fi
 }
 step bundle_browser
+# The npm package (dist/npm, built by tsc) exports what the JSR package exports.
+step bash scripts/build_npm.sh
+step node --import tsx scripts/check_exports.ts
 # `deno publish` prints warnings (e.g. unanalyzable-dynamic-import) even with --quiet, and
 # still exits 0: fail on any.
 publish_dry_run() {
