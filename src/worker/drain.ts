@@ -13,6 +13,7 @@ import type { HasContext } from "../protocol/context.ts";
 import { Monitor } from "../monitor/monitor.ts";
 import { WORKER_DEFAULTS, type WorkerEvents, type WorkerRunOptions } from "./options.ts";
 import type { PollResult } from "./options.ts";
+import { DEFAULT_POLL_SETTINGS } from "./poll_schedule.ts";
 
 /** Options of `worker.runUntilIdle()`: the worker's run options plus the time budget. */
 export interface DrainOptions extends Omit<WorkerRunOptions, "shutdownTimeoutMs"> {
@@ -94,8 +95,8 @@ const FINISH_EVENTS = [
 /**
  * Run `worker` in drain mode (see `Worker.runUntilIdle`, which calls this): one monitor
  * cycle (unless `withMonitor: false`), then polls that claim due tasks up to `concurrency`
- * until a poll with a free slot claims nothing (`"idle"`) or `reserveMs` of the budget is
- * left (`"budget"`); then it waits for the running handlers, aborting and releasing those
+ * until polls with a free slot claim nothing for a poll interval (`"idle"`) or `reserveMs` of
+ * the budget is left (`"budget"`); then it waits for the running handlers, aborting and releasing those
  * still running shortly before the budget ends. Writes no heartbeat. Resolves with the
  * counts once nothing of the worker runs any more.
  */
@@ -145,14 +146,30 @@ export async function runUntilIdle(
         () => (summary.errors++, 0),
       );
     }
+    // Idle takes two polls that find nothing, a poll interval (at least the store clock's
+    // uncertainty) apart: a task submitted just now by a process whose clock runs a little
+    // ahead (another isolate, another machine) is due by the second.
+    const confirmMs = Math.max(
+      runOptions.pollIntervalMs ?? DEFAULT_POLL_SETTINGS.pollIntervalMs,
+      queue.context.store.clockUncertaintyMs(),
+    );
+    let emptySince: number | null = null;
     for (;;) {
       if (clock.now() >= claimEnd) {
         summary.stoppedBecause = "budget";
         break;
       }
       const r = await worker.pollOnce();
-      if (r.claimed > 0) continue; // more may be due: poll again at once
-      if (worker.inFlight.length < concurrency) break; // a free slot and nothing to claim
+      if (r.claimed > 0) {
+        emptySince = null;
+        continue; // more may be due: poll again at once
+      }
+      if (worker.inFlight.length < concurrency) { // a free slot and nothing to claim
+        emptySince ??= clock.now();
+        if (clock.now() - emptySince >= confirmMs) break;
+        await nextFinish(worker, clock, Math.min(claimEnd, emptySince + confirmMs));
+        continue;
+      }
       await nextFinish(worker, clock, claimEnd);
     }
     // Let the running handlers finish, up to the point where releasing them still fits.
