@@ -17,7 +17,7 @@
  */
 
 export { connect } from "./src/queue/connect.ts";
-export type { ConnectOptions } from "./src/queue/connect.ts";
+export type { ConnectEnv, ConnectOptions } from "./src/queue/connect.ts";
 export { Queue } from "./src/queue/queue.ts";
 export type { CancelResult } from "./src/queue/state_changes.ts";
 export type { SetPausedResult, TypeControl } from "./src/protocol/flow.ts";
@@ -49,6 +49,7 @@ export type { Listener } from "./src/base/events.ts";
 export type { SubmitOptions } from "./src/task/new_task.ts";
 export { Worker } from "./src/worker/worker.ts";
 export type { PollResult, WorkerEvents, WorkerRunOptions } from "./src/worker/options.ts";
+export type { DrainOptions, DrainStopReason, DrainSummary } from "./src/worker/drain.ts";
 export { Schedule } from "./src/schedule/schedule.ts";
 export type { ScheduleLastRun } from "./src/schedule/schedule.ts";
 export { ScheduleExistsError } from "./src/schedule/operations.ts";

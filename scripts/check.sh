@@ -10,5 +10,25 @@ step deno lint
 step deno check --doc mod.ts cli.ts console.ts src/ # the code and every example in its doc comments
 step tsc --noEmit -p .
 step deno doc --lint mod.ts console.ts
-step deno publish --dry-run --allow-dirty --quiet
+# The library bundles for a browser or a Worker with no externals and no shims: no node:*,
+# Deno or Bun module is reachable from mod.ts or console.ts (src/runtime/portable.ts only).
+# Any esbuild warning fails the step too.
+bundle_browser() {
+  local out
+  out=$(esbuild --bundle --platform=browser --format=esm --log-level=warning \
+    --outdir=tmp/check-bundle mod.ts console.ts 2>&1) || { echo "$out"; return 1; }
+  if [ -n "$out" ]; then echo "$out"; return 1; fi
+}
+step bundle_browser
+# The npm package (dist/npm, built by tsc) exports what the JSR package exports.
+step bash scripts/build_npm.sh
+step node --import tsx scripts/check_exports.ts
+# `deno publish` prints warnings (e.g. unanalyzable-dynamic-import) even with --quiet, and
+# still exits 0: fail on any.
+publish_dry_run() {
+  local out
+  out=$(deno publish --dry-run --allow-dirty --quiet 2>&1) || { echo "$out"; return 1; }
+  if grep -q 'warning' <<<"$out"; then echo "$out"; return 1; fi
+}
+step publish_dry_run
 echo "check: all passed"

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { unrefTimer } from "../runtime/mod.ts";
+import { unrefTimer } from "../runtime/portable.ts";
 
 /** The longest delay one `setTimeout` can hold (2^31 - 1 ms, about 24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -15,11 +15,13 @@ import { validateName } from "../task/names.ts";
 import { currentDir } from "../runtime/mod.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 
-/** A file path (relative to the working directory, or absolute) as a file: URL. */
-export function fileUrl(path: string): string {
+/**
+ * A file path (relative to the working directory, or absolute) as the percent-encoded
+ * absolute path of a file: URL (`file://` + this).
+ */
+export function fileUrlPath(path: string): string {
   const abs = path.startsWith("/") ? path : `${currentDir().replace(/\/$/, "")}/${path}`;
-  const encoded = abs.split("/").map((seg) => encodeURIComponent(seg)).join("/");
-  return `file://${encoded}`;
+  return abs.split("/").map((seg) => encodeURIComponent(seg)).join("/");
 }
 
 /**
@@ -40,7 +42,9 @@ function adopt(e: unknown): unknown {
 export async function loadHandlersFile(path: string): Promise<Map<string, Handler>> {
   let mod: Record<string, unknown>;
   try {
-    mod = await import(fileUrl(path));
+    // The `file://` prefix is written in the import itself: `deno publish` then knows the
+    // specifier is an absolute file URL, resolved at run time, not an import-map name.
+    mod = await import(`file://${fileUrlPath(path)}`);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new CliError(`Cannot load handlers from ${path}: ${msg}`, EXIT.usage);

@@ -64,11 +64,21 @@ export function registerWorker(program: Program): void {
       "serve this worker's Prometheus metrics at http://HOST:PORT/metrics (0: any free port)",
     )
     .option("--metrics-host <address>", "address of the metrics server", "127.0.0.1")
+    .option(
+      "--until-idle",
+      "drain mode (cron, serverless): run due tasks until none is due, then exit 0",
+    )
+    .option(
+      "--max-time <duration>",
+      "with --until-idle: the time budget; claiming stops at 4/5 of it, tasks still " +
+        "running near its end are given back",
+    )
     .addHelpText(
       "after",
       examples(
         "oq worker --exec 'resize=./resize.sh' --exec 'email=python3 send.py' --concurrency 4",
         "oq worker --handlers ./handlers.ts --shards 0,1 --log-format json",
+        "oq worker --handlers ./handlers.ts --until-idle --max-time 50s   # from cron",
       ) + `
 
 --exec protocol: the task input is JSON on stdin; env OQ_TASK_ID, OQ_TASK_TYPE,
@@ -82,7 +92,12 @@ the command gets SIGTERM, then SIGKILL after --kill-grace.
 
 The first SIGINT/SIGTERM stops claiming, waits up to --shutdown-timeout for running
 tasks, gives the others back (pending, retry count unchanged) and exits 0; a second
-one exits 130 at once.`,
+one exits 130 at once.
+
+--until-idle (drain mode) writes no heartbeat; it runs one monitor cycle first (unless
+--no-monitor), then claims until no task is due or 4/5 of --max-time passed, waits for the
+running tasks, gives back (pending, retry count unchanged) those still running 1 s plus
+the abort grace before the end, logs a worker:drained event with the counts and exits 0.`,
     )
     .action(async (flags, cmd) => {
       const format = parseLogFormat(flags.logFormat);
@@ -103,6 +118,15 @@ one exits 130 at once.`,
       }
       if (!(pollIntervalMs > 0)) throw usageError("Invalid --poll-interval: must be more than 0");
       if (!(checkS > 0)) throw usageError("Invalid --monitor-check-interval: must be more than 0");
+      if (flags.maxTime !== undefined && !flags.untilIdle) {
+        throw usageError("--max-time needs --until-idle");
+      }
+      const maxTimeMs = flags.maxTime === undefined
+        ? undefined
+        : parseDuration(flags.maxTime, "--max-time");
+      if (maxTimeMs !== undefined && !(maxTimeMs >= 10)) {
+        throw usageError("Invalid --max-time: must be at least 10ms");
+      }
       const log = new EventLog(format, { worker_id: flags.id });
       // Set when an --exec command cannot run here: the worker stops and exits 2.
       let commandError: string | undefined;
@@ -192,14 +216,27 @@ one exits 130 at once.`,
           name: `oq worker ${id}`,
           log: (m) => log.info(m),
           run: async () => {
-            await worker.run({
+            const options = {
               concurrency,
               pollIntervalMs,
               withMonitor: flags.monitor,
               monitorCheckIntervalS: checkS,
-              shutdownTimeoutMs: shutdownMs,
               cancelCheckIntervalMs,
-            });
+            };
+            if (flags.untilIdle) {
+              const { elapsedMs, stoppedBecause, ...counts } = await worker.runUntilIdle({
+                ...options,
+                maxTimeMs,
+              });
+              log.event("worker:drained", {
+                worker_id: id,
+                ...counts,
+                elapsed_ms: elapsedMs,
+                stopped_because: stoppedBecause,
+              });
+            } else {
+              await worker.run({ ...options, shutdownTimeoutMs: shutdownMs });
+            }
             await stopping;
           },
           stop,

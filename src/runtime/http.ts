@@ -15,7 +15,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { runtimeName } from "./mod.ts";
+import { runtimeName } from "./portable.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;

@@ -1,45 +1,16 @@
 /**
  * The runtime adapter: the only modules that touch Deno-, Bun- or Node-specific APIs
- * (environment, process signals, subprocesses, files, digests, HTTP servers). The rest of
- * oq uses web-standard APIs only, and imports all of it from here.
+ * (environment, process signals, subprocesses, files, digests, HTTP servers). Only the CLI,
+ * the dev server, tests and benchmarks import it; the library imports `./portable.ts`, which
+ * uses web-standard globals only and is re-exported here.
  *
  * @module
  */
 
-/** The JavaScript runtime oq is running on. */
-export type RuntimeName = "deno" | "bun" | "node";
-
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
-
-/** Detect the current runtime (one function, used everywhere). */
-export function runtimeName(): RuntimeName {
-  if (typeof g.Deno?.version?.deno === "string") return "deno";
-  if (typeof g.Bun?.version === "string") return "bun";
-  return "node";
-}
-
-/**
- * Let a timer not keep the process alive by itself (Node/Bun `unref`, `Deno.unrefTimer`).
- * Used for timers that only matter while something else runs (a task's timeout checks).
- */
-export function unrefTimer(timer: unknown): void {
-  if (typeof timer === "number") {
-    if (runtimeName() === "deno") g.Deno.unrefTimer(timer);
-    return;
-  }
-  (timer as { unref?: () => void } | undefined)?.unref?.();
-}
-
-/** Read an environment variable; `undefined` when unset or when env access is denied. */
-export function getEnv(name: string): string | undefined {
-  try {
-    if (runtimeName() === "deno") return g.Deno.env.get(name) ?? undefined;
-    return g.process?.env?.[name] ?? undefined;
-  } catch {
-    return undefined; // Deno without --allow-env
-  }
-}
+// The portable half (runtime detection, environment, timers) is re-exported here, so the
+// CLI, the dev server and tests keep one import point; the library imports portable.ts itself.
+export { getEnv, runtimeName, unrefTimer } from "./portable.ts";
+export type { RuntimeName } from "./portable.ts";
 
 /** Concatenate byte chunks into one array. */
 export function concatBytes(chunks: Uint8Array[]): Uint8Array {

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { concatBytes, runtimeName } from "./mod.ts";
+import { concatBytes } from "./mod.ts";
+import { runtimeName } from "./portable.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;

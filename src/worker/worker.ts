@@ -26,8 +26,9 @@ import {
   type WorkerRunOptions,
 } from "./options.ts";
 import { mapLimit } from "../base/concurrency.ts";
+import { type DrainOptions, type DrainSummary, runUntilIdle } from "./drain.ts";
 import { ReportOnce } from "../base/report_once.ts";
-import { runtimeName } from "../runtime/mod.ts";
+import { runtimeName } from "../runtime/portable.ts";
 import { SignalWatcher } from "../protocol/signals.ts";
 import { Task } from "../task/task.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
@@ -164,6 +165,29 @@ export class Worker {
     if (this.#stopping) return; // stop() was called during start-up
     this.#loop = new Loop(() => this.#step(), this.#queue.clock);
     await this.#loop.start();
+  }
+
+  /**
+   * Drain mode, for cron and serverless runs: claim and run due tasks until none is due or
+   * `maxTimeMs` would be exceeded, let running handlers finish inside the budget (or release
+   * their tasks, retry count unchanged), and resolve with what happened. See
+   * {@link DrainOptions}; no heartbeat is written.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Queue, Worker } from "../../mod.ts";
+   * const queue = new Queue(new MemoryStore());
+   * await queue.submit("send_email", { to: "a@b.c" });
+   * const worker = new Worker(queue, "cron-1").task("send_email", () => ({ sent: true }));
+   * const summary = await worker.runUntilIdle({ maxTimeMs: 50_000 });
+   * summary.completed; // 1
+   * ```
+   */
+  async runUntilIdle(options: DrainOptions = {}): Promise<DrainSummary> {
+    if (this.#started) throw new Error("Worker is already running");
+    this.#started = true;
+    this.#stopping = false;
+    return await runUntilIdle(this, { context: this.#queue }, options);
   }
 
   async #startUp(): Promise<void> {
