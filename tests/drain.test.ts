@@ -90,6 +90,22 @@ describe("drain mode on the memory store", () => {
     assert.deepEqual(worker.inFlight, []);
   });
 
+  it("a paused type is left pending: the run ends idle, the other types run", async () => {
+    const { clock, queue } = fakeQueue();
+    const held = await queue.submit("held", {});
+    const ok = await queue.submit("ok", {});
+    await queue.pause("held");
+    const worker = new Worker(queue, "cron-p").task("held", () => ({})).task("ok", () => ({}));
+    const summary = await drive(clock, worker.runUntilIdle({}), 60_000);
+    assert.deepEqual([summary.claimed, summary.completed, summary.stoppedBecause], [1, 1, "idle"]);
+    assert.equal((await queue.get(ok.id))!.status, "completed");
+    assert.equal((await queue.get(held.id))!.status, "pending");
+    await queue.resume("held");
+    const again = await drive(clock, worker.runUntilIdle({}), 60_000);
+    assert.equal(again.completed, 1);
+    assert.equal((await queue.get(held.id))!.status, "completed");
+  });
+
   it("stops claiming reserveMs before the budget ends, so the last task claimed finishes", async () => {
     const { clock, queue } = fakeQueue();
     const ids = [];
