@@ -86,8 +86,8 @@ export {
 export type { StoreErrorContext } from "./src/base/errors.ts";
 export { MemoryStore } from "./src/store/memory_store.ts";
 export type { MemoryStoreOptions } from "./src/store/memory_store.ts";
-export { RequestCounters } from "./src/store/counters.ts";
-export type { RequestCounts, RequestKind } from "./src/store/counters.ts";
+export { RequestCounters } from "./src/s3/counters.ts";
+export type { RequestCounts, RequestKind } from "./src/s3/counters.ts";
 export type {
   DeleteEntry,
   DeleteManyResult,

@@ -17,7 +17,7 @@
 import { Monitor } from "../src/monitor/monitor.ts";
 import { Queue } from "../src/queue/queue.ts";
 import { mapLimit } from "../src/base/concurrency.ts";
-import { RequestCounters, type RequestCounts } from "../src/store/counters.ts";
+import { RequestCounters, type RequestCounts } from "../src/s3/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Worker } from "../src/worker/worker.ts";

@@ -33,7 +33,7 @@ import {
   writeFileAtomic,
   writeStd,
 } from "../src/runtime/mod.ts";
-import { REQUEST_KINDS, type RequestCounts } from "../src/store/counters.ts";
+import { REQUEST_KINDS, type RequestCounts } from "../src/s3/counters.ts";
 import { parseTaskRecord, Task } from "../src/task/task.ts";
 import { addCalls, type CallCounts } from "../tests/fixtures/classifying_store.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "../tests/fixtures/procs.ts";

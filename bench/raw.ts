@@ -3,7 +3,7 @@
  * of 100 keys, as a worker lists a lane) and DELETE (by version id) per second at a given
  * concurrency, through the same S3 client oq uses, from the harness process.
  */
-import type { RequestCounts } from "../src/store/counters.ts";
+import type { RequestCounts } from "../src/s3/counters.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { percentile } from "./util.ts";
 

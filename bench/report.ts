@@ -1,7 +1,7 @@
 /**
  * The benchmark's result file (markdown) and its printed summary.
  */
-import { REQUEST_KINDS, type RequestCounts } from "../src/store/counters.ts";
+import { REQUEST_KINDS, type RequestCounts } from "../src/s3/counters.ts";
 import type { BacklogPoint } from "./backlog.ts";
 import { capacityForMix, type RawCapacity } from "./raw.ts";
 import { cost, emptyCounts, fmt, table } from "./util.ts";

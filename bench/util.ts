@@ -3,8 +3,8 @@
  * shell commands, machine facts, formatting.
  */
 import { concatBytes, readFileBytes, spawnProcess } from "../src/runtime/mod.ts";
-import { PRICE_PER_REQUEST, REQUEST_KINDS, type RequestCounts } from "../src/store/counters.ts";
-import { emptyCounts } from "../src/store/counters.ts";
+import { PRICE_PER_REQUEST, REQUEST_KINDS, type RequestCounts } from "../src/s3/counters.ts";
+import { emptyCounts } from "../src/s3/counters.ts";
 import { procCpuMs } from "../tests/fixtures/procs.ts";
 
 /** Repository root. */

@@ -7,7 +7,7 @@
  */
 import { Queue } from "../src/queue/queue.ts";
 import { readFileBytes, type RuntimeName } from "../src/runtime/mod.ts";
-import { RequestCounters, type RequestCounts } from "../src/store/counters.ts";
+import { RequestCounters, type RequestCounts } from "../src/s3/counters.ts";
 import { Worker } from "../src/worker/worker.ts";
 import {
   addCalls,

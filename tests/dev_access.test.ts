@@ -4,7 +4,8 @@
 import { after, before, describe } from "node:test";
 import { it } from "./helpers.ts";
 import assert from "node:assert/strict";
-import { accountsOf, hostAllowed } from "../src/dev/access.ts";
+import { accountsOf } from "../src/dev/access.ts";
+import { hostAllowed } from "../src/base/host_guard.ts";
 import type { DevServer } from "../src/dev/main.ts";
 import { chosenCredentials, parseSize } from "../src/dev/options.ts";
 import { testBucket } from "./backends.ts";

@@ -9,7 +9,7 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Queue } from "../src/queue/queue.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import type { Task } from "../src/task/task.ts";
 import { type BackendFactory, cephBackend, memoryBackend, motoBackend } from "./backends.ts";

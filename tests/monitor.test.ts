@@ -2,7 +2,7 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { it, memQueue, until } from "./helpers.ts";
 import { Queue as QueueClass } from "../src/queue/queue.ts";

@@ -9,7 +9,7 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
 import { ORPHAN_PAYLOAD_AGE_MS, sweepPayloads } from "../src/monitor/payload_sweep.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import { PayloadError } from "../src/task/payload_ref.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { taskDetails } from "../src/cli/format.ts";

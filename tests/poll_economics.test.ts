@@ -7,7 +7,7 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { it, memQueue } from "./helpers.ts";
 

@@ -16,7 +16,7 @@ import {
   getScheduleLastRun,
   triggerSchedule,
 } from "../src/schedule/operations.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { FakeClock, it, memQueue, until } from "./helpers.ts";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
 import { PermanentError, RetryableError, TaskAbortedError } from "../src/worker/handler.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import { it, memQueue, until } from "./helpers.ts";
 
 describe("Worker", () => {

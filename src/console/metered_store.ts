@@ -6,7 +6,7 @@
  * @module
  */
 
-import { RequestCounters, type RequestCounts, type RequestKind } from "../store/counters.ts";
+import { RequestCounters, type RequestCounts, type RequestKind } from "../s3/counters.ts";
 import type {
   DeleteEntry,
   DeleteManyResult,

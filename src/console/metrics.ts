@@ -7,7 +7,7 @@
  */
 
 import { CENSUS_STATES } from "../queue/census.ts";
-import { REQUEST_KINDS } from "../store/counters.ts";
+import { REQUEST_KINDS } from "../s3/counters.ts";
 import { Exposition } from "./prometheus.ts";
 import type { RefreshError, Snapshot, SnapshotCache } from "./snapshot.ts";
 import type { MeteredStore } from "./metered_store.ts";

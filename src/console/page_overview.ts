@@ -7,7 +7,7 @@
 
 import { html } from "hono/html";
 import { CENSUS_STATES, type CensusState } from "../queue/census.ts";
-import { REQUEST_KINDS } from "../store/counters.ts";
+import { REQUEST_KINDS } from "../s3/counters.ts";
 import { depthChart } from "./chart.ts";
 import {
   actionForm,

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { hostAllowed } from "../dev/access.ts";
+import { hostAllowed } from "../base/host_guard.ts";
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = "oq_session";

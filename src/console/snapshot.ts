@@ -20,7 +20,7 @@ import type { Queue } from "../queue/queue.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { SchemaError } from "../base/errors.ts";
-import { RequestCounters, type RequestCounts } from "../store/counters.ts";
+import { RequestCounters, type RequestCounts } from "../s3/counters.ts";
 import type { Task } from "../task/task.ts";
 import type { HeartbeatRecord } from "../protocol/heartbeats.ts";
 import type { VersioningState } from "../store/types.ts";

@@ -12,7 +12,7 @@ import {
   type CensusState,
   type TaskCensus,
 } from "../queue/census.ts";
-import { emptyCounts, RequestCounters, type RequestCounts } from "../store/counters.ts";
+import { emptyCounts, RequestCounters, type RequestCounts } from "../s3/counters.ts";
 import { type MeteredStore, MONTH_SECONDS, monthlyCost, totalRequests } from "./metered_store.ts";
 import type { RefreshError, Snapshot, SnapshotCache } from "./snapshot.ts";
 

@@ -9,7 +9,7 @@
  */
 
 import type { ObjectStore } from "../store/types.ts";
-import { REQUEST_KINDS } from "../store/counters.ts";
+import { REQUEST_KINDS } from "../s3/counters.ts";
 import type { Worker } from "../worker/worker.ts";
 import {
   Exposition,

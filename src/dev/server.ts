@@ -16,7 +16,8 @@
 
 import type { RequestInfo } from "../runtime/mod.ts";
 import { EngineError, type StorageEngine } from "../store/engine.ts";
-import { type Account, hostAllowed, hostRefused } from "./access.ts";
+import { type Account, hostRefused } from "./access.ts";
+import { hostAllowed } from "../base/host_guard.ts";
 import { type BodyStore, MemoryBodies } from "./bodies.ts";
 import * as buckets from "./buckets.ts";
 import type { RequestContext } from "./context.ts";

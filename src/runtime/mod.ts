@@ -9,21 +9,8 @@
 
 // The portable half (runtime detection, environment, timers) is re-exported here, so the
 // CLI, the dev server and tests keep one import point; the library imports portable.ts itself.
-export { getEnv, runtimeName, unrefTimer } from "./portable.ts";
+export { concatBytes, getEnv, runtimeName, unrefTimer } from "./portable.ts";
 export type { RuntimeName } from "./portable.ts";
-
-/** Concatenate byte chunks into one array. */
-export function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /** One entry of {@link readDirEntries}. */
 export interface DirEntry {

@@ -54,3 +54,16 @@ export function getEnv(name: string): string | undefined {
     return undefined;
   }
 }
+
+/** Concatenate byte chunks into one array. */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concatBytes } from "./mod.ts";
+import { concatBytes } from "./portable.ts";
 import { runtimeName } from "./portable.ts";
 
 // deno-lint-ignore no-explicit-any

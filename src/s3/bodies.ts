@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DeleteEntry, LifecycleRule } from "../store/types.ts";
+import type { DeleteEntry, LifecycleRule } from "./types.ts";
 import { escapeXml } from "./xml.ts";
 
 const NS = "http://s3.amazonaws.com/doc/2006-03-01/";

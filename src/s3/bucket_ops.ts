@@ -6,7 +6,7 @@
  */
 
 import { StoreError } from "../base/errors.ts";
-import type { LifecycleRule, VersioningState } from "../store/types.ts";
+import type { LifecycleRule, VersioningState } from "./types.ts";
 import { createBucketBody, lifecycleBody, versioningBody } from "./bodies.ts";
 import { md5Base64 } from "./md5.ts";
 import { parseReply, parseVersioning } from "./responses.ts";

@@ -7,7 +7,7 @@
  */
 
 import { NoSuchBucketError, StoreError } from "../base/errors.ts";
-import { RequestCounters } from "../store/counters.ts";
+import { RequestCounters } from "./counters.ts";
 import type {
   DeleteEntry,
   DeleteManyResult,
@@ -24,7 +24,7 @@ import type {
   StoredObject,
   VersioningState,
   VersionPage,
-} from "../store/types.ts";
+} from "./types.ts";
 import * as bucketOps from "./bucket_ops.ts";
 import { ServerClock } from "./clock.ts";
 import { type S3ClientConfig, type S3ClientOptions, validateS3Options } from "./config.ts";

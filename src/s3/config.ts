@@ -6,7 +6,7 @@
  */
 
 import { ConfigError } from "../base/errors.ts";
-import type { RequestCounters } from "../store/counters.ts";
+import type { RequestCounters } from "./counters.ts";
 
 /** The `fetch` function the client calls (injectable for tests and proxies). */
 export type FetchFunction = (input: Request) => Promise<Response>;

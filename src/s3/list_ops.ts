@@ -11,7 +11,7 @@ import type {
   ListPage,
   ListVersionsOptions,
   VersionPage,
-} from "../store/types.ts";
+} from "./types.ts";
 import { deleteBody } from "./bodies.ts";
 import { md5Base64 } from "./md5.ts";
 import { parseDeleteResult, parseListObjects, parseListVersions, parseReply } from "./responses.ts";

@@ -14,7 +14,7 @@ import type {
   VersionInfo,
   VersioningState,
   VersionPage,
-} from "../store/types.ts";
+} from "./types.ts";
 import { unquoteEtag } from "./etag.ts";
 import { children, childText, parseXml, type XmlNode, XmlShapeError } from "./xml.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RequestCounters, RequestKind } from "../store/counters.ts";
+import type { RequestCounters, RequestKind } from "./counters.ts";
 import type { ServerClock } from "./clock.ts";
 import type { S3ClientConfig } from "./config.ts";
 import {

@@ -12,7 +12,7 @@ import {
   StoreError,
   type StoreErrorContext,
 } from "../base/errors.ts";
-import { RequestCounters } from "./counters.ts";
+import { RequestCounters } from "../s3/counters.ts";
 import { EngineError, StorageEngine } from "./engine.ts";
 import type {
   DeleteEntry,

@@ -7,7 +7,7 @@
 
 import { S3Client } from "../s3/client.ts";
 import type { S3ClientOptions } from "../s3/config.ts";
-import type { RequestCounters } from "./counters.ts";
+import type { RequestCounters } from "../s3/counters.ts";
 import type {
   DeleteEntry,
   DeleteManyResult,
