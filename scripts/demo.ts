@@ -9,7 +9,7 @@
  */
 import { connect, PermanentError, RetryableError, type Task, Worker } from "../mod.ts";
 import { startDevServer } from "../src/dev/main.ts";
-import { RequestCounters } from "../src/store/counters.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 
 const t0 = Date.now();
 const log = (line: string) =>
