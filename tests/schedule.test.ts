@@ -8,11 +8,11 @@ import {
   disableSchedule,
   enableSchedule,
   getSchedule,
-  getScheduleLastRun,
   listSchedules,
   ScheduleExistsError,
   triggerSchedule,
 } from "../src/schedule/operations.ts";
+import { getScheduleLastRun } from "../src/schedule/last_run.ts";
 import { it, memQueue } from "./helpers.ts";
 
 const T = (s: string) => Date.parse(s);

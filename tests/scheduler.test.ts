@@ -5,7 +5,8 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { type ScheduledRun, Scheduler } from "../src/schedule/scheduler.ts";
-import { createSchedule, getScheduleLastRun } from "../src/schedule/operations.ts";
+import { createSchedule } from "../src/schedule/operations.ts";
+import { getScheduleLastRun } from "../src/schedule/last_run.ts";
 import { derivedTaskId } from "../src/task/new_task.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { FakeClock, it, memQueue } from "./helpers.ts";

@@ -13,9 +13,9 @@ import {
   deleteSchedule,
   disableSchedule,
   enableSchedule,
-  getScheduleLastRun,
   triggerSchedule,
 } from "../src/schedule/operations.ts";
+import { getScheduleLastRun } from "../src/schedule/last_run.ts";
 import { RequestCounters } from "../src/s3/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";

@@ -50,10 +50,10 @@ import {
   disableSchedule,
   enableSchedule,
   getSchedule,
-  getScheduleLastRun,
   listSchedules,
   triggerSchedule,
 } from "../schedule/operations.ts";
+import { getScheduleLastRun } from "../schedule/last_run.ts";
 import type { ObjectStore } from "../store/types.ts";
 import { newTaskRecord, PROBE_PLACEMENT, type SubmitOptions } from "../task/new_task.ts";
 import { Task } from "../task/task.ts";

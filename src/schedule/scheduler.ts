@@ -33,7 +33,8 @@ import {
   ScheduleRunRecordSchema,
   type Stored,
 } from "./schedule.ts";
-import { advanceLastRun, runOptions } from "./operations.ts";
+import { runOptions } from "./operations.ts";
+import { advanceLastRun } from "./last_run.ts";
 import type { Task } from "../task/task.ts";
 
 /** Options of a {@link Scheduler}. */
