@@ -19,13 +19,8 @@ import {
   readCurrent,
   Schedule,
   SCHEDULE_SCHEMA_VERSION,
-  type ScheduleLastRun,
   type ScheduleRecord,
   ScheduleRecordSchema,
-  type ScheduleRunRecord,
-  ScheduleRunRecordSchema,
-  type Stored,
-  toLastRun,
   writeStored,
 } from "./schedule.ts";
 import { newTaskRecord, PROBE_PLACEMENT, type SubmitOptions } from "../task/new_task.ts";
