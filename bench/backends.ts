@@ -10,7 +10,7 @@ import { MemoryStore } from "../src/store/memory_store.ts";
 import { S3Store } from "../src/store/s3_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { VERSION } from "../src/base/version.ts";
-import { FixtureProcess } from "../tests/fixtures/procs.ts";
+import { FixtureProcess } from "../harness/procs.ts";
 import { ROOT, run, shortId } from "./util.ts";
 
 /** A started backend. */

@@ -21,7 +21,7 @@ import { RequestCounters, type RequestCounts } from "../src/s3/counters.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { type CallCounts, ClassifyingStore } from "../tests/fixtures/classifying_store.ts";
+import { type CallCounts, ClassifyingStore } from "../harness/classifying_store.ts";
 
 /** Requests of one measured step. */
 export interface StepCost {

@@ -35,8 +35,8 @@ import {
 } from "../src/runtime/mod.ts";
 import { REQUEST_KINDS, type RequestCounts } from "../src/s3/counters.ts";
 import { parseTaskRecord, Task } from "../src/task/task.ts";
-import { addCalls, type CallCounts } from "../tests/fixtures/classifying_store.ts";
-import { type FixtureEvent, type FixtureProcess, startWorker } from "../tests/fixtures/procs.ts";
+import { addCalls, type CallCounts } from "../harness/classifying_store.ts";
+import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/procs.ts";
 import { type BenchBackend, startBackend } from "./backends.ts";
 import { type ChaosProxy, seededRandom, startChaosProxy } from "./chaos_proxy.ts";
 import {

@@ -61,7 +61,7 @@ const outDir = args.get("out") ?? `${ROOT}bench/results`;
 // A fresh moto per workload in full runs (--restart / --no-restart to choose).
 const freshServer = args.has("restart") || (!quick && !args.has("no-restart"));
 const maxServerRssKb = numberArg(args, "max-server-rss-gb", 6) * 1024 * 1024;
-// Extra flags for every worker process, e.g. "--poll-ms 2000" (tests/fixtures/worker_process.ts).
+// Extra flags for every worker process, e.g. "--poll-ms 2000" (harness/worker_process.ts).
 const workerArgs = (args.get("worker-args") ?? "").split(/\s+/).filter(Boolean);
 if (!["node", "bun", "deno"].includes(runtime)) throw new RangeError(`Unknown runtime ${runtime}`);
 

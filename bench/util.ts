@@ -5,7 +5,7 @@
 import { concatBytes, readFileBytes, spawnProcess } from "../src/runtime/mod.ts";
 import { PRICE_PER_REQUEST, REQUEST_KINDS, type RequestCounts } from "../src/s3/counters.ts";
 import { emptyCounts } from "../src/s3/counters.ts";
-import { procCpuMs } from "../tests/fixtures/procs.ts";
+import { procCpuMs } from "../harness/procs.ts";
 
 /** Repository root. */
 export const ROOT = new URL("../", import.meta.url).pathname;

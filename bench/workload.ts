@@ -1,7 +1,7 @@
 /**
  * The oq workloads of the benchmark: burn-down (N no-op tasks submitted up front, then the
  * workers start) and steady rate (workers running, tasks submitted at R/s for T s). Workers
- * are separate processes (tests/fixtures/worker_process.ts) except on the memory backend,
+ * are separate processes (harness/worker_process.ts) except on the memory backend,
  * where they run in the harness process. Times come from the final task records (store
  * clock): createdAt, claimedAt, completedAt.
  */
@@ -9,12 +9,8 @@ import { Queue } from "../src/queue/queue.ts";
 import { readFileBytes, type RuntimeName } from "../src/runtime/mod.ts";
 import { RequestCounters, type RequestCounts } from "../src/s3/counters.ts";
 import { Worker } from "../src/worker/worker.ts";
-import {
-  addCalls,
-  type CallCounts,
-  ClassifyingStore,
-} from "../tests/fixtures/classifying_store.ts";
-import { type FixtureEvent, type FixtureProcess, startWorker } from "../tests/fixtures/procs.ts";
+import { addCalls, type CallCounts, ClassifyingStore } from "../harness/classifying_store.ts";
+import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/procs.ts";
 import type { BenchBackend } from "./backends.ts";
 import { addCounts, cpuMsOf, emptyCounts, shortId, sleep, summary, waitUntil } from "./util.ts";
 

@@ -15,7 +15,7 @@ import { S3Store } from "../src/store/s3_store.ts";
 import type { Task } from "../src/task/task.ts";
 import { motoBackend, testBucket } from "./backends.ts";
 import { it, until } from "./helpers.ts";
-import { type FixtureEvent, type FixtureProcess, startWorker } from "./fixtures/procs.ts";
+import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/procs.ts";
 
 const TIMEOUT_S = 3;
 const LEASE_GRACE_S = 2;

@@ -227,5 +227,11 @@ function nextFinish(worker: DrainableWorker, clock: Clock, until: number): Promi
       ? clock.setTimer(finish, Math.max(0, until - clock.now()))
       : undefined;
     for (const event of FINISH_EVENTS) offs.push(worker.on(event, finish));
+    // An outcome event may have fired before this wait began (while the caller awaited a
+    // poll), with its slot freed a few microtasks later: look once all of those have run.
+    const busy = worker.inFlight.length;
+    setTimeout(() => {
+      if (worker.inFlight.length < busy) finish();
+    }, 0);
   });
 }

@@ -6,7 +6,6 @@
  */
 
 import type { HasContext, QueueContext } from "../protocol/context.ts";
-import { type Candidate, claimCandidate, listLane } from "./claim.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter } from "../base/events.ts";
 import { Execution, type Recorded } from "./execution.ts";
@@ -16,8 +15,7 @@ import { Loop } from "../base/loop.ts";
 import { validateName, validateShard } from "../task/names.ts";
 import type { Layout } from "../protocol/layout.ts";
 import { Monitor } from "../monitor/monitor.ts";
-import { type Lane, PollSchedule } from "./poll_schedule.ts";
-import { PausedTypes } from "./paused_types.ts";
+import { LanePoller } from "./lanes.ts";
 import {
   type PollResult,
   type ResolvedWorkerOptions,
@@ -25,11 +23,9 @@ import {
   type WorkerEvents,
   type WorkerRunOptions,
 } from "./options.ts";
-import { mapLimit } from "../base/concurrency.ts";
 import { type DrainOptions, type DrainSummary, runUntilIdle } from "./drain.ts";
 import { ReportOnce } from "../base/report_once.ts";
 import { runtimeName } from "../runtime/portable.ts";
-import { SignalWatcher } from "../protocol/signals.ts";
 import { Task } from "../task/task.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 
@@ -56,16 +52,9 @@ export class Worker {
   readonly #handlers = new Map<string, Handler>();
   readonly #executions = new Map<string, Execution>();
   readonly #idleWaiters: Array<() => void> = [];
-  readonly #badTasks = new Map<string, number>();
   readonly #reported = new ReportOnce();
-  readonly #buffers = new Map<
-    string,
-    { candidates: Candidate[]; nextDueAt: number | null; until: number }
-  >();
   #o: ResolvedWorkerOptions = resolveWorkerOptions({}, Number.NEGATIVE_INFINITY);
-  #schedule: PollSchedule | undefined;
-  #watcher: SignalWatcher;
-  #paused: PausedTypes | undefined;
+  #lanes: LanePoller | undefined;
   #heartbeat: Heartbeat | undefined;
   #monitor: Monitor | undefined;
   #stopping = false;
@@ -90,7 +79,6 @@ export class Worker {
         throw new RangeError(`Shard ${JSON.stringify(s)} is not one of the queue's shards`);
       }
     }
-    this.#watcher = new SignalWatcher(this.#queue.store, this.#queue.keys);
   }
 
   /** Shards this worker polls. */
@@ -134,8 +122,13 @@ export class Worker {
     if (this.#handlers.size === 0) {
       throw new Error("No handlers registered: call worker.task(type, handler) first");
     }
-    this.#schedule = new PollSchedule(this.shards, this.taskTypes, o, this.#queue.clock.now());
-    this.#paused = new PausedTypes(this.#queue, o.safetyPollIntervalMs);
+    this.#lanes = new LanePoller(this.#queue, this.id, this.taskTypes, this.shards, o, {
+      free: () => this.#free(),
+      stopping: () => this.#stopping,
+      start: (claimed, lease) => this.#start(claimed, lease),
+      error: (error, context) => this.#error(error, context),
+      emit: (error, context) => this.events.emit("worker:error", { error, context }),
+    });
     this.#heartbeat ??= new Heartbeat(
       this.#queue,
       {
@@ -218,7 +211,7 @@ export class Worker {
     const free = this.#o.concurrency - this.#executions.size;
     if (result.claimed > 0 && free > 0) return 0;
     // With no free slot, a finishing handler wakes the loop (see #start).
-    const delay = free === 0 ? 60_000 : this.#schedule!.nextEventAt() - this.#queue.clock.now();
+    const delay = free === 0 ? 60_000 : this.#lanes!.nextEventAt() - this.#queue.clock.now();
     return Math.max(1, Math.min(delay, 60_000));
   }
 
@@ -227,128 +220,14 @@ export class Worker {
    * slots and start the handlers (not awaited; see {@link Worker.drain}).
    */
   async pollOnce(): Promise<PollResult> {
-    if (!this.#schedule) this.configure();
-    const q = this.#queue;
-    this.#followLayout(await q.syncLayout());
-    const schedule = this.#schedule!;
-    const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
-    let now = q.clock.now();
-    let changed: string[] = [];
-    if (schedule.wakeCheckDue(now)) {
-      changed = await this.#watcher.check(this.taskTypes);
-      result.wakeChecks++;
-      schedule.wakeChecked(now);
-      if (changed.length) schedule.wake(changed, now);
-    }
-    // Pause and resume touch the type's signal: re-read the control of changed types.
-    for (const error of await this.#paused!.refresh(this.taskTypes, changed, now)) {
-      this.events.emit("worker:error", { error, context: "flow control" });
-    }
-    if (this.#free() === 0) return result;
-    const lanes = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
-    // List every due lane without fresh candidates at once (they are independent), then
-    // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
-    const failedLanes = new Set<string>();
-    await mapLimit(lanes.filter((l) => !this.#fresh(laneKeyOf(l), now)), 8, async (lane) => {
-      const laneKey = laneKeyOf(lane);
-      try {
-        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
-        result.listed++;
-        await Promise.all(listing.junk.map((j) => q.tasks.deleteEntry(j)));
-        const candidates = shuffle(
-          listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
-        );
-        this.#buffers.set(laneKey, {
-          candidates,
-          nextDueAt: listing.nextDueAt,
-          until: now + this.#o.candidateTtlMs,
-        });
-      } catch (e) {
-        failedLanes.add(laneKey);
-        schedule.failed(lane, now);
-        this.events.emit("worker:error", { error: e as Error, context: `poll ${laneKey}` });
-      }
-    });
-    for (const lane of lanes) {
-      const laneKey = laneKeyOf(lane);
-      if (failedLanes.has(laneKey)) continue;
-      const buffered = this.#buffers.get(laneKey);
-      if (!buffered) continue;
-      // The type's flow control is read before its first claim (one GET per type).
-      if (buffered.candidates.length > 0) {
-        for (const error of await this.#paused!.ensure([lane.taskType], now)) {
-          this.events.emit("worker:error", { error, context: "flow control" });
-        }
-        if (!this.#paused!.mayClaim(lane.taskType)) {
-          this.#buffers.delete(laneKey);
-          schedule.listed(lane, now, 0, buffered.nextDueAt);
-          continue;
-        }
-      }
-      if (this.#stopping || this.#free() === 0) {
-        schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
-        continue;
-      }
-      now = q.clock.now();
-      const candidates = buffered.candidates;
-      let nextAt = buffered.nextDueAt;
-      this.#buffers.delete(laneKey);
-      let claimedHere = 0;
-      let taken = 0; // candidates another worker had already taken
-      while (candidates.length && this.#free() > 0 && !this.#stopping && taken === 0) {
-        const batch = candidates.splice(0, this.#free());
-        await Promise.all(batch.map(async (c) => {
-          const r = await claimCandidate(q, c, this.id, this.#o.leaseGraceSeconds * 1000).catch(
-            (e) => {
-              this.events.emit("worker:error", {
-                error: e as Error,
-                context: `claim ${c.entry.taskId}`,
-              });
-              return null;
-            },
-          );
-          if (r === null) return;
-          if (r.kind === "claimed") {
-            claimedHere++;
-            this.#start(r.claimed, r.lease);
-          } else if (r.kind === "invalid") {
-            this.#badTasks.set(c.entry.taskId, now + 600_000);
-            this.#error(r.error, `task ${c.entry.taskId} skipped`);
-          } else {
-            result.skipped++;
-            if (r.notBefore === undefined) taken++;
-            if (r.notBefore !== undefined) {
-              nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
-            }
-          }
-        }));
-      }
-      // A buffer is worth keeping only while nobody else works the lane: once a candidate
-      // turns out taken, the rest are likely taken too, and a fresh LIST is cheaper than
-      // the GETs it would take to find out.
-      if (candidates.length > 0 && taken === 0) {
-        // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
-        this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
-      }
-      result.claimed += claimedHere;
-      // The lane stays hot only if it gave work or still holds unclaimed candidates.
-      schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
-    }
-    return result;
-  }
-
-  // A paused type's lanes are not listed (no request) and go idle as empty lanes do; the
-  // resume's signal wakes them.
-  #claimable(lane: Lane, now: number): boolean {
-    if (!this.#paused!.isPaused(lane.taskType)) return true;
-    this.#buffers.delete(laneKeyOf(lane));
-    this.#schedule!.listed(lane, now, 0, null);
-    return false;
+    if (!this.#lanes) this.configure();
+    this.#followLayout(await this.#queue.syncLayout());
+    return await this.#lanes!.poll();
   }
 
   /** Task types of this worker that are paused (as last read; see {@link Queue.pause}). */
   get pausedTypes(): string[] {
-    return this.#paused?.paused() ?? [];
+    return this.#lanes?.pausedTypes() ?? [];
   }
 
   // Adopt a new layout (at start, or after a reshard): poll its shards, or the chosen ones
@@ -374,8 +253,7 @@ export class Worker {
     }
     if (sameList(shards, this.#shards)) return;
     this.#shards = shards;
-    this.#buffers.clear();
-    this.#schedule = new PollSchedule(shards, this.taskTypes, this.#o, this.#queue.clock.now());
+    this.#lanes?.setShards(shards);
     this.#heartbeat?.setShards([...shards]);
   }
 
@@ -435,8 +313,8 @@ export class Worker {
 
   /** Store time of the next poll event (a lane due, or a wake-up check). */
   nextPollAt(): number {
-    if (!this.#schedule) this.configure();
-    return this.#schedule!.nextEventAt();
+    if (!this.#lanes) this.configure();
+    return this.#lanes!.nextEventAt();
   }
 
   /** Wait until every running handler has finished and its outcome is recorded. */
@@ -489,36 +367,11 @@ export class Worker {
     this.events.emit("worker:error", { error, context });
   }
 
-  #fresh(laneKey: string, now: number): boolean {
-    const b = this.#buffers.get(laneKey);
-    return b !== undefined && b.until >= now && b.candidates.length > 0;
-  }
-
   #free(): number {
     return this.#o.concurrency - this.#executions.size;
-  }
-
-  #isBad(taskId: string, now: number): boolean {
-    const until = this.#badTasks.get(taskId);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.#badTasks.delete(taskId);
-    return false;
   }
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function laneKeyOf(lane: { shard: string; taskType: string }): string {
-  return `${lane.shard}/${lane.taskType}`;
-}
-
-function shuffle<T>(a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
 }

@@ -1,0 +1,241 @@
+/**
+ * The claiming half of a worker: which lanes (shard x task type) to list when (its
+ * {@link PollSchedule}), the candidates a listing found and not yet claimed (kept for
+ * `candidateTtlMs`), tasks found invalid (skipped for ten minutes), the task types' flow
+ * control ({@link PausedTypes}) and the wake-up signals. {@link LanePoller.poll} is one
+ * poll of `Worker.pollOnce`; the worker runs what it claims.
+ *
+ * @module
+ */
+
+import { mapLimit } from "../base/concurrency.ts";
+import type { QueueContext } from "../protocol/context.ts";
+import { SignalWatcher } from "../protocol/signals.ts";
+import type { EntryRef, Versioned } from "../protocol/tasks.ts";
+import { type Candidate, claimCandidate, listLane } from "./claim.ts";
+import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
+import { PausedTypes } from "./paused_types.ts";
+import { type Lane, PollSchedule } from "./poll_schedule.ts";
+
+/** What the poller needs from its worker. */
+export interface PollerHost {
+  /** Free execution slots. */
+  free(): number;
+  /** True once the worker is stopping: claim nothing more. */
+  stopping(): boolean;
+  /** Run a claimed task. */
+  start(claimed: Versioned, lease: EntryRef): void;
+  /** Report an error (a bad object only the first time). */
+  error(error: Error, context: string): void;
+  /** Report an error as it is. */
+  emit(error: Error, context: string): void;
+}
+
+/**
+ * The lanes of one worker, polled and claimed from.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, Worker } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await queue.submit("email", {});
+ * const worker = new Worker(queue, "w1").task("email", () => ({ sent: true }));
+ * (await worker.pollOnce()).claimed; // 1: Worker.pollOnce is LanePoller.poll
+ * await worker.drain();
+ * ```
+ */
+export class LanePoller {
+  readonly #queue: QueueContext;
+  readonly #workerId: string;
+  readonly #taskTypes: readonly string[];
+  readonly #o: ResolvedWorkerOptions;
+  readonly #host: PollerHost;
+  readonly #watcher: SignalWatcher;
+  readonly #paused: PausedTypes;
+  readonly #badTasks = new Map<string, number>();
+  readonly #buffers = new Map<
+    string,
+    { candidates: Candidate[]; nextDueAt: number | null; until: number }
+  >();
+  #schedule: PollSchedule;
+
+  /** Poll `shards` for `taskTypes` on behalf of worker `workerId`. */
+  constructor(
+    queue: QueueContext,
+    workerId: string,
+    taskTypes: readonly string[],
+    shards: readonly string[],
+    options: ResolvedWorkerOptions,
+    host: PollerHost,
+  ) {
+    this.#queue = queue;
+    this.#workerId = workerId;
+    this.#taskTypes = taskTypes;
+    this.#o = options;
+    this.#host = host;
+    this.#watcher = new SignalWatcher(queue.store, queue.keys);
+    this.#paused = new PausedTypes(queue, options.safetyPollIntervalMs);
+    this.#schedule = new PollSchedule(shards, taskTypes, options, queue.clock.now());
+  }
+
+  /** Poll other shards from now on (after a reshard): their lanes are due at once. */
+  setShards(shards: readonly string[]): void {
+    this.#buffers.clear();
+    this.#schedule = new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now());
+  }
+
+  /** Store time of the next poll event (a lane due, or a wake-up check). */
+  nextEventAt(): number {
+    return this.#schedule.nextEventAt();
+  }
+
+  /** Task types that are paused (as last read). */
+  pausedTypes(): string[] {
+    return this.#paused.paused();
+  }
+
+  /**
+   * One poll: check wake-up signals if due, list the due lanes, claim up to the free
+   * slots and start the handlers.
+   */
+  async poll(): Promise<PollResult> {
+    const q = this.#queue;
+    const schedule = this.#schedule;
+    const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
+    let now = q.clock.now();
+    let changed: string[] = [];
+    if (schedule.wakeCheckDue(now)) {
+      changed = await this.#watcher.check(this.#taskTypes);
+      result.wakeChecks++;
+      schedule.wakeChecked(now);
+      if (changed.length) schedule.wake(changed, now);
+    }
+    // Pause and resume touch the type's signal: re-read the control of changed types.
+    for (const error of await this.#paused.refresh(this.#taskTypes, changed, now)) {
+      this.#host.emit(error, "flow control");
+    }
+    if (this.#host.free() === 0) return result;
+    const lanes = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
+    // List every due lane without fresh candidates at once (they are independent), then
+    // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
+    const failedLanes = new Set<string>();
+    await mapLimit(lanes.filter((l) => !this.#fresh(laneKeyOf(l), now)), 8, async (lane) => {
+      const laneKey = laneKeyOf(lane);
+      try {
+        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
+        result.listed++;
+        await Promise.all(listing.junk.map((j) => q.tasks.deleteEntry(j)));
+        const candidates = shuffle(
+          listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
+        );
+        this.#buffers.set(laneKey, {
+          candidates,
+          nextDueAt: listing.nextDueAt,
+          until: now + this.#o.candidateTtlMs,
+        });
+      } catch (e) {
+        failedLanes.add(laneKey);
+        schedule.failed(lane, now);
+        this.#host.emit(e as Error, `poll ${laneKey}`);
+      }
+    });
+    for (const lane of lanes) {
+      const laneKey = laneKeyOf(lane);
+      if (failedLanes.has(laneKey)) continue;
+      const buffered = this.#buffers.get(laneKey);
+      if (!buffered) continue;
+      // The type's flow control is read before its first claim (one GET per type).
+      if (buffered.candidates.length > 0) {
+        for (const error of await this.#paused.ensure([lane.taskType], now)) {
+          this.#host.emit(error, "flow control");
+        }
+        if (!this.#paused.mayClaim(lane.taskType)) {
+          this.#buffers.delete(laneKey);
+          schedule.listed(lane, now, 0, buffered.nextDueAt);
+          continue;
+        }
+      }
+      if (this.#host.stopping() || this.#host.free() === 0) {
+        schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
+        continue;
+      }
+      now = q.clock.now();
+      const candidates = buffered.candidates;
+      let nextAt = buffered.nextDueAt;
+      this.#buffers.delete(laneKey);
+      let claimedHere = 0;
+      let taken = 0; // candidates another worker had already taken
+      while (candidates.length && this.#host.free() > 0 && !this.#host.stopping() && taken === 0) {
+        const batch = candidates.splice(0, this.#host.free());
+        await Promise.all(batch.map(async (c) => {
+          const r = await claimCandidate(q, c, this.#workerId, this.#o.leaseGraceSeconds * 1000)
+            .catch(
+              (e) => {
+                this.#host.emit(e as Error, `claim ${c.entry.taskId}`);
+                return null;
+              },
+            );
+          if (r === null) return;
+          if (r.kind === "claimed") {
+            claimedHere++;
+            this.#host.start(r.claimed, r.lease);
+          } else if (r.kind === "invalid") {
+            this.#badTasks.set(c.entry.taskId, now + 600_000);
+            this.#host.error(r.error, `task ${c.entry.taskId} skipped`);
+          } else {
+            result.skipped++;
+            if (r.notBefore === undefined) taken++;
+            if (r.notBefore !== undefined) {
+              nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
+            }
+          }
+        }));
+      }
+      // A buffer is worth keeping only while nobody else works the lane: once a candidate
+      // turns out taken, the rest are likely taken too, and a fresh LIST is cheaper than
+      // the GETs it would take to find out.
+      if (candidates.length > 0 && taken === 0) {
+        // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
+        this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
+      }
+      result.claimed += claimedHere;
+      // The lane stays hot only if it gave work or still holds unclaimed candidates.
+      schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
+    }
+    return result;
+  }
+
+  // A paused type's lanes are not listed (no request) and go idle as empty lanes do; the
+  // resume's signal wakes them.
+  #claimable(lane: Lane, now: number): boolean {
+    if (!this.#paused.isPaused(lane.taskType)) return true;
+    this.#buffers.delete(laneKeyOf(lane));
+    this.#schedule.listed(lane, now, 0, null);
+    return false;
+  }
+
+  #fresh(laneKey: string, now: number): boolean {
+    const b = this.#buffers.get(laneKey);
+    return b !== undefined && b.until >= now && b.candidates.length > 0;
+  }
+
+  #isBad(taskId: string, now: number): boolean {
+    const until = this.#badTasks.get(taskId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#badTasks.delete(taskId);
+    return false;
+  }
+}
+
+function laneKeyOf(lane: { shard: string; taskType: string }): string {
+  return `${lane.shard}/${lane.taskType}`;
+}
+
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
