@@ -63,7 +63,12 @@ export type {
 export { Monitor } from "./src/monitor/monitor.ts";
 export type { MonitorEvents, MonitorOptions, MonitorResult } from "./src/monitor/monitor.ts";
 export type { RetentionOptions, SweepResult } from "./src/monitor/sweep.ts";
-export { PermanentError, RetryableError, TaskAbortedError } from "./src/worker/handler.ts";
+export {
+  PermanentError,
+  RetryableError,
+  SnoozeError,
+  TaskAbortedError,
+} from "./src/worker/handler.ts";
 export type { Handler, TaskContext } from "./src/worker/handler.ts";
 export { Task, TASK_STATUSES, TaskStatus } from "./src/task/task.ts";
 export { DEFAULT_RETRY_POLICY } from "./src/task/retry_policy.ts";

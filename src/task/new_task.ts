@@ -35,6 +35,15 @@ export interface SubmitOptions {
   expiresAt?: Date | string;
   /** Same key, same task: a second submit returns the first task and creates nothing. */
   idempotencyKey?: string;
+  /**
+   * How long the idempotency key deduplicates, in seconds from this submit (> 0, at most 100
+   * years). Afterwards a submit with the same key starts a new task under the same id once
+   * the earlier one has finished (its runs stay in the history); while it is pending or
+   * running, the key keeps returning it. @default forever
+   */
+  idempotencyTtlSeconds?: number;
+  /** Times a handler may snooze the task (`SnoozeError`); beyond it the attempt fails. @default 100 */
+  maxSnoozes?: number;
 }
 
 /** Parse a Date or RFC 3339 string into ms; `TypeError` naming the option otherwise. */
@@ -155,6 +164,19 @@ export async function newTaskRecord(
   ) {
     throw new TypeError("Invalid idempotencyKey: a non-empty string of at most 1024 characters");
   }
+  if (opts.idempotencyTtlSeconds !== undefined) {
+    checkSeconds("idempotencyTtlSeconds", opts.idempotencyTtlSeconds, MAX_DELAY_SECONDS);
+    if (opts.idempotencyKey === undefined) {
+      throw new TypeError("idempotencyTtlSeconds needs an idempotencyKey");
+    }
+  }
+  if (
+    opts.maxSnoozes !== undefined && (!Number.isInteger(opts.maxSnoozes) || opts.maxSnoozes < 0)
+  ) {
+    throw new RangeError(
+      `Invalid maxSnoozes: ${JSON.stringify(opts.maxSnoozes)} (an integer >= 0)`,
+    );
+  }
   // Everything is validated: only now learn where the task goes (this may read the layout).
   const place = typeof placement === "function" ? await placement() : placement;
   let id: string;
@@ -169,6 +191,12 @@ export async function newTaskRecord(
     id = newTaskId(place.pickShard(), now);
   }
   const iso = (ms: number) => new Date(ms).toISOString();
+  // Optional fields are present only when used, so a plain task's bytes stay as they were.
+  const extra: Partial<TaskRecord> = {};
+  if (opts.maxSnoozes !== undefined) extra.max_snoozes = opts.maxSnoozes;
+  if (opts.idempotencyTtlSeconds !== undefined) {
+    extra.idempotency_expires_at = iso(now + opts.idempotencyTtlSeconds * 1000);
+  }
   return {
     schema_version: TASK_SCHEMA_VERSION,
     id,
@@ -202,6 +230,7 @@ export async function newTaskRecord(
     idempotency_key: key,
     revision: 0,
     write_id: nonce(),
+    ...extra,
   };
 }
 

@@ -109,6 +109,19 @@ export interface TaskRecord {
   idempotency_key: string | null;
   revision: number;
   write_id: string;
+  /** Optional fields, absent from tasks that never used the feature (so their bytes are unchanged). */
+  /** Latest value reported by `ctx.progress` (JSON). */
+  progress?: unknown;
+  /** When that value was reported (store time). */
+  progress_at?: string;
+  /** Times the task was snoozed (`SnoozeError`, `ctx.snooze`). */
+  snoozes?: number;
+  /** Snoozes allowed (submit option `maxSnoozes`); absent: the default, 100. */
+  max_snoozes?: number;
+  /** The idempotency key stops deduplicating at this time (submit option `idempotencyTtlSeconds`). */
+  idempotency_expires_at?: string;
+  /** Set by `delete` before the task's versions are removed. */
+  deleted_at?: string;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -155,6 +168,12 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   idempotency_key: z.string().nullable(),
   revision: z.number().int().nonnegative(),
   write_id: z.string(),
+  progress: z.unknown().optional(),
+  progress_at: isoDate.optional(),
+  snoozes: z.number().int().nonnegative().optional(),
+  max_snoozes: z.number().int().nonnegative().optional(),
+  idempotency_expires_at: isoDate.optional(),
+  deleted_at: isoDate.optional(),
 });
 
 /** Parse stored bytes into a record; a mismatch is a {@link SchemaError} naming the key. */
@@ -250,6 +269,14 @@ export class Task {
   readonly idempotencyKey: string | null;
   /** Write counter, +1 on every write. */
   readonly revision: number;
+  /** Latest value the handler reported with `ctx.progress` (or `null`). */
+  readonly progress: unknown;
+  /** When the progress was recorded. */
+  readonly progressAt: Date | null;
+  /** Times the task was snoozed. */
+  readonly snoozes: number;
+  /** When the idempotency key stops deduplicating (`null`: never). */
+  readonly idempotencyExpiresAt: Date | null;
 
   /** Build the read model from a stored record. */
   constructor(rec: TaskRecord) {
@@ -289,6 +316,10 @@ export class Task {
     this.completedAt = date(rec.completed_at);
     this.idempotencyKey = rec.idempotency_key;
     this.revision = rec.revision;
+    this.progress = rec.progress ?? null;
+    this.progressAt = date(rec.progress_at ?? null);
+    this.snoozes = rec.snoozes ?? 0;
+    this.idempotencyExpiresAt = date(rec.idempotency_expires_at ?? null);
   }
 
   /** True when pending and claimable at `now` (available and not expired). */

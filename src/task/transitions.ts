@@ -15,9 +15,13 @@
  * | running   | pending   | failAttempt with retries left; release; recoverLease |
  * | running   | failed    | failAttempt permanent or out of retries; recoverLease |
  * | running   | cancelled | complete/failAttempt after a cancel request       |
- * | running   | running   | requestCancel (sets cancel_requested); extendLease |
+ * | running   | running   | requestCancel (sets cancel_requested); extendLease; setProgress |
+ * | running   | pending   | snooze (not a failure; failed beyond max_snoozes) |
  * | failed, cancelled, expired | pending | retry                                 |
  * | completed, failed, cancelled, expired | archived | archive (retention)      |
+ * | pending   | cancelled | markDeleted (with `pending`), before its versions go |
+ * | finished  | finished  | markDeleted (sets deleted_at), before its versions go |
+ * | finished  | pending   | renew: an idempotent submit after the key's window |
  *
  * @module
  */
@@ -212,6 +216,108 @@ export function release(rec: TaskRecord, now: number, ref: AttemptRef): Transiti
   return write(rec, now, { status: "pending", available_at: iso(now), lease_expires_at: null });
 }
 
+/**
+ * A running task records its handler's latest progress value (`ctx.progress`). Also used to
+ * fold the last value into the outcome's write ({@link withProgress}).
+ */
+export function setProgress(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  value: unknown,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  return write(rec, now, withProgress(rec, now, value));
+}
+
+/** The fields a progress value changes, to merge into a write (no revision bump by itself). */
+export function withProgress(rec: TaskRecord, now: number, value: unknown): TaskRecord {
+  return { ...rec, progress: value, progress_at: iso(now) };
+}
+
+/** Snoozes a task may take when its record does not say (submit option `maxSnoozes`). */
+export const DEFAULT_MAX_SNOOZES = 100;
+
+/**
+ * running → pending after `delayMs`, without counting a failed attempt (`SnoozeError`,
+ * `ctx.snooze`). Beyond the task's snooze limit the attempt fails for good instead (the
+ * count never resets, so a retry would snooze and fail again); after a cancel request the
+ * task is cancelled.
+ */
+export function snooze(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  delayMs: number,
+  random: () => number = Math.random,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  if (rec.cancel_requested) {
+    return write(rec, now, { status: "cancelled", completed_at: iso(now), lease_expires_at: null });
+  }
+  const done = rec.snoozes ?? 0;
+  const max = rec.max_snoozes ?? DEFAULT_MAX_SNOOZES;
+  if (done >= max) {
+    const message = `snoozed ${done} times, the task's limit (submit option maxSnoozes ${max})`;
+    return failOrRetry(
+      rec,
+      now,
+      { message, kind: "permanent", permanent: true },
+      ref.workerId,
+      random,
+    );
+  }
+  return write(rec, now, {
+    status: "pending",
+    snoozes: done + 1,
+    available_at: iso(now + delayMs),
+    lease_expires_at: null,
+  });
+}
+
+/**
+ * Before `delete` removes a task's versions: a pending task (only with `pending`) becomes
+ * cancelled, so a claim racing the delete loses its compare-and-swap; a finished task gets
+ * `deleted_at`, so a racing `retry` loses too. A running task is refused.
+ */
+export function markDeleted(rec: TaskRecord, now: number, pending: boolean): Transition {
+  if (rec.status === "running") {
+    return no(rec, "task is running: cancel it first, then delete it once it has finished");
+  }
+  if (rec.status === "pending") {
+    if (!pending) return no(rec, "task is pending: pass pending (--pending) to delete it");
+    return write(rec, now, {
+      status: "cancelled",
+      cancel_reason: "deleted",
+      completed_at: iso(now),
+      deleted_at: iso(now),
+    });
+  }
+  return write(rec, now, { deleted_at: iso(now) });
+}
+
+/**
+ * A finished task whose idempotency window has passed → `fresh`, a new pending task under
+ * the same id (its earlier runs stay in the history). A task still pending or running,
+ * or within its window, is left as it is: the key keeps returning it.
+ */
+export function renew(rec: TaskRecord, now: number, fresh: TaskRecord): Transition {
+  if (rec.status === "pending" || rec.status === "running") {
+    return no(rec, `task is still ${rec.status}`);
+  }
+  if (rec.deleted_at !== undefined) return no(rec, "task is being deleted");
+  const until = rec.idempotency_expires_at;
+  if (until === undefined || Date.parse(until) > now) {
+    return no(rec, "the idempotency key's window has not passed");
+  }
+  return {
+    ok: true,
+    next: { ...fresh, updated_at: iso(now), revision: rec.revision + 1, write_id: nonce() },
+  };
+}
+
 /** Cancel: pending → cancelled; running → cancel requested; terminal → unchanged (says why). */
 export function cancel(rec: TaskRecord, now: number, reason: string | null): Transition {
   if (rec.status === "pending") {
@@ -244,6 +350,7 @@ export function retry(rec: TaskRecord, now: number): Transition {
       `only failed, cancelled or expired tasks can be retried (task is ${rec.status})`,
     );
   }
+  if (rec.deleted_at !== undefined) return no(rec, "task is being deleted");
   return write(rec, now, {
     status: "pending",
     retry_count: 0,

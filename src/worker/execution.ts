@@ -11,34 +11,20 @@ import {
   coerceError,
   type Handler,
   PermanentError,
+  SnoozeError,
   TaskAbortedError,
   type TaskContext,
 } from "./handler.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import { encodeOutput } from "../task/new_task.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
+import type { Outcome, Recorded } from "./outcome.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import type { LongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
+import { DEFAULT_PROGRESS_INTERVAL_MS, ProgressReporter } from "./progress.ts";
 
-/**
- * How an attempt ended, as far as the worker is concerned. A failure's `failure` is the
- * kind recorded in the task's `errors` (`permanent` dead-letters at once).
- */
-export type Outcome =
-  | { kind: "completed"; output: unknown }
-  | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
-  | { kind: "released" };
-
-/** What was finally written for the attempt. */
-export type Recorded =
-  | {
-    kind: "completed" | "retried" | "failed" | "cancelled" | "released";
-    task: Task;
-    error?: Error;
-    retryAt?: Date;
-  }
-  | { kind: "lost"; taskId: string; reason: string };
+export type { Outcome, Recorded } from "./outcome.ts";
 
 /** Settings of an execution. */
 export interface ExecutionSettings {
@@ -50,6 +36,8 @@ export interface ExecutionSettings {
   cancelCheckIntervalMs: number;
   /** Wait this long for a handler after aborting it on timeout before recording the timeout. */
   abortGraceMs: number;
+  /** At most one progress write per this interval. @default 5000 */
+  progressIntervalMs?: number;
 }
 
 const MAX_ROUNDS = 16;
@@ -70,6 +58,7 @@ export class Execution {
   #settleAbort: ((o: Outcome) => void) | undefined;
   #finished = false;
   #keepLease = false;
+  readonly #progress: ProgressReporter;
 
   /** Prepare the execution of a claimed task. */
   constructor(
@@ -84,6 +73,11 @@ export class Execution {
     this.#lease = lease;
     this.taskId = claimed.rec.id;
     this.#deadline = this.#queue.clock.now() + claimed.rec.timeout_seconds * 1000;
+    this.#progress = new ProgressReporter(
+      queue.clock,
+      settings.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS,
+      (value) => this.#writeProgress(value),
+    );
   }
 
   /** The record as last written by this execution. */
@@ -128,7 +122,9 @@ export class Execution {
     this.#finished = true;
     this.#timer?.cancel();
     this.#checker?.cancel();
-    const recorded = await this.#settle(outcome);
+    // The last progress value not yet stored rides on the outcome's write (no extra PUT).
+    const progress = await this.#progress.close();
+    const recorded = await this.#settle(outcome, progress);
     if (!this.#keepLease) await this.#queue.tasks.deleteEntry(this.#lease);
     return recorded;
   }
@@ -153,6 +149,7 @@ export class Execution {
             return { kind: "failed", error: reason, failure: reason.kind };
           }
         }
+        if (e instanceof SnoozeError) return { kind: "snoozed", seconds: e.seconds };
         const error = coerceError(e);
         return {
           kind: "failed",
@@ -207,6 +204,10 @@ export class Execution {
       workerId: this.#s.workerId,
       isCancellationRequested: () => this.#cancelRequested,
       extendLease: (seconds: number) => this.#extendLease(seconds),
+      progress: (value: unknown) => this.#progress.report(value),
+      snooze: (seconds: number): never => {
+        throw new SnoozeError(seconds);
+      },
     };
   }
 
@@ -214,15 +215,16 @@ export class Execution {
     checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS);
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      const base = this.#current; // the version this write replaces (others may write meanwhile)
       const t = transitions.extendLease(
-        this.#current.rec,
+        base.rec,
         this.#queue.clock.now(),
         ref,
         seconds * 1000 + this.#s.leaseGraceMs,
       );
       if (!t.ok) throw new Error(`Cannot extend the lease of ${this.taskId}: ${t.reason}`);
       const lease = await this.#queue.tasks.putLease(t.next);
-      const w = await this.#queue.tasks.replace(t.next, this.#current.etag);
+      const w = await this.#queue.tasks.replace(t.next, base.etag);
       if (w) {
         const old = this.#lease;
         this.#current = w;
@@ -237,6 +239,23 @@ export class Execution {
         throw new Error(`Cannot extend the lease of ${this.taskId}: lease lost`);
       }
     }
+  }
+
+  /** One progress write (compare-and-swap); false when the attempt is no longer ours. */
+  async #writeProgress(value: unknown): Promise<boolean> {
+    const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const base = this.#current;
+      const t = transitions.setProgress(base.rec, this.#queue.clock.now(), ref, value);
+      if (!t.ok || this.#finished) return false;
+      const w = await this.#queue.tasks.replace(t.next, base.etag);
+      if (w) {
+        if (this.#current === base) this.#current = w;
+        return true;
+      }
+      if (!(await this.#refresh())) return false;
+    }
+    return false;
   }
 
   /** Periodic check: one conditional GET; learns about cancel requests and lost leases. */
@@ -282,7 +301,7 @@ export class Execution {
    * recorded as a retryable failure with its reason when that write succeeds; when nothing
    * can be written the lease entry is kept and the attempt is reported lost.
    */
-  async #settle(outcome: Outcome): Promise<Recorded> {
+  async #settle(outcome: Outcome, progress?: { value: unknown }): Promise<Recorded> {
     let o = outcome;
     if (o.kind === "completed") {
       try {
@@ -299,7 +318,7 @@ export class Execution {
       }
     }
     try {
-      return await this.#record(o);
+      return await this.#record(o, progress);
     } catch (e) {
       const reason = `the outcome could not be recorded: ${coerceError(e).message}`;
       try {
@@ -321,16 +340,19 @@ export class Execution {
     }
   }
 
-  async #record(outcome: Outcome): Promise<Recorded> {
+  async #record(outcome: Outcome, progress?: { value: unknown }): Promise<Recorded> {
     const q = this.#queue;
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const now = q.clock.now();
-      const rec = this.#current.rec;
+      const cur = this.#current.rec;
+      const rec = progress ? transitions.withProgress(cur, now, progress.value) : cur;
       const t = outcome.kind === "completed"
         ? transitions.complete(rec, now, ref, outcome.output)
         : outcome.kind === "released"
         ? transitions.release(rec, now, ref)
+        : outcome.kind === "snoozed"
+        ? transitions.snooze(rec, now, ref, outcome.seconds * 1000)
         : transitions.failAttempt(rec, now, ref, {
           message: outcome.error.message || outcome.error.name,
           kind: outcome.failure,
@@ -353,6 +375,8 @@ export class Execution {
           default:
             return outcome.kind === "released"
               ? { kind: "released", task }
+              : outcome.kind === "snoozed"
+              ? { kind: "snoozed", task, retryAt: task.availableAt }
               : { kind: "retried", task, error, retryAt: task.availableAt };
         }
       }
