@@ -65,7 +65,12 @@ export type {
 export { Monitor } from "./src/monitor/monitor.ts";
 export type { MonitorEvents, MonitorOptions, MonitorResult } from "./src/monitor/monitor.ts";
 export type { RetentionOptions, SweepResult } from "./src/monitor/sweep.ts";
-export { PermanentError, RetryableError, TaskAbortedError } from "./src/worker/handler.ts";
+export {
+  PermanentError,
+  RetryableError,
+  SnoozeError,
+  TaskAbortedError,
+} from "./src/worker/handler.ts";
 export { PayloadError, type PayloadRef } from "./src/task/payload_ref.ts";
 export type { Handler, TaskContext } from "./src/worker/handler.ts";
 export { Task, TASK_STATUSES, TaskStatus } from "./src/task/task.ts";

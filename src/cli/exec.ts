@@ -5,7 +5,8 @@
  * `OQ_TASK_ID`, `OQ_TASK_TYPE`, `OQ_ATTEMPT`, `OQ_RETRY_COUNT`, `OQ_MAX_RETRIES`,
  * `OQ_TIMEOUT_SECONDS`, `OQ_WORKER_ID` in its environment. Exit 0 completes the task with
  * stdout as output (parsed as JSON, else the text; empty: null). Exit 75 (EX_TEMPFAIL)
- * retries it. Exit 126 or 127 (the shell could not find or run the command) is a
+ * retries it. Exit 79 snoozes it (pending again without a failed attempt) for the number of
+ * seconds the command printed on stdout. Exit 126 or 127 (the shell could not find or run the command) is a
  * configuration error of the worker, not of the task: with `onCommandError` the task is
  * given back and the worker stops. Any other exit code fails it for good, with the tail of
  * stderr as the error. On timeout, cancellation or shutdown the command's process group
@@ -14,7 +15,12 @@
  * @module
  */
 
-import { PermanentError, RetryableError, type TaskContext } from "../worker/handler.ts";
+import {
+  PermanentError,
+  RetryableError,
+  SnoozeError,
+  type TaskContext,
+} from "../worker/handler.ts";
 import type { Handler } from "../worker/handler.ts";
 import { concatBytes, spawnProcess, type Subprocess } from "../runtime/mod.ts";
 import { setLongTimeout } from "../base/timer.ts";
@@ -23,6 +29,11 @@ import { type Dropped, StderrLines } from "./stderr_log.ts";
 
 /** The exit code that asks for a retry (EX_TEMPFAIL from sysexits.h). */
 export const EXIT_RETRY = 75;
+/**
+ * The exit code that snoozes the task for the seconds printed on stdout (`echo 60; exit 79`):
+ * the first code above the sysexits.h range, so no tool means something else by it.
+ */
+export const EXIT_SNOOZE = 79;
 /** Bytes of stderr kept for `last_error`. */
 export const STDERR_TAIL_BYTES = 2048;
 /** Largest stdout read as output; more fails the task without a retry (as an output over `maxOutputBytes` does). */
@@ -130,6 +141,7 @@ export class ExecRunner {
         OQ_MAX_RETRIES: String(t.maxRetries),
         OQ_TIMEOUT_SECONDS: String(t.timeoutSeconds),
         OQ_WORKER_ID: ctx.workerId,
+        OQ_SNOOZES: String(t.snoozes),
       },
       stdin: `${JSON.stringify(input)}\n`,
       newProcessGroup: true,
@@ -179,6 +191,7 @@ export class ExecRunner {
     if (status.code === EXIT_RETRY) {
       throw new RetryableError(errText || `command exited with ${EXIT_RETRY} (retry)`);
     }
+    if (status.code === EXIT_SNOOZE) throw snoozeFrom(concatBytes(stdout));
     if (status.code === null) {
       // Killed by someone else (the OOM killer, an operator): worth another attempt.
       throw new RetryableError(
@@ -249,6 +262,20 @@ export class ExecRunner {
       else this.#terminate(c);
     }
     await Promise.all(children.map((c) => c.exited.catch(() => undefined)));
+  }
+}
+
+/** Exit 79: stdout must be the delay in seconds; anything else fails the task with the reason. */
+function snoozeFrom(stdout: Uint8Array): Error {
+  const text = new TextDecoder().decode(stdout).trim();
+  const seconds = text === "" ? Number.NaN : Number(text);
+  try {
+    return new SnoozeError(seconds);
+  } catch (e) {
+    return new PermanentError(
+      `command exited with ${EXIT_SNOOZE} (snooze) but stdout is not a delay in seconds: ` +
+        `${JSON.stringify(text.slice(0, 80))} (${(e as Error).message})`,
+    );
   }
 }
 

@@ -42,6 +42,7 @@ function print(e: TailEvent, json: boolean): void {
         ? truncateError(t.lastError)
         : "",
       t.cancelRequested && t.status === "running" ? "cancel requested" : "",
+      t.progressAt ? `progress=${printable(truncateJson(t.progress))}` : "",
     ].filter((x) => x !== "").join(" ")
     : "";
   out(
@@ -49,6 +50,11 @@ function print(e: TailEvent, json: boolean): void {
       printable(e.taskType ?? "")
     }  ${from}${status}${extra ? `  ${extra}` : ""}`,
   );
+}
+
+function truncateJson(v: unknown): string {
+  const s = JSON.stringify(v) ?? "null";
+  return s.length > 60 ? `${s.slice(0, 59)}…` : s;
 }
 
 function truncateError(e: string | null): string {

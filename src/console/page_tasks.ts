@@ -156,7 +156,12 @@ function details(t: Task, now: number): Html {
             t.cancelReason ? `: ${t.cancelReason}` : ""
           }`,
         )
-        : ""}${row("Finished", when(t.completedAt, now))}${row(
+        : ""}${t.progressAt
+        ? row("Progress", html`${JSON.stringify(t.progress)} (${when(t.progressAt, now)})`)
+        : ""}${t.snoozes ? row("Snoozes", t.snoozes) : ""}${row(
+          "Finished",
+          when(t.completedAt, now),
+        )}${row(
           "Idempotency key",
           t.idempotencyKey ?? "–",
         )}${row("Revision", t.revision)}</dl>

@@ -35,6 +35,8 @@ export interface SubmitOptions {
   expiresAt?: Date | string;
   /** Same key, same task: a second submit returns the first task and creates nothing. */
   idempotencyKey?: string;
+  /** Times a handler may snooze the task (`SnoozeError`); beyond it the attempt fails. @default 100 */
+  maxSnoozes?: number;
 }
 
 /** Parse a Date or RFC 3339 string into ms; `TypeError` naming the option otherwise. */
@@ -161,6 +163,13 @@ export async function newTaskRecord(
   ) {
     throw new TypeError("Invalid idempotencyKey: a non-empty string of at most 1024 characters");
   }
+  if (
+    opts.maxSnoozes !== undefined && (!Number.isInteger(opts.maxSnoozes) || opts.maxSnoozes < 0)
+  ) {
+    throw new RangeError(
+      `Invalid maxSnoozes: ${JSON.stringify(opts.maxSnoozes)} (an integer >= 0)`,
+    );
+  }
   // Everything is validated: only now learn where the task goes (this may read the layout).
   const place = typeof placement === "function" ? await placement() : placement;
   let id: string;
@@ -175,6 +184,9 @@ export async function newTaskRecord(
     id = newTaskId(place.pickShard(), now);
   }
   const iso = (ms: number) => new Date(ms).toISOString();
+  // Optional fields are present only when used, so a plain task's bytes stay as they were.
+  const extra: Partial<TaskRecord> = {};
+  if (opts.maxSnoozes !== undefined) extra.max_snoozes = opts.maxSnoozes;
   return {
     schema_version: TASK_SCHEMA_VERSION,
     id,
@@ -208,6 +220,7 @@ export async function newTaskRecord(
     idempotency_key: key,
     revision: 0,
     write_id: nonce(),
+    ...extra,
   };
 }
 

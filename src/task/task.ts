@@ -121,6 +121,15 @@ export interface TaskRecord {
   idempotency_key: string | null;
   revision: number;
   write_id: string;
+  /** Optional fields, absent from tasks that never used the feature (so their bytes are unchanged). */
+  /** Latest value reported by `ctx.progress` (JSON). */
+  progress?: unknown;
+  /** When that value was reported (store time). */
+  progress_at?: string;
+  /** Times the task was snoozed (`SnoozeError`, `ctx.snooze`). */
+  snoozes?: number;
+  /** Snoozes allowed (submit option `maxSnoozes`); absent: the default, 100. */
+  max_snoozes?: number;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -169,6 +178,10 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   idempotency_key: z.string().nullable(),
   revision: z.number().int().nonnegative(),
   write_id: z.string(),
+  progress: z.unknown().optional(),
+  progress_at: isoDate.optional(),
+  snoozes: z.number().int().nonnegative().optional(),
+  max_snoozes: z.number().int().nonnegative().optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),
@@ -281,6 +294,12 @@ export class Task {
   readonly idempotencyKey: string | null;
   /** Write counter, +1 on every write. */
   readonly revision: number;
+  /** Latest value the handler reported with `ctx.progress` (or `null`). */
+  readonly progress: unknown;
+  /** When the progress was recorded. */
+  readonly progressAt: Date | null;
+  /** Times the task was snoozed. */
+  readonly snoozes: number;
 
   /**
    * Build the read model from a stored record; `loaded` holds the values of its payload
@@ -325,6 +344,9 @@ export class Task {
     this.completedAt = date(rec.completed_at);
     this.idempotencyKey = rec.idempotency_key;
     this.revision = rec.revision;
+    this.progress = rec.progress ?? null;
+    this.progressAt = date(rec.progress_at ?? null);
+    this.snoozes = rec.snoozes ?? 0;
   }
 
   /** True when pending and claimable at `now` (available and not expired). */

@@ -15,7 +15,8 @@
  * | running   | pending   | failAttempt with retries left; release; recoverLease |
  * | running   | failed    | failAttempt permanent or out of retries; recoverLease |
  * | running   | cancelled | complete/failAttempt after a cancel request       |
- * | running   | running   | requestCancel (sets cancel_requested); extendLease |
+ * | running   | running   | requestCancel (sets cancel_requested); extendLease; setProgress |
+ * | running   | pending   | snooze (not a failure; failed beyond max_snoozes) |
  * | failed, cancelled, expired | pending | retry                                 |
  * | completed, failed, cancelled, expired | archived | archive (retention)      |
  *
@@ -210,6 +211,67 @@ export function release(rec: TaskRecord, now: number, ref: AttemptRef): Transiti
     return write(rec, now, { status: "cancelled", completed_at: iso(now), lease_expires_at: null });
   }
   return write(rec, now, { status: "pending", available_at: iso(now), lease_expires_at: null });
+}
+
+/**
+ * A running task records its handler's latest progress value (`ctx.progress`). Also used to
+ * fold the last value into the outcome's write ({@link withProgress}).
+ */
+export function setProgress(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  value: unknown,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  return write(rec, now, withProgress(rec, now, value));
+}
+
+/** The fields a progress value changes, to merge into a write (no revision bump by itself). */
+export function withProgress(rec: TaskRecord, now: number, value: unknown): TaskRecord {
+  return { ...rec, progress: value, progress_at: iso(now) };
+}
+
+/** Snoozes a task may take when its record does not say (submit option `maxSnoozes`). */
+export const DEFAULT_MAX_SNOOZES = 100;
+
+/**
+ * running → pending after `delayMs`, without counting a failed attempt (`SnoozeError`,
+ * `ctx.snooze`). Beyond the task's snooze limit the attempt fails for good instead (the
+ * count never resets, so a retry would snooze and fail again); after a cancel request the
+ * task is cancelled.
+ */
+export function snooze(
+  rec: TaskRecord,
+  now: number,
+  ref: AttemptRef,
+  delayMs: number,
+  random: () => number = Math.random,
+): Transition {
+  const err = mine(rec, ref);
+  if (err) return no(rec, err);
+  if (rec.cancel_requested) {
+    return write(rec, now, { status: "cancelled", completed_at: iso(now), lease_expires_at: null });
+  }
+  const done = rec.snoozes ?? 0;
+  const max = rec.max_snoozes ?? DEFAULT_MAX_SNOOZES;
+  if (done >= max) {
+    const message = `snoozed ${done} times, the task's limit (submit option maxSnoozes ${max})`;
+    return failOrRetry(
+      rec,
+      now,
+      { message, kind: "permanent", permanent: true },
+      ref.workerId,
+      random,
+    );
+  }
+  return write(rec, now, {
+    status: "pending",
+    snoozes: done + 1,
+    available_at: iso(now + delayMs),
+    lease_expires_at: null,
+  });
 }
 
 /** Cancel: pending → cancelled; running → cancel requested; terminal → unchanged (says why). */

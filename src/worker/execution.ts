@@ -11,36 +11,21 @@ import {
   coerceError,
   type Handler,
   PermanentError,
+  SnoozeError,
   TaskAbortedError,
   type TaskContext,
 } from "./handler.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import { encodeOutputJson } from "../task/new_task.ts";
-import { PayloadError, type PayloadRef } from "../task/payload_ref.ts";
-import { withOutputRef } from "../protocol/payloads.ts";
+import { PayloadError } from "../task/payload_ref.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
+import { type Outcome, type Recorded, recordedOf, transitionFor } from "./outcome.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import type { LongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
+import { DEFAULT_PROGRESS_INTERVAL_MS, ProgressReporter } from "./progress.ts";
 
-/**
- * How an attempt ended, as far as the worker is concerned. A failure's `failure` is the
- * kind recorded in the task's `errors` (`permanent` dead-letters at once).
- */
-export type Outcome =
-  | { kind: "completed"; output: unknown; outputRef?: PayloadRef }
-  | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
-  | { kind: "released" };
-
-/** What was finally written for the attempt. */
-export type Recorded =
-  | {
-    kind: "completed" | "retried" | "failed" | "cancelled" | "released";
-    task: Task;
-    error?: Error;
-    retryAt?: Date;
-  }
-  | { kind: "lost"; taskId: string; reason: string };
+export type { Outcome, Recorded } from "./outcome.ts";
 
 /** Settings of an execution. */
 export interface ExecutionSettings {
@@ -52,6 +37,8 @@ export interface ExecutionSettings {
   cancelCheckIntervalMs: number;
   /** Wait this long for a handler after aborting it on timeout before recording the timeout. */
   abortGraceMs: number;
+  /** At most one progress write per this interval. @default 5000 */
+  progressIntervalMs?: number;
 }
 
 const MAX_ROUNDS = 16;
@@ -72,6 +59,7 @@ export class Execution {
   #settleAbort: ((o: Outcome) => void) | undefined;
   #finished = false;
   #keepLease = false;
+  readonly #progress: ProgressReporter;
 
   /** Prepare the execution of a claimed task. */
   constructor(
@@ -86,6 +74,11 @@ export class Execution {
     this.#lease = lease;
     this.taskId = claimed.rec.id;
     this.#deadline = this.#queue.clock.now() + claimed.rec.timeout_seconds * 1000;
+    this.#progress = new ProgressReporter(
+      queue.clock,
+      settings.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS,
+      (value) => this.#writeProgress(value),
+    );
   }
 
   /** The record as last written by this execution. */
@@ -130,7 +123,9 @@ export class Execution {
     this.#finished = true;
     this.#timer?.cancel();
     this.#checker?.cancel();
-    const recorded = await this.#settle(outcome);
+    // The last progress value not yet stored rides on the outcome's write (no extra PUT).
+    const progress = await this.#progress.close();
+    const recorded = await this.#settle(outcome, progress);
     if (!this.#keepLease) await this.#queue.tasks.deleteEntry(this.#lease);
     return recorded;
   }
@@ -168,6 +163,7 @@ export class Execution {
             return { kind: "failed", error: reason, failure: reason.kind };
           }
         }
+        if (e instanceof SnoozeError) return { kind: "snoozed", seconds: e.seconds };
         const error = coerceError(e);
         return {
           kind: "failed",
@@ -229,6 +225,10 @@ export class Execution {
       workerId: this.#s.workerId,
       isCancellationRequested: () => this.#cancelRequested,
       extendLease: (seconds: number) => this.#extendLease(seconds),
+      progress: (value: unknown) => this.#progress.report(value),
+      snooze: (seconds: number): never => {
+        throw new SnoozeError(seconds);
+      },
     };
   }
 
@@ -236,15 +236,16 @@ export class Execution {
     checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS);
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      const base = this.#current; // the version this write replaces (others may write meanwhile)
       const t = transitions.extendLease(
-        this.#current.rec,
+        base.rec,
         this.#queue.clock.now(),
         ref,
         seconds * 1000 + this.#s.leaseGraceMs,
       );
       if (!t.ok) throw new Error(`Cannot extend the lease of ${this.taskId}: ${t.reason}`);
       const lease = await this.#queue.tasks.putLease(t.next);
-      const w = await this.#queue.tasks.replace(t.next, this.#current.etag);
+      const w = await this.#queue.tasks.replace(t.next, base.etag);
       if (w) {
         const old = this.#lease;
         this.#current = w;
@@ -259,6 +260,23 @@ export class Execution {
         throw new Error(`Cannot extend the lease of ${this.taskId}: lease lost`);
       }
     }
+  }
+
+  /** One progress write (compare-and-swap); false when the attempt is no longer ours. */
+  async #writeProgress(value: unknown): Promise<boolean> {
+    const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const base = this.#current;
+      const t = transitions.setProgress(base.rec, this.#queue.clock.now(), ref, value);
+      if (!t.ok || this.#finished) return false;
+      const w = await this.#queue.tasks.replace(t.next, base.etag);
+      if (w) {
+        if (this.#current === base) this.#current = w;
+        return true;
+      }
+      if (!(await this.#refresh())) return false;
+    }
+    return false;
   }
 
   /** Periodic check: one conditional GET; learns about cancel requests and lost leases. */
@@ -304,7 +322,7 @@ export class Execution {
    * recorded as a retryable failure with its reason when that write succeeds; when nothing
    * can be written the lease entry is kept and the attempt is reported lost.
    */
-  async #settle(outcome: Outcome): Promise<Recorded> {
+  async #settle(outcome: Outcome, progress?: { value: unknown }): Promise<Recorded> {
     let o = outcome;
     let json: string | null = null;
     if (o.kind === "completed") {
@@ -326,7 +344,7 @@ export class Execution {
         const stored = await this.#queue.payloads.putOutput(this.taskId, json);
         o = { kind: "completed", output: stored.output, outputRef: stored.ref };
       }
-      return await this.#record(o);
+      return await this.#record(o, progress);
     } catch (e) {
       const reason = `the outcome could not be recorded: ${coerceError(e).message}`;
       try {
@@ -348,40 +366,20 @@ export class Execution {
     }
   }
 
-  async #record(outcome: Outcome): Promise<Recorded> {
+  async #record(outcome: Outcome, progress?: { value: unknown }): Promise<Recorded> {
     const q = this.#queue;
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const now = q.clock.now();
-      const rec = this.#current.rec;
-      const t = outcome.kind === "completed"
-        ? withOutputRef(transitions.complete(rec, now, ref, outcome.output), outcome.outputRef)
-        : outcome.kind === "released"
-        ? transitions.release(rec, now, ref)
-        : transitions.failAttempt(rec, now, ref, {
-          message: outcome.error.message || outcome.error.name,
-          kind: outcome.failure,
-          permanent: outcome.failure === "permanent",
-        });
+      const cur = this.#current.rec;
+      const rec = progress ? transitions.withProgress(cur, now, progress.value) : cur;
+      const t = transitionFor(outcome, rec, now, ref);
       if (!t.ok) return { kind: "lost", taskId: this.taskId, reason: t.reason };
       const w = t.next.status === "pending"
         ? await q.tasks.makePending(t.next, this.#current.etag)
         : await q.tasks.replace(t.next, this.#current.etag);
       if (w) {
-        const task = new Task(w.rec);
-        const error = outcome.kind === "failed" ? outcome.error : undefined;
-        switch (w.rec.status) {
-          case "completed":
-            return { kind: "completed", task };
-          case "cancelled":
-            return { kind: "cancelled", task, error };
-          case "failed":
-            return { kind: "failed", task, error };
-          default:
-            return outcome.kind === "released"
-              ? { kind: "released", task }
-              : { kind: "retried", task, error, retryAt: task.availableAt };
-        }
+        return recordedOf(outcome, new Task(w.rec));
       }
       // Someone wrote first (a cancel request, or the monitor after our lease expired):
       // re-read and decide again; never overwrite a state that is no longer ours. A failed

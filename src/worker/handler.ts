@@ -5,6 +5,7 @@
  */
 
 import type { Task } from "../task/task.ts";
+import { checkSeconds, MAX_DELAY_SECONDS } from "../base/limits.ts";
 
 /**
  * Throw from a handler to retry the task with its retry policy. (Any other thrown error
@@ -50,6 +51,34 @@ export class PermanentError extends Error {
   }
 }
 
+/**
+ * Throw from a handler (or call `ctx.snooze(seconds)`) to put the task back to pending for
+ * `seconds`, without counting a failed attempt: for work that is not ready yet (a rate
+ * limit, a resource still being prepared). A task may be snoozed at most `maxSnoozes`
+ * times (submit option, default 100); beyond that the attempt fails for good.
+ *
+ * @example
+ * ```ts
+ * import { SnoozeError } from "./handler.ts";
+ * const handler = (input: { ready: boolean }) => {
+ *   if (!input.ready) throw new SnoozeError(60); // look again in a minute
+ *   return { done: true };
+ * };
+ * handler({ ready: true });
+ * ```
+ */
+export class SnoozeError extends Error {
+  /** Delay before the task is claimable again, in seconds (>= 0). */
+  readonly seconds: number;
+
+  /** Create a snooze request; `RangeError` unless `seconds` is a number from 0 to 100 years. */
+  constructor(seconds: number, message?: string) {
+    super(message ?? `snoozed for ${seconds}s`);
+    this.name = "SnoozeError";
+    this.seconds = checkSeconds("snooze seconds", seconds, MAX_DELAY_SECONDS, true);
+  }
+}
+
 /** Why a handler's `ctx.signal` was aborted (its `reason`). */
 export class TaskAbortedError extends Error {
   /** `timeout`, `cancelled` (cancel requested), `lease_lost` or `shutdown`. */
@@ -80,6 +109,15 @@ export interface TaskContext {
    * Throws when the lease is already lost.
    */
   extendLease(seconds: number): Promise<void>;
+  /**
+   * Record the task's progress (a number, or any JSON value up to 4 KiB) so `queue.get`,
+   * `oq get`, `oq tail` and the console show it. Writes are coalesced: at most one PUT per
+   * `progressIntervalMs` (default 5 s) per task, and the last value is written with the
+   * outcome. Throws a `TypeError`/`RangeError` at once for a value that cannot be stored.
+   */
+  progress(value: unknown): void;
+  /** Put the task back to pending for `seconds` without a failed attempt: throws a {@link SnoozeError}. */
+  snooze(seconds: number): never;
 }
 
 /**

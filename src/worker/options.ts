@@ -39,6 +39,8 @@ export interface WorkerRunOptions extends Partial<PollSettings> {
    * timeout recorded, or the task given back). @default 1000
    */
   abortGraceMs?: number;
+  /** At most one progress write (`ctx.progress`) per running task per this interval. @default 5000 */
+  progressIntervalMs?: number;
 }
 
 /** Events of a worker. */
@@ -53,6 +55,8 @@ export interface WorkerEvents extends Record<string, unknown> {
   "task:failed": { task: Task; error: Error };
   /** The task ended cancelled (a cancel was requested while it ran). */
   "task:cancelled": { task: Task };
+  /** The handler snoozed the task (`SnoozeError`): pending again from `until`, no failure counted. */
+  "task:snoozed": { task: Task; until: Date };
   /** The worker gave the task back at shutdown. */
   "task:released": { task: Task };
   /**
@@ -93,6 +97,7 @@ export const WORKER_DEFAULTS = {
   candidateTtlMs: 2000,
   shutdownTimeoutMs: 30_000,
   abortGraceMs: 1000,
+  progressIntervalMs: 5000,
 } as const;
 
 /** Worker options after defaults. */
@@ -123,6 +128,7 @@ export function resolveWorkerOptions(
     "cancelCheckIntervalMs",
     "heartbeatIntervalMs",
     "idleHeartbeatIntervalMs",
+    "progressIntervalMs",
   ] as const;
   for (const k of positive) checkMs(k, o[k]);
   for (const k of ["candidateTtlMs", "shutdownTimeoutMs", "abortGraceMs"] as const) {

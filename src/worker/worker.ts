@@ -264,6 +264,7 @@ export class Worker {
       leaseGraceMs: this.#o.leaseGraceSeconds * 1000,
       cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
       abortGraceMs: this.#o.abortGraceMs,
+      progressIntervalMs: this.#o.progressIntervalMs,
     });
     if (this.#executions.size === 0) this.#monitor?.nudge();
     this.#executions.set(exec.taskId, exec);
@@ -308,6 +309,8 @@ export class Worker {
         return void this.events.emit("task:cancelled", { task });
       case "released":
         return void this.events.emit("task:released", { task });
+      case "snoozed":
+        return void this.events.emit("task:snoozed", { task, until: r.retryAt! });
     }
   }
 

@@ -1,0 +1,69 @@
+/**
+ * How an attempt ended (the handler's outcome) and what the worker finally wrote for it.
+ *
+ * @module
+ */
+
+import { withOutputRef } from "../protocol/payloads.ts";
+import type { PayloadRef } from "../task/payload_ref.ts";
+import type { Task, TaskRecord } from "../task/task.ts";
+import * as transitions from "../task/transitions.ts";
+
+/**
+ * How an attempt ended, as far as the worker is concerned. A failure's `failure` is the
+ * kind recorded in the task's `errors` (`permanent` dead-letters at once).
+ */
+export type Outcome =
+  | { kind: "completed"; output: unknown; outputRef?: PayloadRef }
+  | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
+  | { kind: "released" }
+  | { kind: "snoozed"; seconds: number };
+
+/** What was finally written for the attempt. */
+export type Recorded =
+  | {
+    kind: "completed" | "retried" | "failed" | "cancelled" | "released" | "snoozed";
+    task: Task;
+    error?: Error;
+    retryAt?: Date;
+  }
+  | { kind: "lost"; taskId: string; reason: string };
+
+/** The transition that records `outcome` on the attempt `ref` of `rec`. */
+export function transitionFor(
+  outcome: Outcome,
+  rec: TaskRecord,
+  now: number,
+  ref: transitions.AttemptRef,
+): transitions.Transition {
+  return outcome.kind === "completed"
+    ? withOutputRef(transitions.complete(rec, now, ref, outcome.output), outcome.outputRef)
+    : outcome.kind === "released"
+    ? transitions.release(rec, now, ref)
+    : outcome.kind === "snoozed"
+    ? transitions.snooze(rec, now, ref, outcome.seconds * 1000)
+    : transitions.failAttempt(rec, now, ref, {
+      message: outcome.error.message || outcome.error.name,
+      kind: outcome.failure,
+      permanent: outcome.failure === "permanent",
+    });
+}
+
+/** What was recorded, from the state the outcome's write left the task in. */
+export function recordedOf(outcome: Outcome, task: Task): Recorded {
+  const error = outcome.kind === "failed" ? outcome.error : undefined;
+  switch (task.status) {
+    case "completed":
+      return { kind: "completed", task };
+    case "cancelled":
+      return { kind: "cancelled", task, error };
+    case "failed":
+      return { kind: "failed", task, error };
+    default:
+      return outcome.kind === "released"
+        ? { kind: "released", task }
+        : outcome.kind === "snoozed"
+        ? { kind: "snoozed", task, retryAt: task.availableAt }
+        : { kind: "retried", task, error, retryAt: task.availableAt };
+  }
+}
