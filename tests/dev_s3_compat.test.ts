@@ -66,6 +66,39 @@ describe("oq dev: S3 compatibility details", () => {
   );
 
   it(
+    "bucket names follow S3's rules: each label starts and ends with a letter or digit",
+    T,
+    async () => {
+      const create = (name: string) => call(aws, `${dev.url}/${name}`, { method: "PUT" });
+      for (
+        const bad of [
+          "foo-.bar",
+          "foo.-bar",
+          "a..b",
+          "ab",
+          "Abc",
+          "-abc",
+          "abc-",
+          "192.168.1.1",
+          "xn--abc",
+          "sthree-abc",
+          "abc-s3alias",
+          "abc--ol-s3",
+          "a".repeat(64),
+        ]
+      ) {
+        const r = await create(bad);
+        assert.equal(r.status, 400, bad);
+        assert.equal(errorCode(r.body), "InvalidBucketName", bad);
+      }
+      for (const good of ["foo.bar-baz", "a-b.c1.d", "x".repeat(63), "abc"]) {
+        assert.equal((await create(good)).status, 200, good);
+        assert.equal((await call(aws, `${dev.url}/${good}`, { method: "DELETE" })).status, 204);
+      }
+    },
+  );
+
+  it(
     "keeps non-ASCII metadata sent as UTF-8 and answers it in latin-1 or RFC 2047",
     T,
     async () => {

@@ -24,13 +24,17 @@ import { document, el, isoTime, ownerXml, parseBody, xmlResponse } from "./xml.t
 export const DEV_REGION = "us-east-1";
 
 /**
- * Throw InvalidBucketName unless `name` follows S3's bucket naming rules (3 to 63
- * characters of `a-z 0-9 . -`, starting and ending with a letter or digit, no `..`, not
- * an IP address). The rules also make every valid name a safe directory name.
+ * Throw InvalidBucketName unless `name` follows S3's bucket naming rules: 3 to 63
+ * characters of `a-z 0-9 . -`; every dot-separated label starts and ends with a letter or
+ * digit (so no `..`, `-.` or `.-`); not an IP address; none of the prefixes and suffixes
+ * AWS reserves. The rules also make every valid name a safe directory name.
  */
 export function validateBucketName(name: string): void {
-  const ok = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes("..") &&
-    !/^\d+\.\d+\.\d+\.\d+$/.test(name);
+  const ok = name.length >= 3 && name.length <= 63 &&
+    name.split(".").every((label) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(name) &&
+    !/^(xn--|sthree-|amzn-s3-demo-)/.test(name) &&
+    !/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name);
   if (!ok) {
     throw new S3Error("InvalidBucketName", 400, "The specified bucket is not valid.", {
       fields: { BucketName: name },
