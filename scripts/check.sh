@@ -12,6 +12,7 @@ step tsc --noEmit -p .
 # Import cycles (type-only imports too) and the layer rules of docs/architecture.md.
 step depcruise src mod.ts cli.ts console.ts --config .dependency-cruiser.cjs
 step bash scripts/check_sizes.sh
+step node --import tsx scripts/check_examples.ts # every exported value has an @example
 step deno doc --lint mod.ts console.ts
 # The library bundles for a browser or a Worker with no externals and no shims: no node:*,
 # Deno or Bun module is reachable from mod.ts or console.ts (src/runtime/portable.ts only).

@@ -5,7 +5,20 @@
  * @module
  */
 
-/** Base class of every error oq throws on purpose. */
+/**
+ * Base class of every error oq throws on purpose.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, OqError, Queue } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * try {
+ *   await queue.retry("0-NOSUCHTASK");
+ * } catch (e) {
+ *   if (e instanceof OqError) console.error(e.code, e.message);
+ * }
+ * ```
+ */
 export class OqError extends Error {
   /** A stable machine-readable code, e.g. `"PreconditionFailed"`. */
   readonly code: string;
@@ -34,7 +47,20 @@ export interface StoreErrorContext {
   requestId?: string;
 }
 
-/** A failed request to the object store. Never carries credentials. */
+/**
+ * A failed request to the object store. Never carries credentials.
+ *
+ * @example
+ * ```ts
+ * import { connect, StoreError } from "../../mod.ts";
+ * try {
+ *   const queue = await connect({ endpoint: "http://127.0.0.1:9000", bucket: "jobs" });
+ *   await queue.stats();
+ * } catch (e) {
+ *   if (e instanceof StoreError) console.error(e.context.status, e.code, e.message); // no secret
+ * }
+ * ```
+ */
 export class StoreError extends OqError {
   /** Operation, key, status and the store's code. */
   readonly context: StoreErrorContext;
@@ -49,6 +75,18 @@ export class StoreError extends OqError {
 /**
  * A conditional request lost: 412 PreconditionFailed, or 409 ConditionalRequestConflict
  * (a concurrent conflicting write). Both mean "someone else wrote first: re-read".
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, PreconditionFailedError } from "../../mod.ts";
+ * const store = new MemoryStore();
+ * await store.put("k", "a", { ifNoneMatch: "*" });
+ * try {
+ *   await store.put("k", "b", { ifNoneMatch: "*" }); // already exists
+ * } catch (e) {
+ *   if (e instanceof PreconditionFailedError) console.log("someone else wrote first");
+ * }
+ * ```
  */
 export class PreconditionFailedError extends StoreError {
   /**
@@ -74,20 +112,68 @@ export class PreconditionFailedError extends StoreError {
   }
 }
 
-/** 403: the credentials are wrong or lack permission. */
+/**
+ * 403: the credentials are wrong or lack permission.
+ *
+ * @example
+ * ```ts
+ * import { AccessDeniedError, connect } from "../../mod.ts";
+ * try {
+ *   await connect({ endpoint: "http://127.0.0.1:9000", bucket: "jobs" });
+ * } catch (e) {
+ *   if (e instanceof AccessDeniedError) console.error("check the access key and its policy");
+ * }
+ * ```
+ */
 export class AccessDeniedError extends StoreError {}
 
-/** The bucket does not exist (NoSuchBucket). */
+/**
+ * The bucket does not exist (NoSuchBucket).
+ *
+ * @example
+ * ```ts
+ * import { connect, NoSuchBucketError } from "../../mod.ts";
+ * try {
+ *   await connect({ endpoint: "http://127.0.0.1:9000", bucket: "missing" });
+ * } catch (e) {
+ *   if (e instanceof NoSuchBucketError) console.error("run `oq init` first");
+ * }
+ * ```
+ */
 export class NoSuchBucketError extends StoreError {}
 
 /**
  * A transient failure that persisted through the client's retries: 500, 502, 503
  * (SlowDown), 504, a reset connection or a timeout. A write that failed this way
  * may still have been applied.
+ *
+ * @example
+ * ```ts
+ * import { connect, TransientStoreError } from "../../mod.ts";
+ * const queue = await connect({ endpoint: "http://127.0.0.1:9000", bucket: "jobs" });
+ * try {
+ *   await queue.submit("email", {});
+ * } catch (e) {
+ *   // Retried already; safe to submit again with the same idempotencyKey.
+ *   if (e instanceof TransientStoreError) console.error("the store is struggling:", e.message);
+ * }
+ * ```
  */
 export class TransientStoreError extends StoreError {}
 
-/** Missing or invalid configuration; the message names the env var or option to set. */
+/**
+ * Missing or invalid configuration; the message names the env var or option to set.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, connect } from "../../mod.ts";
+ * try {
+ *   await connect({ env: {} }); // no endpoint, no bucket
+ * } catch (e) {
+ *   if (e instanceof ConfigError) console.error(e.message); // names S3_ENDPOINT, S3_BUCKET, ...
+ * }
+ * ```
+ */
 export class ConfigError extends OqError {
   /** Create a configuration error. */
   constructor(message: string) {
@@ -95,7 +181,23 @@ export class ConfigError extends OqError {
   }
 }
 
-/** An object in the bucket does not match its schema; the message names the key. */
+/**
+ * An object in the bucket does not match its schema; the message names the key.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, SchemaError } from "../../mod.ts";
+ * const store = new MemoryStore();
+ * const queue = new Queue(store);
+ * const task = await queue.submit("email", {});
+ * await store.put(queue.keys.task(task.id), "not json");
+ * try {
+ *   await queue.get(task.id);
+ * } catch (e) {
+ *   if (e instanceof SchemaError) console.error(e.key, e.message);
+ * }
+ * ```
+ */
 export class SchemaError extends OqError {
   /** Key of the offending object. */
   readonly key: string;

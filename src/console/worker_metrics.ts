@@ -19,7 +19,16 @@ import {
   PROMETHEUS_CONTENT_TYPE,
 } from "./prometheus.ts";
 
-/** Default buckets of the handler duration histogram, in seconds (5 ms to 10 minutes). */
+/**
+ * Default buckets of the handler duration histogram, in seconds (5 ms to 10 minutes).
+ *
+ * @example
+ * ```ts
+ * import { DURATION_BUCKETS, WorkerMetrics } from "../../console.ts";
+ * // Longer jobs: keep the defaults and add an hour.
+ * const metrics = new WorkerMetrics({ durationBuckets: [...DURATION_BUCKETS, 3600] });
+ * ```
+ */
 export const DURATION_BUCKETS: readonly number[] = [
   0.005,
   0.01,
@@ -48,7 +57,15 @@ export type AttemptOutcome =
   | "released"
   | "lost";
 
-/** Every outcome {@link WorkerMetrics} counts. */
+/**
+ * Every outcome {@link WorkerMetrics} counts.
+ *
+ * @example
+ * ```ts
+ * import { ATTEMPT_OUTCOMES } from "../../console.ts";
+ * ATTEMPT_OUTCOMES.includes("lost"); // true: oq_worker_tasks_total{outcome="lost"}
+ * ```
+ */
 export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = [
   "completed",
   "failed",

@@ -25,7 +25,16 @@ import { readStored, type Stored, writeStored } from "./stored.ts";
 import { listPages } from "../store/paging.ts";
 import type { ObjectStore } from "../store/types.ts";
 
-/** The storage format this oq reads and writes (docs/format.md). */
+/**
+ * The storage format this oq reads and writes (docs/format.md).
+ *
+ * @example
+ * ```ts
+ * import { LAYOUT_FORMAT, MemoryStore, Queue } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * (await queue.syncLayout()).record.format === LAYOUT_FORMAT; // true
+ * ```
+ */
 export const LAYOUT_FORMAT = 2;
 /** The largest shard count a layout may have. */
 export const MAX_SHARD_COUNT = 256;
@@ -98,7 +107,17 @@ export function shardNames(n: number): string[] {
   return Array.from({ length: n }, (_, i) => String(i));
 }
 
-/** The layout a process works with: the stored record and the names derived from it. */
+/**
+ * The layout a process works with: the stored record and the names derived from it.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * const layout = await queue.syncLayout(); // written by the first process, read by every other
+ * layout.shards; // ["0", "1", "2", "3"]
+ * ```
+ */
 export class Layout {
   /** The stored record. */
   readonly record: LayoutRecord;

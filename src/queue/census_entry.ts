@@ -22,7 +22,15 @@ export type CensusState =
   | "expired"
   | "archived";
 
-/** Every census state, in lifecycle order. */
+/**
+ * Every census state, in lifecycle order.
+ *
+ * @example
+ * ```ts
+ * import { CENSUS_STATES } from "../../mod.ts";
+ * CENSUS_STATES.includes("scheduled"); // true: pending tasks due later count apart
+ * ```
+ */
 export const CENSUS_STATES: readonly CensusState[] = [
   "ready",
   "scheduled",

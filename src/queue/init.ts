@@ -42,7 +42,17 @@ export interface InitResult {
   shardCount: number;
 }
 
-/** The lifecycle rules oq installs for a key layout. */
+/**
+ * The lifecycle rules oq installs for a key layout.
+ *
+ * @example
+ * ```ts
+ * import { lifecycleRules, MemoryStore, Queue } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore(), { prefix: "myapp/" });
+ * const rules = lifecycleRules(queue.keys); // what `oq init` installs, to merge with your own
+ * rules.map((r) => r.prefix); // ["myapp/ready/", "myapp/deadlines/", ...]
+ * ```
+ */
 export function lifecycleRules(keys: Keys, o: InitOptions = {}): LifecycleRule[] {
   const days = o.indexNoncurrentDays ?? 1;
   const p = keys.prefix;

@@ -18,7 +18,17 @@ export interface RetryPolicy {
   jitterPercent: number;
 }
 
-/** The default retry policy: 1 s, doubling, capped at 60 s, ±25% jitter. */
+/**
+ * The default retry policy: 1 s, doubling, capped at 60 s, ±25% jitter.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RETRY_POLICY, MemoryStore, Queue } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * // The default, with a longer cap:
+ * await queue.submit("sync", {}, { retryPolicy: { ...DEFAULT_RETRY_POLICY, maxIntervalMs: 600_000 } });
+ * ```
+ */
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   initialIntervalMs: 1000,
   maxIntervalMs: 60_000,

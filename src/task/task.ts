@@ -22,6 +22,14 @@ import { type PayloadRef, PayloadRefSchema } from "./payload_ref.ts";
  * - `completed`, `failed` (the dead-letter state), `cancelled`, `expired`: terminal;
  *   `retry` moves failed, cancelled and expired tasks back to pending; retention archives them.
  * - `archived`: final.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, TaskStatus } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * const task = await queue.submit("email", {});
+ * task.status === TaskStatus.Pending; // true
+ * ```
  */
 export const TaskStatus = {
   Pending: "pending",
@@ -36,7 +44,15 @@ export const TaskStatus = {
 /** A task state: `"pending" | "running" | "completed" | "failed" | "cancelled" | "expired" | "archived"`. */
 export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
 
-/** Every status, in lifecycle order. */
+/**
+ * Every status, in lifecycle order.
+ *
+ * @example
+ * ```ts
+ * import { TASK_STATUSES } from "../../mod.ts";
+ * TASK_STATUSES[0]; // "pending"
+ * ```
+ */
 export const TASK_STATUSES: readonly TaskStatus[] = Object.values(TaskStatus);
 
 /** Terminal states: nothing runs any more (retry and archive may still move them). */

@@ -79,7 +79,21 @@ export class SnoozeError extends Error {
   }
 }
 
-/** Why a handler's `ctx.signal` was aborted (its `reason`). */
+/**
+ * Why a handler's `ctx.signal` was aborted (its `reason`).
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, TaskAbortedError, Worker } from "../../mod.ts";
+ * const worker = new Worker(new Queue(new MemoryStore()), "w1");
+ * worker.task("crawl", async (_input, ctx) => {
+ *   ctx.signal.addEventListener("abort", () => {
+ *     const why = ctx.signal.reason;
+ *     if (why instanceof TaskAbortedError) console.log(`stopping: ${why.kind}`); // "timeout", ...
+ *   });
+ * });
+ * ```
+ */
 export class TaskAbortedError extends Error {
   /** `timeout`, `cancelled` (cancel requested), `lease_lost` or `shutdown`. */
   readonly kind: "timeout" | "cancelled" | "lease_lost" | "shutdown";

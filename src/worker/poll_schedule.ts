@@ -30,7 +30,15 @@ export interface PollSettings {
   safetyPollIntervalMs: number;
 }
 
-/** Defaults, chosen for under $1 per idle worker-month (docs/polling.md). */
+/**
+ * Defaults, chosen for under $1 per idle worker-month (docs/polling.md).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_POLL_SETTINGS } from "../../mod.ts";
+ * DEFAULT_POLL_SETTINGS.wakeCheckIntervalMs; // 2500: an idle worker checks its wake-up signal
+ * ```
+ */
 export const DEFAULT_POLL_SETTINGS: Readonly<PollSettings> = Object.freeze({
   pollIntervalMs: 500,
   maxPollIntervalMs: 5000,
