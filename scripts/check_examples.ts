@@ -6,6 +6,7 @@
  *   node --import tsx scripts/check_examples.ts
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 
 interface DocNode {
   name: string;
@@ -17,11 +18,13 @@ interface DocNode {
 }
 
 const entries = ["mod.ts", "console.ts"];
+// The project's own Deno (a devDependency), also when node_modules/.bin is not on PATH.
+const deno = existsSync("node_modules/.bin/deno") ? "node_modules/.bin/deno" : "deno";
 const missing: string[] = [];
 let checked = 0;
 for (const entry of entries) {
   // deno doc warns about unresolved types of dev dependencies on stderr: keep it quiet.
-  const out = execFileSync("deno", ["doc", "--json", entry], {
+  const out = execFileSync(deno, ["doc", "--json", entry], {
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
     stdio: ["ignore", "pipe", "ignore"],
