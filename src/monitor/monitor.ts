@@ -11,32 +11,18 @@
 import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter } from "../base/events.ts";
-import { checkSeconds, MAX_INTERVAL_MS } from "../base/limits.ts";
 import { Loop } from "../base/loop.ts";
 import { ReportOnce } from "../base/report_once.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
-import { type RetentionOptions, Sweeper, type SweepResult } from "./sweep.ts";
-import * as transitions from "../task/transitions.ts";
+import { Sweeper, type SweepResult } from "./sweep.ts";
+import {
+  type MonitorOptions,
+  type ResolvedMonitorOptions,
+  resolveMonitorOptions,
+} from "./options.ts";
 
-/** Options of a {@link Monitor}. */
-export interface MonitorOptions {
-  /** Check interval while leases exist or work is running (at most 365 days). @default 15 */
-  checkIntervalS?: number;
-  /** Check interval while no lease was seen and nothing hints at activity. @default 300 */
-  idleCheckIntervalS?: number;
-  /** Deadline entries examined per shard per cycle (one LIST each). @default 100 */
-  leasesPerShard?: number;
-  /** Shards examined per cycle (rotating); bounds the requests of a cycle. @default all */
-  shardsPerCycle?: number;
-  /** Returns true while the host process has work running (embedded monitors). */
-  activityHint?: () => boolean;
-  /** Interval of the slow sweep's steps (index repair, retention). @default 300 */
-  sweepIntervalS?: number;
-  /** Task reads per sweep step. @default 200 */
-  sweepMaxGets?: number;
-  /** Retention of finished tasks, applied by the sweep. @default none: keep everything */
-  retention?: RetentionOptions;
-}
+export type { MonitorOptions } from "./options.ts";
+import * as transitions from "../task/transitions.ts";
 
 /** What one {@link Monitor.runOnce} did. */
 export interface MonitorResult {
@@ -91,10 +77,7 @@ export class Monitor {
   /** Typed events. */
   readonly events: Emitter<MonitorEvents> = new Emitter<MonitorEvents>();
   readonly #queue: QueueContext;
-  readonly #o: Required<Omit<MonitorOptions, "activityHint" | "shardsPerCycle" | "retention">> & {
-    activityHint?: () => boolean;
-    shardsPerCycle: number;
-  };
+  readonly #o: ResolvedMonitorOptions;
   readonly #sweeper: Sweeper;
   readonly #reported = new ReportOnce();
   #lastSweepAt = Number.NEGATIVE_INFINITY;
@@ -105,28 +88,8 @@ export class Monitor {
   /** Create a monitor; validates options, no I/O. */
   constructor(queue: HasContext, options: MonitorOptions = {}) {
     this.#queue = queue.context;
-    this.#o = {
-      checkIntervalS: options.checkIntervalS ?? 15,
-      idleCheckIntervalS: options.idleCheckIntervalS ?? 300,
-      leasesPerShard: options.leasesPerShard ?? 100,
-      shardsPerCycle: options.shardsPerCycle ?? Number.POSITIVE_INFINITY,
-      activityHint: options.activityHint,
-      sweepIntervalS: options.sweepIntervalS ?? 300,
-      sweepMaxGets: options.sweepMaxGets ?? 200,
-    };
-    for (const k of ["leasesPerShard", "shardsPerCycle", "sweepMaxGets"] as const) {
-      if (!(this.#o[k] > 0)) throw new RangeError(`Invalid monitor option ${k}: ${this.#o[k]}`);
-    }
-    for (const k of ["checkIntervalS", "idleCheckIntervalS", "sweepIntervalS"] as const) {
-      checkSeconds(`monitor option ${k}`, this.#o[k], MAX_INTERVAL_MS / 1000);
-    }
-    const retention = options.retention ?? {};
-    for (const [k, v] of Object.entries(retention)) {
-      if (v !== undefined && !(typeof v === "number" && v >= 0)) {
-        throw new RangeError(`Invalid retention.${k}: ${v}`);
-      }
-    }
-    this.#sweeper = new Sweeper(this.#queue, retention, this.#o.sweepMaxGets);
+    this.#o = resolveMonitorOptions(options);
+    this.#sweeper = new Sweeper(this.#queue, this.#o.retention, this.#o.sweepMaxGets);
     this.#sweeper.onInvalid = (error) => this.#invalid(error);
   }
 

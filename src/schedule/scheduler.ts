@@ -48,6 +48,9 @@ export interface SchedulerOptions {
   concurrency?: number;
 }
 
+/** The scheduler's defaults: schedules handled at once, and seconds between cycles of `run`. */
+export const SCHEDULER_DEFAULTS = Object.freeze({ concurrency: 8, intervalS: 60 });
+
 /** One run a scheduler submitted. */
 export interface ScheduledRun {
   /** Schedule id. */
@@ -145,7 +148,7 @@ export class Scheduler {
       throw new TypeError(`Invalid scheduler option clock: ${String(options.clock)} (a Clock)`);
     }
     this.#given = options.clock;
-    this.#concurrency = options.concurrency ?? 8;
+    this.#concurrency = options.concurrency ?? SCHEDULER_DEFAULTS.concurrency;
     if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) {
       throw new RangeError(
         `Invalid scheduler option concurrency: ${
@@ -344,7 +347,11 @@ export class Scheduler {
    * changed schedules), and at the next due time when that comes sooner.
    */
   run(options: { intervalS?: number } = {}): Promise<void> {
-    const intervalS = checkSeconds("intervalS", options.intervalS ?? 60, MAX_INTERVAL_MS / 1000);
+    const intervalS = checkSeconds(
+      "intervalS",
+      options.intervalS ?? SCHEDULER_DEFAULTS.intervalS,
+      MAX_INTERVAL_MS / 1000,
+    );
     if (this.#loop?.running) throw new Error("Scheduler is already running");
     this.#loop = new Loop(async () => {
       let delayMs = intervalS * 1000;
