@@ -25,6 +25,7 @@ import {
   stats,
 } from "./inspect.ts";
 import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
+import { waitForTask, type WaitOptions } from "./wait.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { QueueContext } from "../protocol/context.ts";
 import type { Keys } from "../protocol/keys.ts";
@@ -234,6 +235,17 @@ export class Queue {
   /** Retry every failed task of a type (found by a census of the task objects). */
   retryFailed(taskType: string, options: RetryFailedOptions = {}): Promise<BulkRetryResult> {
     return retryFailed(this.context, taskType, options);
+  }
+
+  /**
+   * Wait until a task has finished (completed, failed, cancelled, expired or archived) and
+   * return it; whether it completed is the caller's to check (`task.status`). Rejects with a
+   * {@link WaitTimeoutError} after `timeoutMs`, with the signal's reason when `signal`
+   * aborts, and with a `RangeError` when the task does not exist. Costs one GET, then
+   * conditional GETs backing off from 250 ms to 5 s: about 12 per waiting minute.
+   */
+  waitFor(taskId: string, options: WaitOptions = {}): Promise<Task> {
+    return waitForTask(this.context, taskId, options);
   }
 
   /** Create a cron schedule; an existing id is a ScheduleExistsError unless `upsert` (docs/scheduling.md). */
