@@ -25,6 +25,7 @@ import {
   stats,
 } from "./inspect.ts";
 import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
+import { waitForTask, type WaitOptions } from "./wait.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { QueueContext } from "../protocol/context.ts";
 import {
@@ -282,6 +283,17 @@ export class Queue {
   /** Every paused task type, with the reason and when it was paused (one LIST, one GET each). */
   async pausedTypes(): Promise<TypeControl[]> {
     return (await listTypeControls(this.context)).filter((c) => c.paused);
+  }
+
+  /**
+   * Wait until a task has finished (completed, failed, cancelled, expired or archived) and
+   * return it; whether it completed is the caller's to check (`task.status`). Rejects with a
+   * {@link WaitTimeoutError} after `timeoutMs`, with the signal's reason when `signal`
+   * aborts, and with a `RangeError` when the task does not exist. Costs one GET, then
+   * conditional GETs backing off from 250 ms to 5 s: about 12 per waiting minute.
+   */
+  waitFor(taskId: string, options: WaitOptions = {}): Promise<Task> {
+    return waitForTask(this.context, taskId, options);
   }
 
   /** Create a cron schedule; an existing id is a ScheduleExistsError unless `upsert` (docs/scheduling.md). */
