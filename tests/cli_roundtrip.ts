@@ -296,4 +296,15 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     assert.equal(r.recovered, 0);
     assert.equal(typeof r.requests, "number");
   });
+
+  it("submit --priority: levels -9 to 9 (a negative one too); others refused", async () => {
+    for (const level of ["5", "-3"]) {
+      const p = json(await oq(["submit", "-t", "prio", "--priority", level, "--json"]), level);
+      assert.equal(p.priority, Number(level));
+    }
+    const badLevel = await oq(["submit", "-t", "prio", "--priority", "10"]);
+    assert.equal(badLevel.code, 2);
+    assert.match(badLevel.stderr, /Invalid --priority "10": an integer from -9 to 9/);
+    assert.match(ok(await oq(["get", ids.email!]), "get"), /^status/m);
+  });
 }

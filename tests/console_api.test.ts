@@ -283,6 +283,9 @@ describe("console pages and cache", () => {
       const ready = await (await get(h, `/tasks/${s.ids.ready}`)).text();
       assert.ok(ready.includes("&lt;script&gt;alert(1)&lt;/script&gt;"), "input shown as text");
       assert.ok(!ready.includes(XSS_INPUT.note), "never as markup");
+      assert.ok(!ready.includes("<dt>Priority</dt>"), "level 0 is not shown");
+      const scheduled = await (await get(h, `/tasks/${s.ids.scheduled}`)).text();
+      assert.match(scheduled, /<dt>Priority<\/dt>\s*<dd>2<\/dd>/);
       const failed = await (await get(h, `/tasks/${s.ids.failed}`)).text();
       assert.ok(!failed.includes(FAILED_ERROR));
       assert.ok(failed.includes("boom &lt;img src=x onerror=&quot;alert(2)&quot;&gt;"));

@@ -69,7 +69,10 @@ export async function seedQueue(): Promise<Seeded> {
   const expired = await queue.submit("report", { n: 2 }, { ttlSeconds: 5 });
   clock.advance(10_000);
   await new Monitor(queue).runOnce();
-  const scheduled = await queue.submit("email", { to: "later@b.c" }, { delaySeconds: 3600 });
+  const scheduled = await queue.submit("email", { to: "later@b.c" }, {
+    delaySeconds: 3600,
+    priority: 2,
+  });
   const running = await queue.submit("slow", {});
   worker.configure({ concurrency: 4 });
   await worker.pollOnce(); // claims it; the handler waits for the gate

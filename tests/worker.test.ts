@@ -362,6 +362,11 @@ describe("Worker", () => {
   it("rejects invalid configuration before any I/O", () => {
     const { queue } = memQueue();
     assert.throws(() => new Worker(queue, "bad/id"), /Invalid worker id/);
+    assert.throws(
+      () => new Worker(queue, "w", { concurrency: 2 } as unknown as string[]),
+      (e: Error) =>
+        e instanceof TypeError && /list of shards.*worker.run\(options\)/.test(e.message),
+    );
     assert.throws(() => new Worker(queue, "w", ["9"]), /not one of the queue's shards/);
     assert.throws(() => new Worker(queue, "w").configure(), /No handlers/);
     assert.throws(

@@ -32,6 +32,7 @@ interface SubmitFlags {
   timeout?: string;
   maxRetries?: string;
   idempotencyKey?: string;
+  priority?: string;
 }
 
 /** Turn flags into submit options (validated, before any I/O). */
@@ -77,6 +78,7 @@ export function submitOptions(f: SubmitFlags): SubmitOptions {
   }
   if (f.maxRetries !== undefined) o.maxRetries = parseIntFlag(f.maxRetries, "--max-retries", 0);
   if (f.idempotencyKey !== undefined) o.idempotencyKey = f.idempotencyKey;
+  if (f.priority !== undefined) o.priority = parseIntFlag(f.priority, "--priority", -9, 9);
   return o;
 }
 
@@ -88,6 +90,7 @@ const FLAG_OF: Record<string, string> = {
   ttlSeconds: "--ttl",
   expiresAt: "--expires-at",
   idempotencyKey: "--idempotency-key",
+  priority: "--priority",
 };
 
 /** A submit option's refusal, reworded with the flag names (`expiresAt` → `--expires-at`). */
@@ -105,6 +108,7 @@ const LINE_OPTIONS = [
   "ttlSeconds",
   "expiresAt",
   "idempotencyKey",
+  "priority",
 ] as const;
 
 type Entry = [string, unknown, SubmitOptions];
@@ -174,12 +178,14 @@ export function registerSubmit(program: Program): void {
     .option("--timeout <duration>", "per-attempt time limit (bare number: seconds; default 300)")
     .option("--max-retries <n>", "retries after the first attempt (default 3)")
     .option("--idempotency-key <key>", "same key, same task: a second submit creates nothing")
+    .option("--priority <n>", "-9 to 9, higher runs first; each level is worth an hour of waiting")
     .option("--json", "print the task as JSON (an array with --file)")
     .addHelpText(
       "after",
       examples(
         `oq submit -t send_email -i '{"to":"a@b.c"}'`,
         "oq submit -t report -i @params.json --delay 1h --timeout 10m",
+        "oq submit -t send_email -i @urgent.json --priority 5",
         `echo '{"n":1}' | oq submit -t compute -i - --json`,
         "oq submit -t resize --file inputs.jsonl           # one input per line",
         `oq submit --file tasks.jsonl   # lines like {"type":"resize","input":{...},"delaySeconds":60}`,

@@ -158,7 +158,9 @@ function details(t: Task, now: number): Html {
         )
         : ""}${t.progressAt
         ? row("Progress", html`${JSON.stringify(t.progress)} (${when(t.progressAt, now)})`)
-        : ""}${t.snoozes ? row("Snoozes", t.snoozes) : ""}${row(
+        : ""}${t.snoozes ? row("Snoozes", t.snoozes) : ""}${t.priority
+        ? row("Priority", t.priority)
+        : ""}${row(
           "Finished",
           when(t.completedAt, now),
         )}${row(

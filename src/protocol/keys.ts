@@ -16,6 +16,7 @@ import {
   validatePrefix,
   validateShard,
 } from "../task/names.ts";
+import { checkPriority, dueTime, sortTime } from "../task/priority.ts";
 
 /** Render a time as the sortable UTC stamp used in index keys: `20261122T124005.123Z`. */
 export function timeStamp(ms: number): string {
@@ -42,6 +43,10 @@ export interface ReadyEntry {
   taskType: string;
   /** When the task becomes claimable (ms). */
   dueAt: number;
+  /** The time the entry sorts by: `dueAt` moved earlier by the priority's worth. */
+  sortAt: number;
+  /** The task's priority level (0 unless given at submit). */
+  priority: number;
   /** Task id. */
   taskId: string;
 }
@@ -112,10 +117,17 @@ export class Keys {
     return `${this.prefix}tasks/${validateShard(shard)}/`;
   }
 
-  /** `ready/{shard}/{type}/{due}/{id}`: claimable-from-`due` index entry. */
-  ready(shard: string, taskType: string, dueAt: number, taskId: string): string {
+  /**
+   * `ready/{shard}/{type}/{due}/{id}`: claimable-from-`due` index entry. A task with a
+   * priority level `p` other than 0 sorts by its due time moved `p` hours earlier, and says
+   * its level after the stamp: `ready/{shard}/{type}/{sort}.p{p}/{id}` (src/task/priority.ts).
+   */
+  ready(shard: string, taskType: string, dueAt: number, taskId: string, priority = 0): string {
     shardOfTaskId(taskId);
-    return `${this.readyTypePrefix(shard, taskType)}${timeStamp(dueAt)}/${taskId}`;
+    const stamp = priority === 0
+      ? timeStamp(dueAt)
+      : `${timeStamp(sortTime(dueAt, checkPriority(priority)))}.p${priority}`;
+    return `${this.readyTypePrefix(shard, taskType)}${stamp}/${taskId}`;
   }
 
   /** Prefix of the ready entries of one type in one shard (listed oldest first). */
@@ -139,15 +151,17 @@ export class Keys {
       ? key.slice(this.prefix.length + 6).split("/")
       : [];
     if (rest.length !== 4) return null;
-    const [shard, taskType, stamp, taskId] = rest as [string, string, string, string];
-    const dueAt = parseTimeStamp(stamp);
+    const [shard, taskType, sortStamp, taskId] = rest as [string, string, string, string];
+    const level = /^(.*)\.p(-?[1-9])$/.exec(sortStamp);
+    const sortAt = parseTimeStamp(level ? level[1]! : sortStamp);
+    const priority = level ? Number(level[2]) : 0;
     if (
-      Number.isNaN(dueAt) || !SHARD_RE.test(shard) || !NAME_RE.test(taskType) ||
+      Number.isNaN(sortAt) || !SHARD_RE.test(shard) || !NAME_RE.test(taskType) ||
       !TASK_ID_RE.test(taskId)
     ) {
       return null;
     }
-    return { key, shard, taskType, dueAt, taskId };
+    return { key, shard, taskType, dueAt: dueTime(sortAt, priority), sortAt, priority, taskId };
   }
 
   /**

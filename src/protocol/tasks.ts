@@ -240,7 +240,13 @@ export class TaskStore {
 
   /** The ready key a pending record should have. */
   readyKey(rec: TaskRecord): string {
-    return this.keys.ready(rec.shard, rec.task_type, Date.parse(rec.available_at), rec.id);
+    return this.keys.ready(
+      rec.shard,
+      rec.task_type,
+      Date.parse(rec.available_at),
+      rec.id,
+      rec.priority ?? 0,
+    );
   }
 
   /** Write the expiry entry of a record with `expires_at` (written at submit, before the task). */

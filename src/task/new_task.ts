@@ -7,6 +7,7 @@
 import { fnv1a, hashId, newTaskId, nonce } from "../base/ids.ts";
 import { validateName } from "./names.ts";
 import { checkSeconds, checkTime, MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import { checkPriority } from "./priority.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { TASK_SCHEMA_VERSION, type TaskRecord } from "./task.ts";
 
@@ -37,6 +38,13 @@ export interface SubmitOptions {
   idempotencyKey?: string;
   /** Times a handler may snooze the task (`SnoozeError`); beyond it the attempt fails. @default 100 */
   maxSnoozes?: number;
+  /**
+   * Priority level, an integer from -9 to 9: higher runs first. Each level is worth an hour
+   * of waiting, so a lower level is never starved: it goes first once it has waited longer
+   * than the difference is worth (docs/format.md, "Priorities"). Orders tasks of one type.
+   * @default 0
+   */
+  priority?: number;
 }
 
 /** Parse a Date or RFC 3339 string into ms; `TypeError` naming the option otherwise. */
@@ -170,6 +178,7 @@ export async function newTaskRecord(
       `Invalid maxSnoozes: ${JSON.stringify(opts.maxSnoozes)} (an integer >= 0)`,
     );
   }
+  if (opts.priority !== undefined) checkPriority(opts.priority);
   // Everything is validated: only now learn where the task goes (this may read the layout).
   const place = typeof placement === "function" ? await placement() : placement;
   let id: string;
@@ -187,6 +196,7 @@ export async function newTaskRecord(
   // Optional fields are present only when used, so a plain task's bytes stay as they were.
   const extra: Partial<TaskRecord> = {};
   if (opts.maxSnoozes !== undefined) extra.max_snoozes = opts.maxSnoozes;
+  if (opts.priority !== undefined && opts.priority !== 0) extra.priority = opts.priority;
   return {
     schema_version: TASK_SCHEMA_VERSION,
     id,

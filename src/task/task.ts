@@ -12,57 +12,10 @@ import { SchemaError } from "../base/errors.ts";
 import { shardOfTaskId, validateName, validateShard } from "./names.ts";
 import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import { type PayloadRef, PayloadRefSchema } from "./payload_ref.ts";
+import { MAX_PRIORITY, MIN_PRIORITY } from "./priority.ts";
 
-/**
- * The states of a task. Who moves a task out of each state:
- * - `pending`: a worker claims it (running); `cancel` (cancelled); the monitor or a worker
- *   when `expires_at` passed (expired).
- * - `running`: its worker records the outcome (completed, pending for a retry, failed, or
- *   cancelled after a cancel request); the monitor when the lease expired (pending or failed).
- * - `completed`, `failed` (the dead-letter state), `cancelled`, `expired`: terminal;
- *   `retry` moves failed, cancelled and expired tasks back to pending; retention archives them.
- * - `archived`: final.
- *
- * @example
- * ```ts
- * import { MemoryStore, Queue, TaskStatus } from "../../mod.ts";
- * const queue = new Queue(new MemoryStore());
- * const task = await queue.submit("email", {});
- * task.status === TaskStatus.Pending; // true
- * ```
- */
-export const TaskStatus = {
-  Pending: "pending",
-  Running: "running",
-  Completed: "completed",
-  Failed: "failed",
-  Cancelled: "cancelled",
-  Expired: "expired",
-  Archived: "archived",
-} as const;
-
-/** A task state: `"pending" | "running" | "completed" | "failed" | "cancelled" | "expired" | "archived"`. */
-export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
-
-/**
- * Every status, in lifecycle order.
- *
- * @example
- * ```ts
- * import { TASK_STATUSES } from "../../mod.ts";
- * TASK_STATUSES[0]; // "pending"
- * ```
- */
-export const TASK_STATUSES: readonly TaskStatus[] = Object.values(TaskStatus);
-
-/** Terminal states: nothing runs any more (retry and archive may still move them). */
-export const TERMINAL_STATUSES: readonly TaskStatus[] = [
-  "completed",
-  "failed",
-  "cancelled",
-  "expired",
-  "archived",
-];
+export { TASK_STATUSES, TaskStatus, TERMINAL_STATUSES } from "./status.ts";
+import { TASK_STATUSES, type TaskStatus, TERMINAL_STATUSES } from "./status.ts";
 
 /**
  * The stored format version of a task whose input and output are inline. A task with a
@@ -146,6 +99,8 @@ export interface TaskRecord {
   snoozes?: number;
   /** Snoozes allowed (submit option `maxSnoozes`); absent: the default, 100. */
   max_snoozes?: number;
+  /** Priority level, -9 to 9 (submit option `priority`); absent: 0. */
+  priority?: number;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -198,6 +153,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   progress_at: isoDate.optional(),
   snoozes: z.number().int().nonnegative().optional(),
   max_snoozes: z.number().int().nonnegative().optional(),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),
@@ -316,6 +272,8 @@ export class Task {
   readonly progressAt: Date | null;
   /** Times the task was snoozed. */
   readonly snoozes: number;
+  /** Priority level, -9 to 9 (higher runs first); 0 unless given at submit. */
+  readonly priority: number;
 
   /**
    * Build the read model from a stored record; `loaded` holds the values of its payload
@@ -363,6 +321,7 @@ export class Task {
     this.progress = rec.progress ?? null;
     this.progressAt = date(rec.progress_at ?? null);
     this.snoozes = rec.snoozes ?? 0;
+    this.priority = rec.priority ?? 0;
   }
 
   /** True when pending and claimable at `now` (available and not expired). */

@@ -13,6 +13,7 @@ import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { ReadyEntry } from "../protocol/keys.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
+import { MAX_PRIORITY_SHIFT_MS } from "../task/priority.ts";
 import * as transitions from "../task/transitions.ts";
 
 /** A ready entry that is due. */
@@ -27,9 +28,9 @@ export interface Candidate {
 
 /** What one LIST of a lane found. */
 export interface LaneListing {
-  /** Due entries, in due order. */
+  /** Due entries, in the order they sort (due time moved by priority). */
   candidates: Candidate[];
-  /** Due time of the first future entry, if the page reached one. */
+  /** Earliest due time of the future entries the page reached, if any. */
   nextDueAt: number | null;
   /** Entry versions to delete: delete markers and noncurrent versions left by others. */
   junk: EntryRef[];
@@ -56,8 +57,11 @@ export async function listLane(
     const entry = queue.keys.parseReady(v.key);
     if (entry === null) continue; // not ours: leave it alone
     if (entry.dueAt > now) {
-      out.nextDueAt = entry.dueAt;
-      break; // keys sort by due time: everything after is later
+      out.nextDueAt = out.nextDueAt === null ? entry.dueAt : Math.min(out.nextDueAt, entry.dueAt);
+      // Keys sort by due time moved by the priority's worth (src/task/priority.ts): a
+      // lower level may be due further on, but past `now` plus the largest move nothing is.
+      if (entry.sortAt > now + MAX_PRIORITY_SHIFT_MS) break;
+      continue;
     }
     out.candidates.push({ entry, versionId: v.versionId, writtenAt: v.lastModified.getTime() });
   }

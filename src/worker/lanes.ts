@@ -125,7 +125,7 @@ export class LanePoller {
         const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
         result.listed++;
         await Promise.all(listing.junk.map((j) => q.tasks.deleteEntry(j)));
-        const candidates = shuffle(
+        const candidates = shuffleLevels(
           listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
         );
         this.#buffers.set(laneKey, {
@@ -139,7 +139,7 @@ export class LanePoller {
         this.#host.emit(e as Error, `poll ${laneKey}`);
       }
     });
-    for (const lane of lanes) {
+    for (const lane of this.#claimOrder(lanes)) {
       const laneKey = laneKeyOf(lane);
       if (failedLanes.has(laneKey)) continue;
       const buffered = this.#buffers.get(laneKey);
@@ -214,6 +214,15 @@ export class LanePoller {
     return false;
   }
 
+  // Lanes are claimed from in the order given, unless some hold prioritised work: then the
+  // lane whose first candidate sorts first goes first, so the highest level available (as
+  // aged by its wait) is claimed first across lanes too.
+  #claimOrder(lanes: Lane[]): Lane[] {
+    const head = (l: Lane) => this.#buffers.get(laneKeyOf(l))?.candidates[0]?.entry;
+    if (!lanes.some((l) => (head(l)?.priority ?? 0) !== 0)) return lanes;
+    return [...lanes].sort((a, b) => (head(a)?.sortAt ?? Infinity) - (head(b)?.sortAt ?? Infinity));
+  }
+
   #fresh(laneKey: string, now: number): boolean {
     const b = this.#buffers.get(laneKey);
     return b !== undefined && b.until >= now && b.candidates.length > 0;
@@ -232,10 +241,20 @@ function laneKeyOf(lane: { shard: string; taskType: string }): string {
   return `${lane.shard}/${lane.taskType}`;
 }
 
-function shuffle<T>(a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
+/**
+ * Shuffle candidates so that workers listing the same lane try different tasks first, but
+ * only within runs of one priority level: the order between levels (by sort time, which is
+ * what makes priorities and their aging work) is kept. Without priorities, a full shuffle.
+ */
+export function shuffleLevels(a: Candidate[]): Candidate[] {
+  let start = 0;
+  for (let end = 1; end <= a.length; end++) {
+    if (end < a.length && a[end]!.entry.priority === a[start]!.entry.priority) continue;
+    for (let i = end - 1; i > start; i--) {
+      const j = start + Math.floor(Math.random() * (i - start + 1));
+      [a[i], a[j]] = [a[j]!, a[i]!];
+    }
+    start = end;
   }
   return a;
 }

@@ -72,6 +72,12 @@ export class Worker {
   constructor(queue: HasContext, workerId: string, shards?: readonly string[]) {
     this.#queue = queue.context;
     this.id = validateName("worker id", workerId);
+    if (shards !== undefined && !Array.isArray(shards)) {
+      throw new TypeError(
+        "Worker's third argument is the list of shards to poll (an array); options such as " +
+          "concurrency go to worker.run(options)",
+      );
+    }
     this.#chosenShards = shards?.map(validateShard);
     this.#shards = this.#chosenShards ?? this.#queue.layout.shards;
     for (const s of this.#shards) {
