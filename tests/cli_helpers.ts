@@ -41,8 +41,12 @@ export function sourceRunner(): CliRunner {
       return { name: "deno cli.ts", command: execPath(), prefix: ["run", "-A", "--quiet", cli] };
     case "bun":
       return { name: "bun cli.ts", command: execPath(), prefix: [cli] };
-    default:
+    default: {
+      // scripts/test.sh builds the npm package's JavaScript from the sources for this run.
+      const built = process.env.OQ_NODE_CLI;
+      if (built) return { name: "node cli.js", command: execPath(), prefix: [built] };
       return { name: "node cli.ts", command: execPath(), prefix: ["--import", "tsx", cli] };
+    }
   }
 }
 
