@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { RequestCounters, type RequestCounts } from "../src/s3/counters.ts";
+import { parseJsonLines, submitOptions, withFlagNames } from "../src/cli/submit.ts";
 import type { SubmitOptions } from "../src/task/new_task.ts";
 import { parseTaskRecord } from "../src/task/task.ts";
 import { Worker } from "../src/worker/worker.ts";
@@ -269,5 +270,25 @@ describe("deduplication window", () => {
         ),
       /idempotency_expires_at/,
     );
+  });
+
+  it("the CLI flag parses durations and names itself in errors", () => {
+    const o = submitOptions({ idempotencyKey: "k", idempotencyTtl: "1h30m" });
+    assert.equal(o.idempotencyTtlSeconds, 5400);
+    assert.equal(
+      submitOptions({ idempotencyKey: "k", idempotencyTtl: "90" }).idempotencyTtlSeconds,
+      90,
+    );
+    assert.throws(() => submitOptions({ idempotencyTtl: "0s" }), /Invalid --idempotency-ttl/);
+    assert.throws(() => submitOptions({ idempotencyTtl: "soon" }), /--idempotency-ttl/);
+    const e = withFlagNames(
+      new TypeError("idempotencyTtlSeconds needs an idempotencyKey"),
+    ) as Error;
+    assert.match(e.message, /--idempotency-ttl needs an --idempotency-key/);
+    const [line] = parseJsonLines(
+      '{"type":"j","idempotencyKey":"a","idempotencyTtlSeconds":9}',
+      "f",
+    );
+    assert.deepEqual(line![2], { idempotencyKey: "a", idempotencyTtlSeconds: 9 });
   });
 });
