@@ -216,6 +216,27 @@ describe("deduplication window", () => {
     assert.deepEqual(live, { PUT: 2, GET: 1, DELETE: 1 });
   });
 
+  it("counts: two concurrent re-submits after the window", async () => {
+    const { queue, store, clock } = world();
+    await queue.submit("job", { n: 1 }, KEYED);
+    await work(queue);
+    clock.advance(HOUR);
+    // The same store ms, so the same ready key (no DELETE). The winner: 3 PUT + 1 GET. The
+    // loser: 2 PUT + 1 GET when it reads after the winner's write, else 3 PUT (its If-Match
+    // gets 412) + 2 GET.
+    await queue.submit("job", "warm-up");
+    const before = store.counters.snapshot();
+    await Promise.all([queue.submit("job", { n: 5 }, KEYED), queue.submit("job", { n: 6 }, KEYED)]);
+    const d = RequestCounters.diff(store.counters.snapshot(), before);
+    const seen = JSON.stringify({ PUT: d.PUT, GET: d.GET, DELETE: d.DELETE });
+    assert.ok(
+      [{ PUT: 5, GET: 2, DELETE: 0 }, { PUT: 6, GET: 3, DELETE: 0 }].some((c) =>
+        JSON.stringify(c) === seen
+      ),
+      seen,
+    );
+  });
+
   it("the option is validated before any request", async () => {
     const { queue, store } = world();
     const before = store.counters.total();

@@ -19,7 +19,7 @@ import type { TaskRecord, TaskStatus } from "./task.ts";
 const LIVE: readonly TaskStatus[] = ["pending", "running"];
 
 /** True when the record carries a deduplication window and it has ended at `now` (store ms). */
-export function keyWindowPassed(rec: TaskRecord, now: number): boolean {
+function keyWindowPassed(rec: TaskRecord, now: number): boolean {
   return rec.idempotency_key !== null && rec.idempotency_expires_at !== undefined &&
     Date.parse(rec.idempotency_expires_at) <= now;
 }
