@@ -17,8 +17,6 @@ export interface Submitted {
   task: Task;
   /** False when the id existed (an idempotent re-submit, or a schedule run already submitted). */
   created: boolean;
-  /** True when this call created the task by replacing a finished one whose key window passed. */
-  replaced: boolean;
 }
 
 /** Attempts to settle a create conflict before giving up (each: one GET, one PUT). */
@@ -58,7 +56,6 @@ export async function submitTask(
   const entry = await tasks.putReady(rec);
   if (rec.expires_at !== null) await tasks.putExpiry(rec);
   let created = await tasks.create(rec);
-  let replaced = false;
   for (let round = 1; created === null; round++) {
     // The id exists: an idempotent re-submit (or a schedule run already submitted).
     const existing = await tasks.read(rec.id);
@@ -70,7 +67,7 @@ export async function submitTask(
       if (replace) {
         throw new Error(`Task ${rec.id} kept changing: its key's new task was not written`);
       }
-      return { task: new Task(existing.rec), created: false, replaced: false };
+      return { task: new Task(existing.rec), created: false };
     }
     // Gone since the create (deleted): create it again. Or the key's window has passed and
     // its task has finished: replace it under the same id. If-Match makes one of several
@@ -79,10 +76,8 @@ export async function submitTask(
     created = existing === null
       ? await tasks.create(rec)
       : await tasks.replace(replacementOf(rec, existing.rec), existing.etag);
-    replaced = created !== null && existing !== null;
   }
   await ctx.signals.touch(taskType);
   // The caller's input is the value: no need to read back what was just written.
-  const task = new Task(created.rec, payload ? { input: built.input } : {});
-  return { task, created: true, replaced };
+  return { task: new Task(created.rec, payload ? { input: built.input } : {}), created: true };
 }
