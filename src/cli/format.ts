@@ -135,6 +135,7 @@ export function taskDetails(t: Task, now: number, style: Style, keys?: Keys): st
   if (t.progressAt) fields.push(["progress", `${json(t.progress)} at ${time(t.progressAt)}`]);
   if (t.snoozes > 0) fields.push(["snoozes", String(t.snoozes)]);
   if (t.priority !== 0) fields.push(["priority", String(t.priority)]);
+  if (t.idempotencyExpiresAt) fields.push(["key window", `until ${time(t.idempotencyExpiresAt)}`]);
   const width = Math.max(...fields.map(([k]) => k.length));
   const lines = fields.map(([k, v]) => `${style.paint("bold", k.padEnd(width))}  ${v}`);
   for (const e of t.errors) {

@@ -33,6 +33,7 @@ interface SubmitFlags {
   maxRetries?: string;
   idempotencyKey?: string;
   priority?: string;
+  idempotencyTtl?: string;
 }
 
 /** Turn flags into submit options (validated, before any I/O). */
@@ -79,6 +80,13 @@ export function submitOptions(f: SubmitFlags): SubmitOptions {
   if (f.maxRetries !== undefined) o.maxRetries = parseIntFlag(f.maxRetries, "--max-retries", 0);
   if (f.idempotencyKey !== undefined) o.idempotencyKey = f.idempotencyKey;
   if (f.priority !== undefined) o.priority = parseIntFlag(f.priority, "--priority", -9, 9);
+  if (f.idempotencyTtl !== undefined) {
+    o.idempotencyTtlSeconds = parseDuration(f.idempotencyTtl, "--idempotency-ttl", "s", longest) /
+      1000;
+    if (!(o.idempotencyTtlSeconds > 0)) {
+      throw usageError("Invalid --idempotency-ttl: must be more than 0");
+    }
+  }
   return o;
 }
 
@@ -91,6 +99,7 @@ const FLAG_OF: Record<string, string> = {
   expiresAt: "--expires-at",
   idempotencyKey: "--idempotency-key",
   priority: "--priority",
+  idempotencyTtlSeconds: "--idempotency-ttl",
 };
 
 /** A submit option's refusal, reworded with the flag names (`expiresAt` → `--expires-at`). */
@@ -109,6 +118,7 @@ const LINE_OPTIONS = [
   "expiresAt",
   "idempotencyKey",
   "priority",
+  "idempotencyTtlSeconds",
 ] as const;
 
 type Entry = [string, unknown, SubmitOptions];
@@ -138,6 +148,24 @@ export function parseJsonLines(text: string, where: string, taskType?: string): 
     entries.push([t, input, rest as SubmitOptions]);
   });
   return entries;
+}
+
+/**
+ * With `--file`, `--idempotency-ttl` is the window of every line that has an
+ * `idempotencyKey` and no `idempotencyTtlSeconds` of its own (lines without a key have
+ * none). Takes it out of `shared`, which applies to every line.
+ */
+function withKeyWindow(entries: Entry[], shared: SubmitOptions): Entry[] {
+  const ttl = shared.idempotencyTtlSeconds;
+  if (ttl === undefined) return entries;
+  delete shared.idempotencyTtlSeconds;
+  return entries.map(([type, input, o]) => [
+    type,
+    input,
+    o.idempotencyKey !== undefined && o.idempotencyTtlSeconds === undefined
+      ? { ...o, idempotencyTtlSeconds: ttl }
+      : o,
+  ]);
 }
 
 async function submitFile(
@@ -179,6 +207,10 @@ export function registerSubmit(program: Program): void {
     .option("--max-retries <n>", "retries after the first attempt (default 3)")
     .option("--idempotency-key <key>", "same key, same task: a second submit creates nothing")
     .option("--priority <n>", "-9 to 9, higher runs first; each level is worth an hour of waiting")
+    .option(
+      "--idempotency-ttl <duration>",
+      "the key deduplicates for this long (default: forever); then a finished task is replaced",
+    )
     .option("--json", "print the task as JSON (an array with --file)")
     .addHelpText(
       "after",
@@ -204,7 +236,10 @@ export function registerSubmit(program: Program): void {
         const text = flags.file === "-"
           ? new TextDecoder().decode(await readStdin())
           : await readTextFlag(flags.file, "--file");
-        const entries = parseJsonLines(text, flags.file === "-" ? "stdin" : flags.file, flags.type);
+        const entries = withKeyWindow(
+          parseJsonLines(text, flags.file === "-" ? "stdin" : flags.file, flags.type),
+          shared,
+        );
         const queue = await openQueue(globals(cmd));
         const tasks = await submitFile(queue, entries, shared);
         if (flags.json) outJson(tasks);
@@ -212,6 +247,9 @@ export function registerSubmit(program: Program): void {
         return;
       }
       if (flags.type === undefined) throw usageError("Missing -t/--type (or give --file)");
+      if (flags.idempotencyTtl !== undefined && flags.idempotencyKey === undefined) {
+        throw usageError("--idempotency-ttl needs --idempotency-key (it is the key's window)");
+      }
       const input = flags.input === undefined ? null : await readJsonInput(flags.input, "--input");
       const queue = await openQueue(globals(cmd));
       const task = await queue.submit(flags.type, input, shared).catch((e) => {

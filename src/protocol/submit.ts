@@ -7,6 +7,7 @@
  */
 
 import { type DerivedId, newTaskRecord, type SubmitOptions } from "../task/new_task.ts";
+import { replaceableByKey, replacementOf } from "../task/idempotency.ts";
 import { Task } from "../task/task.ts";
 import type { QueueContext } from "./context.ts";
 
@@ -18,12 +19,17 @@ export interface Submitted {
   created: boolean;
 }
 
+/** Attempts to settle a create conflict before giving up (each: one GET, one PUT). */
+const CONFLICT_ROUNDS = 4;
+
 /**
  * Submit a task, optionally under an id derived from `derived` (schedulers derive it from
  * the schedule and the run's due time). Costs two PUTs (ready entry, then the task), a
  * third for the TTL entry of a task with an expiry, one more before them for an input over
  * `inlinePayloadBytes` (stored beside the task), and at most once per `signalCoalesceMs` per
- * type two signal PUTs.
+ * type two signal PUTs. A re-submit whose id exists adds one GET; when the stored task's
+ * deduplication window has passed and it has finished (src/task/idempotency.ts), one more
+ * PUT (If-Match) replaces it.
  */
 export async function submitTask(
   ctx: QueueContext,
@@ -49,14 +55,27 @@ export async function submitTask(
   // pollers and the monitor), never a pending task that no index points to.
   const entry = await tasks.putReady(rec);
   if (rec.expires_at !== null) await tasks.putExpiry(rec);
-  const created = await tasks.create(rec);
-  if (created === null) {
-    // The id exists: an idempotent re-submit. Return the existing task.
+  let created = await tasks.create(rec);
+  for (let round = 1; created === null; round++) {
+    // The id exists: an idempotent re-submit (or a schedule run already submitted).
     const existing = await tasks.read(rec.id);
-    if (existing && tasks.readyKey(existing.rec) !== entry.key) await tasks.deleteEntry(entry);
-    if (payload) await ctx.payloads.undo(payload, existing?.rec ?? null);
-    if (existing === null) throw new Error(`Task ${rec.id} exists but cannot be read`);
-    return { task: new Task(existing.rec), created: false };
+    const replace = existing !== null && replaceableByKey(existing.rec, now);
+    if (round > CONFLICT_ROUNDS || (existing !== null && !replace)) {
+      if (existing && tasks.readyKey(existing.rec) !== entry.key) await tasks.deleteEntry(entry);
+      if (payload) await ctx.payloads.undo(payload, existing?.rec ?? null);
+      if (existing === null) throw new Error(`Task ${rec.id} exists but cannot be read`);
+      if (replace) {
+        throw new Error(`Task ${rec.id} kept changing: its key's new task was not written`);
+      }
+      return { task: new Task(existing.rec), created: false };
+    }
+    // Gone since the create (deleted): create it again. Or the key's window has passed and
+    // its task has finished: replace it under the same id. If-Match makes one of several
+    // concurrent re-submits win; the others read its task (pending: not replaceable) in the
+    // next round and return it.
+    created = existing === null
+      ? await tasks.create(rec)
+      : await tasks.replace(replacementOf(rec, existing.rec), existing.etag);
   }
   await ctx.signals.touch(taskType);
   // The caller's input is the value: no need to read back what was just written.

@@ -36,6 +36,14 @@ export interface SubmitOptions {
   expiresAt?: Date | string;
   /** Same key, same task: a second submit returns the first task and creates nothing. */
   idempotencyKey?: string;
+  /**
+   * Deduplication window of `idempotencyKey`, in seconds from submission: > 0, at most
+   * 3153600000 (100 years). Once it has passed, a submit with the same key replaces the
+   * task, under the same id, with a new one, if the task has finished (a pending or running
+   * task is still returned: a key never has two live tasks). Only with `idempotencyKey`.
+   * @default forever (no window)
+   */
+  idempotencyTtlSeconds?: number;
   /** Times a handler may snooze the task (`SnoozeError`); beyond it the attempt fails. @default 100 */
   maxSnoozes?: number;
   /**
@@ -171,6 +179,7 @@ export async function newTaskRecord(
   ) {
     throw new TypeError("Invalid idempotencyKey: a non-empty string of at most 1024 characters");
   }
+  const keyWindow = idempotencyWindow(opts);
   if (
     opts.maxSnoozes !== undefined && (!Number.isInteger(opts.maxSnoozes) || opts.maxSnoozes < 0)
   ) {
@@ -197,6 +206,7 @@ export async function newTaskRecord(
   const extra: Partial<TaskRecord> = {};
   if (opts.maxSnoozes !== undefined) extra.max_snoozes = opts.maxSnoozes;
   if (opts.priority !== undefined && opts.priority !== 0) extra.priority = opts.priority;
+  if (key !== null && keyWindow !== null) extra.idempotency_expires_at = iso(now + keyWindow);
   return {
     schema_version: TASK_SCHEMA_VERSION,
     id,
@@ -232,6 +242,26 @@ export async function newTaskRecord(
     write_id: nonce(),
     ...extra,
   };
+}
+
+/**
+ * The checked `idempotencyTtlSeconds` in ms (`null` without one): a `TypeError` when it is
+ * not a number or comes without an `idempotencyKey`, a `RangeError` when out of range.
+ */
+function idempotencyWindow(opts: SubmitOptions): number | null {
+  const ttl: unknown = opts.idempotencyTtlSeconds;
+  if (ttl === undefined) return null;
+  if (opts.idempotencyKey === undefined) {
+    throw new TypeError(
+      "idempotencyTtlSeconds needs an idempotencyKey: it is how long the key deduplicates",
+    );
+  }
+  if (typeof ttl !== "number") {
+    throw new TypeError(
+      `Invalid idempotencyTtlSeconds: ${JSON.stringify(ttl)} (a number of seconds)`,
+    );
+  }
+  return checkSeconds("idempotencyTtlSeconds", ttl, MAX_DELAY_SECONDS) * 1000;
 }
 
 /**

@@ -10,9 +10,10 @@ import { parseStored } from "../base/parse_stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import { SchemaError } from "../base/errors.ts";
 import { shardOfTaskId, validateName, validateShard } from "./names.ts";
-import { MAX_INTERVAL_MS, MAX_TIME_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
+import { MAX_INTERVAL_MS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import { type PayloadRef, PayloadRefSchema } from "./payload_ref.ts";
 import { MAX_PRIORITY, MIN_PRIORITY } from "./priority.ts";
+import { isoDate } from "./stored_time.ts";
 
 export { TASK_STATUSES, TaskStatus, TERMINAL_STATUSES } from "./status.ts";
 import { TASK_STATUSES, type TaskStatus, TERMINAL_STATUSES } from "./status.ts";
@@ -26,17 +27,6 @@ import { TASK_STATUSES, type TaskStatus, TERMINAL_STATUSES } from "./status.ts";
 export const TASK_SCHEMA_VERSION = 1;
 /** The stored format version of a task with a payload reference; the newest this code reads. */
 export const TASK_SCHEMA_VERSION_REFS = 2;
-
-/** The earliest time a stored record may hold: 0000-01-01T00:00:00Z (a four-digit year). */
-const MIN_TIME_MS = Date.parse("0000-01-01T00:00:00Z");
-
-const isoDate: z.ZodType<string> = z.string().refine(
-  (s) => {
-    const ms = Date.parse(s);
-    return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS;
-  },
-  "expected an RFC 3339 time with a four-digit year",
-);
 
 /** One attempt's error, kept in the task's `errors` list (most recent last, bounded). */
 export interface AttemptError {
@@ -101,6 +91,8 @@ export interface TaskRecord {
   max_snoozes?: number;
   /** Priority level, -9 to 9 (submit option `priority`); absent: 0. */
   priority?: number;
+  /** End of the key's deduplication window (`idempotencyTtlSeconds`); absent: forever. */
+  idempotency_expires_at?: string;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -154,6 +146,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   snoozes: z.number().int().nonnegative().optional(),
   max_snoozes: z.number().int().nonnegative().optional(),
   priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
+  idempotency_expires_at: isoDate.optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),
@@ -264,6 +257,8 @@ export class Task {
   readonly completedAt: Date | null;
   /** Idempotency key given at submit. */
   readonly idempotencyKey: string | null;
+  /** End of the key's deduplication window (`idempotencyTtlSeconds`); `null`: forever. */
+  readonly idempotencyExpiresAt: Date | null;
   /** Write counter, +1 on every write. */
   readonly revision: number;
   /** Latest value the handler reported with `ctx.progress` (or `null`). */
@@ -317,6 +312,7 @@ export class Task {
     this.cancelReason = rec.cancel_reason;
     this.completedAt = date(rec.completed_at);
     this.idempotencyKey = rec.idempotency_key;
+    this.idempotencyExpiresAt = date(rec.idempotency_expires_at ?? null);
     this.revision = rec.revision;
     this.progress = rec.progress ?? null;
     this.progressAt = date(rec.progress_at ?? null);
@@ -353,6 +349,7 @@ export class Task {
     // References only where there are some: a task without one prints as before.
     if (this.inputRef === null) delete out.inputRef;
     if (this.outputRef === null) delete out.outputRef;
+    if (this.idempotencyExpiresAt === null) delete out.idempotencyExpiresAt;
     return out;
   }
 }
