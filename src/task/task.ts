@@ -56,13 +56,9 @@ export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
 export const TASK_STATUSES: readonly TaskStatus[] = Object.values(TaskStatus);
 
 /** Terminal states: nothing runs any more (retry and archive may still move them). */
-export const TERMINAL_STATUSES: readonly TaskStatus[] = [
-  "completed",
-  "failed",
-  "cancelled",
-  "expired",
-  "archived",
-];
+export const TERMINAL_STATUSES: readonly TaskStatus[] = TASK_STATUSES.filter((s) =>
+  s !== "pending" && s !== "running"
+);
 
 /**
  * The stored format version of a task whose input and output are inline. A task with a
@@ -146,6 +142,8 @@ export interface TaskRecord {
   snoozes?: number;
   /** Snoozes allowed (submit option `maxSnoozes`); absent: the default, 100. */
   max_snoozes?: number;
+  /** Set when `queue.delete` marked the task (store time): it is gone for every reader and writer. */
+  deleting_at?: string;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -198,6 +196,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   progress_at: isoDate.optional(),
   snoozes: z.number().int().nonnegative().optional(),
   max_snoozes: z.number().int().nonnegative().optional(),
+  deleting_at: isoDate.optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),
