@@ -28,10 +28,15 @@ after(killAll);
 
 /** Run the tasks of `job` once: input `{fail: true}` fails for good, others echo `{n}`. */
 async function work(queue: Queue): Promise<void> {
-  const worker = new Worker(queue, "w").task("job", (input: { n?: number; fail?: boolean }) => {
-    if (input.fail) throw new PermanentError("bad input");
-    return { doubled: (input.n ?? 0) * 2 };
-  });
+  const worker = new Worker(queue, "w").task(
+    "job",
+    (input: { n?: number; fail?: boolean; big?: number }) => {
+      if (input.fail) throw new PermanentError("bad input");
+      // Over the 256 KiB default: stored beside the task, read back by `oq wait`.
+      if (input.big) return { blob: "b".repeat(input.big) };
+      return { doubled: (input.n ?? 0) * 2 };
+    },
+  );
   worker.configure({ withMonitor: false, concurrency: 4 });
   try {
     await worker.pollOnce();
@@ -84,6 +89,14 @@ for (const [name, open, skip] of backends) {
         assert.equal(parsed.length, 1);
         assert.equal(parsed[0].outcome, "completed");
         assert.deepEqual(parsed[0].task.output, { doubled: 42 });
+
+        const big = await queue.submit("job", { big: 300 * 1024 });
+        await work(queue);
+        const large = await run(cli, ["wait", big.id, "--json"], { env });
+        assert.equal(large.code, 0, large.stderr);
+        const [entry] = JSON.parse(large.stdout);
+        assert.ok(entry.task.outputRef, "the output is stored beside the task");
+        assert.equal(entry.task.output.blob.length, 300 * 1024, "and read back");
       },
     );
 
