@@ -281,6 +281,18 @@ export function motoBackend(): CliBackend | string {
   return "OQ_TEST_MOTO_URL is not set; run scripts/servers.sh start";
 }
 
+/**
+ * The servers a CLI suite runs on: an in-process `oq dev`, and moto (with the reason to skip
+ * it when it is not running): `[name, open, skip]`.
+ */
+export function devAndMoto(): Array<[string, () => Promise<CliBackend>, string | false]> {
+  const moto = motoBackend();
+  return [
+    ["oq dev", () => devBackend(), false],
+    ["moto", () => Promise.resolve(moto as CliBackend), typeof moto === "string" ? moto : false],
+  ];
+}
+
 /** The backend the worker suites use: moto when available, else an in-process dev server. */
 export async function primaryBackend(): Promise<CliBackend> {
   const m = motoBackend();

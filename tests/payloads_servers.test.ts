@@ -9,24 +9,12 @@ import assert from "node:assert/strict";
 import { Worker } from "../src/worker/worker.ts";
 import { cephBackend, testBucket } from "./backends.ts";
 import { Queue } from "../src/queue/queue.ts";
-import {
-  type CliBackend,
-  devBackend,
-  killAll,
-  motoBackend,
-  run,
-  sourceRunner,
-} from "./cli_helpers.ts";
+import { devAndMoto, killAll, run, sourceRunner } from "./cli_helpers.ts";
 import { it } from "./helpers.ts";
 
 const MB = 1024 * 1024;
 const cli = sourceRunner();
-const moto = motoBackend();
-
-const backends: Array<[string, () => Promise<CliBackend>, string | false]> = [
-  ["oq dev", () => devBackend(), false],
-  ["moto", () => Promise.resolve(moto as CliBackend), typeof moto === "string" ? moto : false],
-];
+const backends = devAndMoto();
 
 after(killAll);
 

@@ -9,6 +9,7 @@ import { CommanderError } from "@commander-js/extra-typings";
 import { exitProcess, getEnv, prepareStdio } from "../runtime/mod.ts";
 import { registerCancel } from "./cancel.ts";
 import { registerCompletion } from "./completion.ts";
+import { registerDelete } from "./delete.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerFlow } from "./flow.ts";
 import { describeError, EXIT } from "./errors.ts";
@@ -22,6 +23,7 @@ import { registerServe } from "./serve.ts";
 import { registerSetup } from "./setup.ts";
 import { registerSubmit } from "./submit.ts";
 import { registerTail } from "./tail.ts";
+import { registerWait } from "./wait.ts";
 import { registerWorker } from "./worker.ts";
 
 /** The whole command tree. */
@@ -32,6 +34,8 @@ export function buildProgram(): Program {
   registerInspect(program);
   registerTail(program);
   registerCancel(program);
+  registerWait(program);
+  registerDelete(program);
   registerFlow(program);
   registerWorker(program);
   registerMonitor(program);

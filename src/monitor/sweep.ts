@@ -17,6 +17,7 @@ import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { drainLane, moveTask } from "../protocol/lanes.ts";
 import { sweepPayloads } from "./payload_sweep.ts";
+import { finishDeletion } from "../protocol/delete.ts";
 import type { TaskRecord } from "../task/task.ts";
 
 import * as transitions from "../task/transitions.ts";
@@ -43,6 +44,8 @@ export interface SweepResult {
   archived: number;
   /** Tasks purged by retention. */
   purged: number;
+  /** Deletions a crash left midway (a task marked `deleting_at`), finished. */
+  deletionsFinished: number;
   /** Objects that do not match the task schema (reported, left alone). */
   invalid: number;
   /** Pending or running tasks moved out of a lane a reshard retired. */
@@ -87,6 +90,7 @@ export class Sweeper {
       leaseRepaired: 0,
       archived: 0,
       purged: 0,
+      deletionsFinished: 0,
       invalid: 0,
       moved: 0,
       payloadsRemoved: 0,
@@ -145,6 +149,14 @@ export class Sweeper {
     const tasks = q.tasks;
     const now = q.clock.now();
     if (now - modifiedAt < SETTLE_MS) return false;
+    if (rec.deleting_at !== undefined) {
+      // A delete stopped after its mark (a crash): finish it (LISTs plus free DELETEs).
+      await finishDeletion(q, rec);
+      this.#settled.delete(q.keys.task(rec.id));
+      r.deletionsFinished++;
+      r.requests += rec.expires_at === null ? 3 : 4;
+      return false;
+    }
     if ((rec.status === "pending" || rec.status === "running") && tasks.laneOf(rec) !== rec.shard) {
       // Its lane was retired by a reshard after a stale process indexed it there.
       if ((await moveTask(q, rec.id, this.onInvalid)).startsWith("moved")) r.moved++;

@@ -265,7 +265,9 @@ export class TaskCensus {
     const q = this.#queue;
     try {
       const v = await q.tasks.readAt(key);
-      return v === null ? undefined : { etag: v.etag, entry: entryOf(v.rec) };
+      // A task marked for deletion counts as deleted (src/protocol/delete.ts).
+      if (v === null || v.rec.deleting_at !== undefined) return undefined;
+      return { etag: v.etag, entry: entryOf(v.rec) };
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
       q.badObjects.report(key, e.etag, e.message);

@@ -50,7 +50,7 @@ export async function listTasks(
       const tasks = await Promise.all(batch.map(async (obj) => {
         try {
           const v = await q.tasks.readAt(obj.key);
-          return v === null ? null : new Task(v.rec);
+          return v === null || v.rec.deleting_at !== undefined ? null : new Task(v.rec);
         } catch (e) {
           if (!(e instanceof SchemaError)) throw e;
           q.badObjects.report(obj.key, e.etag, e.message);

@@ -25,6 +25,7 @@ import {
   stats,
 } from "./inspect.ts";
 import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
+import { deleteTask, type DeleteTaskOptions, type DeleteTaskResult } from "../protocol/delete.ts";
 import { waitForTask, type WaitOptions } from "./wait.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { QueueContext } from "../protocol/context.ts";
@@ -184,11 +185,12 @@ export class Queue {
    * Read a task (one GET). `null` when it does not exist. An input or output stored beside
    * the task (over `inlinePayloadBytes`) is read too (one GET each, its SHA-256 checked; a
    * missing or corrupt one is a `PayloadError`), unless `payloads: false`: then `input` or
-   * `output` is `null` and `inputRef` / `outputRef` say what is stored.
+   * `output` is `null` and `inputRef` / `outputRef` say what is stored. A task being
+   * deleted ({@link Queue.delete}) is `null` too.
    */
   async get(taskId: string, options: { payloads?: boolean } = {}): Promise<Task | null> {
     const v = await this.context.tasks.read(taskId);
-    if (v === null) return null;
+    if (v === null || v.rec.deleting_at !== undefined) return null;
     if (options.payloads === false) return new Task(v.rec);
     return new Task(v.rec, await this.context.payloads.load(v.rec));
   }
@@ -221,6 +223,31 @@ export class Queue {
    */
   cancel(taskId: string, options: { reason?: string } = {}): Promise<CancelResult> {
     return cancelTask(this.context, taskId, options);
+  }
+
+  /**
+   * Delete a finished task (completed, failed, cancelled, expired, archived), or with
+   * `pending: true` a pending one, with its index entries, payloads and every history
+   * version. Safe against a worker claiming it at that moment: the first write marks the
+   * task (a compare-and-swap; a pending task is cancelled in it), so either the claim wins
+   * and delete refuses the running task, or the mark wins and the task never runs. A crash
+   * midway leaves the marked task, which `get` reports as not found and a re-run of delete
+   * (or the monitor's sweep) removes. Throws a `RangeError` for a running task (cancel it
+   * first) or a pending one without `pending`; `deleted: false` when there is no such task.
+   * Costs, for a finished task without TTL or payloads: GET, PUT, 3 LIST, a DeleteObjects
+   * for its history and a DELETE (docs/format.md, "Deleting a task").
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Queue } from "../../mod.ts";
+   * const queue = new Queue(new MemoryStore());
+   * const task = await queue.submit("report", { day: "2026-12-06" });
+   * const r = await queue.delete(task.id, { pending: true });
+   * console.log(r.deleted, await queue.get(task.id)); // true null
+   * ```
+   */
+  delete(taskId: string, options: DeleteTaskOptions = {}): Promise<DeleteTaskResult> {
+    return deleteTask(this.context, taskId, options);
   }
 
   /** Cancel many tasks (see {@link Queue.cancel}); progress through `onProgress`. */

@@ -73,7 +73,9 @@ export async function waitForTask(
   const clock = ctx.clock;
   const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + timeoutMs;
   let v = await ctx.tasks.read(taskId, signal);
-  if (v === null) throw new RangeError(`Task ${JSON.stringify(taskId)} not found`);
+  if (v === null || v.rec.deleting_at !== undefined) {
+    throw new RangeError(`Task ${JSON.stringify(taskId)} not found`);
+  }
   let interval = min;
   for (;;) {
     if (FINISHED.includes(v.rec.status)) return new Task(v.rec);
@@ -81,7 +83,9 @@ export async function waitForTask(
     if (left <= 0) throw new WaitTimeoutError(new Task(v.rec), timeoutMs!);
     await sleep(clock, Math.min(interval, left), signal);
     const r = await ctx.tasks.readIfChanged(taskId, v.etag, signal);
-    if (r === null) throw new Error(`Task ${taskId} was deleted while it was waited for`);
+    if (r === null || (r !== "unchanged" && r.rec.deleting_at !== undefined)) {
+      throw new Error(`Task ${taskId} was deleted while it was waited for`);
+    }
     if (r === "unchanged") {
       interval = Math.min(interval * 2, max);
       continue;

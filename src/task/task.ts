@@ -93,6 +93,8 @@ export interface TaskRecord {
   priority?: number;
   /** End of the key's deduplication window (`idempotencyTtlSeconds`); absent: forever. */
   idempotency_expires_at?: string;
+  /** Set when `queue.delete` marked the task (store time): it is gone for every reader and writer. */
+  deleting_at?: string;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -147,6 +149,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   max_snoozes: z.number().int().nonnegative().optional(),
   priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
   idempotency_expires_at: isoDate.optional(),
+  deleting_at: isoDate.optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),

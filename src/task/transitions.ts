@@ -19,6 +19,7 @@
  * | running   | pending   | snooze (not a failure; failed beyond max_snoozes) |
  * | failed, cancelled, expired | pending | retry                                 |
  * | completed, failed, cancelled, expired | archived | archive (retention)      |
+ * | finished (or pending: → cancelled) | marked deleting | markDeleting (`delete`) |
  *
  * @module
  */
@@ -52,6 +53,8 @@ function no(rec: TaskRecord, reason: string): Transition {
 }
 
 function write(rec: TaskRecord, now: number, changes: Partial<TaskRecord>): Transition {
+  // A task marked for deletion is gone for every writer: nothing may claim, retry or archive it.
+  if (rec.deleting_at !== undefined) return no(rec, "task is being deleted");
   return {
     ok: true,
     next: {
@@ -336,4 +339,30 @@ export function moveLane(rec: TaskRecord, now: number, shard: string): Transitio
   }
   if (rec.shard === shard) return no(rec, `task is already in shard ${shard}`);
   return write(rec, now, { shard });
+}
+
+/**
+ * Mark a task for deletion (`queue.delete`): a finished task keeps its status and gains
+ * `deleting_at`; a pending one (only with `pending`) becomes `cancelled` in the same write,
+ * so a worker's claim loses its compare-and-swap and finds nothing to run. A running task is
+ * refused (cancel it first). After this write no transition applies to the task any more.
+ */
+export function markDeleting(
+  rec: TaskRecord,
+  now: number,
+  options: { pending?: boolean } = {},
+): Transition {
+  if (rec.status === "running") {
+    return no(rec, "task is running; cancel it and delete it once it has finished");
+  }
+  if (rec.status === "pending") {
+    if (!options.pending) return no(rec, "task is pending; pass pending: true (--pending)");
+    return write(rec, now, {
+      status: "cancelled",
+      cancel_reason: rec.cancel_reason ?? "deleted",
+      completed_at: iso(now),
+      deleting_at: iso(now),
+    });
+  }
+  return write(rec, now, { deleting_at: iso(now) });
 }
