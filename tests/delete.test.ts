@@ -67,6 +67,29 @@ async function completedWithPayloads(w: World) {
 }
 
 describe("queue.delete", () => {
+  it("a key whose task a crashed delete left marked submits a new task (the submit finishes the delete)", async () => {
+    const w = world();
+    const key = { idempotencyKey: "order-7" };
+    const old = await w.queue.submit("job", { blob: "a".repeat(4000) }, key);
+    assert.deepEqual(await work(w.queue), [old.id]);
+    // The delete dies right after its mark (GET, PUT): the task is marked, nothing removed.
+    const dying = new Queue(dyingStore(w.store, 2), { ...OPTIONS, clock: w.clock });
+    await assert.rejects(dying.delete(old.id), /process died/);
+    assert.equal(await w.queue.get(old.id), null, "marked: gone for readers");
+    const again = await w.queue.submit("job", { blob: "b".repeat(4000) }, key);
+    assert.equal(again.id, old.id, "same key, same id");
+    assert.equal(again.status, "pending");
+    const got = await w.queue.get(again.id);
+    assert.deepEqual(
+      got?.input,
+      { blob: "b".repeat(4000) },
+      "the new input, read from its payload",
+    );
+    assert.deepEqual(await work(w.queue), [again.id]);
+    const history = await w.queue.getHistory(again.id);
+    assert.deepEqual(history.map((t) => t.status), ["pending", "running", "completed"]);
+  });
+
   it("removes a completed task with its payloads, TTL entry and every history version", async () => {
     const w = world();
     const id = await completedWithPayloads(w);

@@ -10,6 +10,7 @@ import { type DerivedId, newTaskRecord, type SubmitOptions } from "../task/new_t
 import { replaceableByKey, replacementOf } from "../task/idempotency.ts";
 import { Task } from "../task/task.ts";
 import type { QueueContext } from "./context.ts";
+import { finishDeletion } from "./delete.ts";
 
 /** A submit's outcome: the task, and whether this call created it or found it. */
 export interface Submitted {
@@ -37,6 +38,7 @@ export async function submitTask(
   input: unknown,
   options: SubmitOptions = {},
   derived?: DerivedId,
+  deletions = 0,
 ): Promise<Submitted> {
   const now = await ctx.now();
   const built = await newTaskRecord(taskType, input, options, ctx.options, now, async () => {
@@ -59,6 +61,14 @@ export async function submitTask(
   for (let round = 1; created === null; round++) {
     // The id exists: an idempotent re-submit (or a schedule run already submitted).
     const existing = await tasks.read(rec.id);
+    if (existing !== null && existing.rec.deleting_at !== undefined && deletions < 2) {
+      // Its task is being deleted (a delete in progress, or one a crash left marked): for
+      // readers it is gone. Finish the delete (which also removes what this submit wrote
+      // under the id, such as its payload), then submit again from the start.
+      await tasks.deleteEntry(entry);
+      await finishDeletion(ctx, existing.rec);
+      return submitTask(ctx, taskType, input, options, derived, deletions + 1);
+    }
     const replace = existing !== null && replaceableByKey(existing.rec, now);
     if (round > CONFLICT_ROUNDS || (existing !== null && !replace)) {
       if (existing && tasks.readyKey(existing.rec) !== entry.key) await tasks.deleteEntry(entry);
