@@ -18,7 +18,7 @@ import { TASK_STATUSES, type TaskStatus } from "./task.ts";
 export interface OperationRule {
   /** The states the operation applies to, each with the states it may lead to. */
   readonly from: Readonly<Partial<Record<TaskStatus, readonly TaskStatus[]>>>;
-  /** Why it does not apply to a task in `status` (a state not in {@link from}). */
+  /** Why it does not apply to a task in `status` (a state not in `from`). */
   readonly refuse: (status: TaskStatus) => string;
   /** Who performs it and when, for docs/format.md (per state where it differs). */
   readonly by: string | Readonly<Partial<Record<TaskStatus, string>>>;
@@ -48,7 +48,8 @@ export const TRANSITIONS = {
   recoverLease: {
     from: { running: ["pending", "failed", "cancelled"] },
     refuse: (s) => `task is ${s}`,
-    by: "the monitor (or a worker) when the lease expired: as `failAttempt`",
+    by: "the monitor when the lease expired (the worker crashed, hung or overran its timeout): " +
+      "as `failAttempt`",
   },
   extendLease: {
     from: { running: ["running"] },
