@@ -42,12 +42,9 @@ export type {
   CensusState,
   TaskCensusOptions,
 } from "./src/queue/census.ts";
-export { Keys } from "./src/protocol/keys.ts";
-export type { DeadlineEntry, DeadlineKind, ReadyEntry } from "./src/protocol/keys.ts";
 export type { Clock } from "./src/base/clock.ts";
 export type { LongTimeout } from "./src/base/timer.ts";
-export { Emitter } from "./src/base/events.ts";
-export type { Listener } from "./src/base/events.ts";
+export type { EventSource, Listener } from "./src/base/events.ts";
 export type { SubmitOptions } from "./src/task/new_task.ts";
 export { Worker } from "./src/worker/worker.ts";
 export type { PollResult, WorkerEvents, WorkerRunOptions } from "./src/worker/options.ts";
@@ -93,8 +90,7 @@ export {
 export type { StoreErrorContext } from "./src/base/errors.ts";
 export { MemoryStore } from "./src/store/memory_store.ts";
 export type { MemoryStoreOptions } from "./src/store/memory_store.ts";
-export { RequestCounters } from "./src/s3/counters.ts";
-export type { RequestCounts, RequestKind } from "./src/s3/counters.ts";
+export type { RequestCounts, RequestKind, RequestMeter } from "./src/s3/counters.ts";
 export type {
   DeleteEntry,
   DeleteManyResult,

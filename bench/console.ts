@@ -15,7 +15,8 @@
 import { parseArgs } from "node:util";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createConsole } from "../console.ts";
-import { MemoryStore, PermanentError, Queue, RequestCounters, Worker } from "../mod.ts";
+import { MemoryStore, PermanentError, Queue, Worker } from "../mod.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import type { RequestCounts } from "../src/s3/counters.ts";
 import { REQUEST_KINDS } from "../src/s3/counters.ts";
 import { MONTH_SECONDS } from "../src/console/metered_store.ts";

@@ -13,7 +13,8 @@
 import { parseArgs } from "node:util";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
-import { Queue, RequestCounters, S3Store, Worker } from "../mod.ts";
+import { Queue, S3Store, Worker } from "../mod.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 import { VERSION } from "../src/base/version.ts";
 import { runtimeName } from "../src/runtime/mod.ts";
 

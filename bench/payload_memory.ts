@@ -12,7 +12,6 @@
 import { DEV_DEFAULTS, startDevServer } from "../src/dev/main.ts";
 import { connect } from "../src/queue/connect.ts";
 import { initBucket } from "../src/queue/init.ts";
-import { Keys } from "../src/protocol/keys.ts";
 import { S3Store } from "../src/store/s3_store.ts";
 import { Worker } from "../src/worker/worker.ts";
 import {
@@ -80,7 +79,7 @@ async function harness(): Promise<void> {
   try {
     const bucket = `oq-bench-${crypto.randomUUID().slice(0, 8)}`;
     const o = options(dev.url, bucket);
-    await initBucket(new S3Store(o), new Keys(""));
+    await initBucket(new S3Store(o));
     const queue = await connect(o);
     const t = await queue.submit("big", { blob: "a".repeat(mb * MB) });
     const script = new URL(import.meta.url).pathname;

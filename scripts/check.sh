@@ -7,6 +7,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 step() { echo "--- $*"; "$@"; }
 step deno fmt --check
 step deno lint
+# docs/format.md's table of states and transitions is the one the code uses (TRANSITIONS).
+step node --import tsx scripts/check_transitions.ts
 step deno check --doc mod.ts cli.ts console.ts src/ # the code and every example in its doc comments
 step tsc --noEmit -p .
 # Import cycles (type-only imports too) and the layer rules of docs/architecture.md.

@@ -7,7 +7,6 @@ import { stat } from "node:fs/promises";
 import { connect } from "../src/queue/connect.ts";
 import { type DevServer, startDevServer } from "../src/dev/main.ts";
 import { initBucket } from "../src/queue/init.ts";
-import { Keys } from "../src/protocol/keys.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { S3Store } from "../src/store/s3_store.ts";
 import {
@@ -253,7 +252,7 @@ function backend(
     env: (bucket, extra = {}) => ({ ...envFor(endpoint, key, secret, bucket), ...extra }),
     queue: (bucket) => connect({ ...options(bucket), warn: () => {} }),
     async prepare(bucket) {
-      await initBucket(new S3Store(options(bucket)), new Keys(""));
+      await initBucket(new S3Store(options(bucket)));
       return await connect({ ...options(bucket), warn: () => {} });
     },
     close,

@@ -9,7 +9,7 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
 import type { Queue } from "../src/queue/queue.ts";
-import { RequestCounters, type RequestCounts } from "../src/s3/counters.ts";
+import { RequestCounters, type RequestCounts, type RequestMeter } from "../src/s3/counters.ts";
 import { parseJsonLines, submitOptions, withFlagNames } from "../src/cli/submit.ts";
 import type { SubmitOptions } from "../src/task/new_task.ts";
 import { parseTaskRecord } from "../src/task/task.ts";
@@ -29,7 +29,7 @@ function world() {
  */
 async function submitCounted(
   queue: Queue,
-  store: { counters: RequestCounters },
+  store: { counters: RequestMeter },
   input: unknown,
   options: SubmitOptions,
 ): Promise<Partial<RequestCounts>> {

@@ -77,7 +77,7 @@ describe("initBucket", () => {
   it("creates the bucket, enables versioning and installs the index lifecycle rules; idempotent", async () => {
     const store = new MemoryStore({ bucket: "fresh", createBucket: false });
     const keys = new Keys("oq/");
-    const r = await initBucket(store, keys);
+    const r = await initBucket(store, keys.prefix);
     assert.equal(r.created, true);
     assert.equal(r.versioning, "Enabled");
     assert.deepEqual(r.rules.map((x) => x.prefix), [
@@ -88,7 +88,7 @@ describe("initBucket", () => {
       "oq/schedule-runs/",
     ]);
     assert.deepEqual(store.engine.bucket("fresh").lifecycle, r.rules);
-    const again = await initBucket(store, keys);
+    const again = await initBucket(store, keys.prefix);
     assert.equal(again.created, false);
   });
 });

@@ -190,7 +190,8 @@ export class ConfigError extends OqError {
  * const store = new MemoryStore();
  * const queue = new Queue(store);
  * const task = await queue.submit("email", {});
- * await store.put(queue.keys.task(task.id), "not json");
+ * const shard = task.id.split("-")[0]; // tasks/{shard}/{id}.json (docs/format.md)
+ * await store.put(`tasks/${shard}/${task.id}.json`, "not json");
  * try {
  *   await queue.get(task.id);
  * } catch (e) {

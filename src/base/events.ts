@@ -9,7 +9,20 @@
 export type Listener<T> = (payload: T) => void | Promise<void>;
 
 /**
- * Typed events, named `noun:verb`.
+ * The listening side of typed events (`worker.events`, `monitor.events`,
+ * `scheduler.events`): add and remove listeners; only their owner emits.
+ */
+export interface EventSource<Events extends Record<string, unknown>> {
+  /** Where listener failures go. @default console.error */
+  onListenerError: (error: unknown, event: string) => void;
+  /** Add a listener; returns a function that removes it. */
+  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void;
+  /** Remove a listener. */
+  off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void;
+}
+
+/**
+ * Typed events, named `noun:verb`: the owner's side of an {@link EventSource}.
  *
  * @example
  * ```ts
@@ -19,7 +32,7 @@ export type Listener<T> = (payload: T) => void | Promise<void>;
  * e.emit("task:done", { id: "0-01" });
  * ```
  */
-export class Emitter<Events extends Record<string, unknown>> {
+export class Emitter<Events extends Record<string, unknown>> implements EventSource<Events> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
   /** Where listener failures go. @default console.error */
   onListenerError: (error: unknown, event: string) => void = (e, ev) =>

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { Keys } from "../protocol/keys.ts";
 import { openStore } from "./config.ts";
 import { runDaemon } from "./daemon.ts";
 import { usageError } from "./errors.ts";
@@ -47,7 +46,7 @@ export function registerSetup(program: Program): void {
         : parseIntFlag(flags.taskHistoryDays, "--task-history-days", 1);
       const { store, config } = await openStore(globals(cmd));
       const { initBucket } = await import("../queue/init.ts");
-      const r = await initBucket(store, new Keys(config.queue.prefix ?? ""), {
+      const r = await initBucket(store, config.queue.prefix ?? "", {
         versioning: flags.versioning,
         indexNoncurrentDays,
         taskHistoryDays,

@@ -10,7 +10,7 @@
 
 import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
-import { Emitter } from "../base/events.ts";
+import { Emitter, type EventSource } from "../base/events.ts";
 import { Loop } from "../base/loop.ts";
 import { ReportOnce } from "../base/report_once.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
@@ -74,8 +74,7 @@ export interface MonitorEvents extends Record<string, unknown> {
  * ```
  */
 export class Monitor {
-  /** Typed events. */
-  readonly events: Emitter<MonitorEvents> = new Emitter<MonitorEvents>();
+  readonly #events = new Emitter<MonitorEvents>();
   readonly #queue: QueueContext;
   readonly #o: ResolvedMonitorOptions;
   readonly #sweeper: Sweeper;
@@ -93,9 +92,14 @@ export class Monitor {
     this.#sweeper.onInvalid = (error) => this.#invalid(error);
   }
 
+  /** Typed events (`monitor:recovered`, `monitor:error`): listen with `on`, stop with `off`. */
+  get events(): EventSource<MonitorEvents> {
+    return this.#events;
+  }
+
   // A bad object stays bad until someone fixes it: report it once, not every cycle.
   #invalid(error: SchemaError): void {
-    if (this.#reported.first(error.message)) this.events.emit("monitor:error", { error });
+    if (this.#reported.first(error.message)) this.#events.emit("monitor:error", { error });
   }
 
   /**
@@ -219,7 +223,7 @@ export class Monitor {
       if (w.rec.status === "pending") r.recovered++;
       else if (w.rec.status === "failed") r.deadLettered++;
       else r.cancelled++;
-      this.events.emit("monitor:recovered", { taskId, status: w.rec.status });
+      this.#events.emit("monitor:recovered", { taskId, status: w.rec.status });
       await q.tasks.deleteEntry(ref);
       return;
     }
@@ -249,7 +253,7 @@ export class Monitor {
       try {
         delayMs = this.nextDelayMs(await this.runOnce());
       } catch (e) {
-        this.events.emit("monitor:error", { error: e as Error });
+        this.#events.emit("monitor:error", { error: e as Error });
       }
       this.#idleWait = delayMs > this.#o.checkIntervalS * 1000;
       return delayMs;

@@ -23,7 +23,7 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { TaskRecord } from "../task/task.ts";
-import type { DeleteEntry, VersionInfo } from "../store/types.ts";
+import type { PayloadVersion } from "../protocol/payloads.ts";
 
 /** A payload nothing points to is removed once it is this old: 1 hour. */
 export const ORPHAN_PAYLOAD_AGE_MS = 3_600_000;
@@ -50,22 +50,11 @@ export async function sweepPayloads(
 ): Promise<PayloadSweepResult> {
   const r: PayloadSweepResult = { scanned: 0, removed: 0, requests: 0 };
   const now = q.clock.now();
-  const prefix = q.keys.payloadsPrefix(shard);
-  let marker: { keyMarker?: string; versionIdMarker?: string } = {};
   let gets = 0;
-  for (;;) {
-    const page = await q.store.listVersions({ prefix, maxKeys: 1000, ...marker });
+  for await (const byTask of q.payloads.shardVersions(shard)) {
     r.requests++;
-    const byTask = new Map<string, VersionInfo[]>();
-    for (const v of page.versions) {
-      const p = q.keys.parsePayload(v.key);
-      if (p === null) continue; // not ours: left alone
-      r.scanned++;
-      const list = byTask.get(p.taskId) ?? [];
-      list.push(v);
-      byTask.set(p.taskId, list);
-    }
-    const doomed: DeleteEntry[] = [];
+    for (const versions of byTask.values()) r.scanned += versions.length;
+    const doomed: PayloadVersion[] = [];
     for (const [taskId, versions] of byTask) {
       // A task whose payloads are all young and current needs no read yet.
       if (
@@ -84,31 +73,24 @@ export async function sweepPayloads(
         onInvalid(e);
         continue; // a task we cannot read may point to any of them
       }
-      for (const v of versions) {
-        if (orphaned(q, taskId, rec, v, now)) {
-          doomed.push({ key: v.key, versionId: v.versionId === "null" ? undefined : v.versionId });
-        }
-      }
+      doomed.push(...versions.filter((v) => orphaned(q, taskId, rec, v, now)));
     }
-    if (doomed.length) r.removed += (await q.store.deleteMany(doomed)).deleted.length;
-    if (!page.isTruncated || gets >= maxGets) return r;
-    marker = { keyMarker: page.nextKeyMarker, versionIdMarker: page.nextVersionIdMarker };
+    r.removed += await q.payloads.removeVersions(doomed);
+    if (gets >= maxGets) return r;
   }
+  return r;
 }
 
 function orphaned(
   q: QueueContext,
   taskId: string,
   rec: TaskRecord | null,
-  v: VersionInfo,
+  v: PayloadVersion,
   now: number,
 ): boolean {
   const old = now - v.lastModified.getTime() >= ORPHAN_PAYLOAD_AGE_MS;
   if (rec === null) return old;
-  const keep = new Set<string>();
-  if (rec.input_ref) keep.add(q.keys.payload(taskId, "input", rec.input_ref.sha256));
-  if (rec.output_ref) keep.add(q.keys.payload(taskId, "output", rec.output_ref.sha256));
-  if (keep.has(v.key)) return !v.isLatest; // a repeat write of the same bytes, or a marker
-  if (rec.status === "running" && q.keys.parsePayload(v.key)?.kind === "output") return false;
+  if (q.payloads.referenced(taskId, rec, v)) return !v.isLatest; // a repeat write of the same bytes, or a marker
+  if (rec.status === "running" && v.kind === "output") return false;
   return old;
 }

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { ObjectStore } from "../store/types.ts";
+import type { ObjectStore, VersionInfo } from "../store/types.ts";
 import type { Transition } from "../task/transitions.ts";
 import type { Keys } from "./keys.ts";
 import { versionPages } from "../store/paging.ts";
@@ -47,6 +47,12 @@ export interface LoadedPayloads {
   input?: unknown;
   /** The output, when the record has an `output_ref`. */
   output?: unknown;
+}
+
+/** One stored version of a payload object, with the kind its key names. */
+export interface PayloadVersion extends VersionInfo {
+  /** Input or output. */
+  kind: PayloadKind;
 }
 
 /** Payload I/O of one queue. */
@@ -144,6 +150,45 @@ export class PayloadStore {
     if (rec.input_ref) out.input = await this.read(rec.id, "input", rec.input_ref, signal);
     if (rec.output_ref) out.output = await this.read(rec.id, "output", rec.output_ref, signal);
     return out;
+  }
+
+  /**
+   * The payload versions of one home shard (`payloads/{shard}/`), a page at a time (one LIST
+   * of up to 1,000 versions each) until the listing ends or the caller stops iterating.
+   * Each page maps a task id to its versions; keys that are not payloads are left out.
+   */
+  async *shardVersions(shard: string): AsyncGenerator<Map<string, PayloadVersion[]>> {
+    const prefix = this.#keys.payloadsPrefix(shard);
+    for await (const page of versionPages(this.#store, { prefix, maxKeys: 1000 })) {
+      const byTask = new Map<string, PayloadVersion[]>();
+      for (const v of page.versions) {
+        const p = this.#keys.parsePayload(v.key);
+        if (p === null) continue; // not ours: left alone
+        const list = byTask.get(p.taskId) ?? [];
+        list.push({ ...v, kind: p.kind });
+        byTask.set(p.taskId, list);
+      }
+      yield byTask;
+    }
+  }
+
+  /**
+   * Whether `v` is the object a record's reference names (`input_ref`, `output_ref`), as
+   * opposed to a payload no reference names.
+   */
+  referenced(taskId: string, rec: TaskRecord, v: PayloadVersion): boolean {
+    const ref = v.kind === "input" ? rec.input_ref : rec.output_ref;
+    return ref !== undefined && v.key === this.#keys.payload(taskId, v.kind, ref.sha256);
+  }
+
+  /** Delete these payload versions (free DELETEs); returns how many were removed. */
+  async removeVersions(versions: readonly PayloadVersion[]): Promise<number> {
+    if (versions.length === 0) return 0;
+    const refs = versions.map((v) => ({
+      key: v.key,
+      versionId: v.versionId === "null" ? undefined : v.versionId,
+    }));
+    return (await this.#store.deleteMany(refs)).deleted.length;
   }
 
   /**

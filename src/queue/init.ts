@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Keys } from "../protocol/keys.ts";
+import { Keys } from "../protocol/keys.ts";
 import { ensureLayout } from "../protocol/layout.ts";
 import { VERSION } from "../base/version.ts";
 import type { LifecycleRule, ObjectStore, VersioningState } from "../store/types.ts";
@@ -43,19 +43,19 @@ export interface InitResult {
 }
 
 /**
- * The lifecycle rules oq installs for a key layout.
+ * The lifecycle rules oq installs for a queue's key prefix (`""`, or ending with `/`).
  *
  * @example
  * ```ts
  * import { lifecycleRules, MemoryStore, Queue } from "../../mod.ts";
  * const queue = new Queue(new MemoryStore(), { prefix: "myapp/" });
- * const rules = lifecycleRules(queue.keys); // what `oq init` installs, to merge with your own
+ * const rules = lifecycleRules(queue.options.prefix); // what `oq init` installs, to merge with your own
  * rules.map((r) => r.prefix); // ["myapp/ready/", "myapp/deadlines/", ...]
  * ```
  */
-export function lifecycleRules(keys: Keys, o: InitOptions = {}): LifecycleRule[] {
+export function lifecycleRules(prefix = "", o: InitOptions = {}): LifecycleRule[] {
   const days = o.indexNoncurrentDays ?? 1;
-  const p = keys.prefix;
+  const p = new Keys(prefix).prefix; // validated
   const churn = ["ready/", "deadlines/", "signals/", "workers/", "schedule-runs/"];
   const rules: LifecycleRule[] = churn.map((prefix) => ({
     id: `oq-${prefix.slice(0, -1)}`,
@@ -74,30 +74,31 @@ export function lifecycleRules(keys: Keys, o: InitOptions = {}): LifecycleRule[]
 }
 
 /**
- * Create the bucket if absent, enable versioning and install oq's lifecycle rules.
+ * Create the bucket if absent, enable versioning and install oq's lifecycle rules for the
+ * queue key prefix `prefix` ({@link lifecycleRules}), and write the bucket's layout when absent.
  * Idempotent. Replaces the bucket's lifecycle configuration (S3 has one per bucket).
  *
  * @example
  * ```ts
  * import { initBucket } from "./init.ts";
- * import { Keys } from "../protocol/keys.ts";
  * import { MemoryStore } from "../store/memory_store.ts";
- * const r = await initBucket(new MemoryStore({ createBucket: false }), new Keys(""));
+ * const r = await initBucket(new MemoryStore({ createBucket: false }));
  * console.log(r.created, r.versioning); // true "Enabled"
  * ```
  */
 export async function initBucket(
   store: ObjectStore,
-  keys: Keys,
+  prefix = "",
   o: InitOptions = {},
 ): Promise<InitResult> {
+  const keys = new Keys(prefix);
   let created = false;
   if (!(await store.headBucket())) {
     await store.createBucket();
     created = true;
   }
   if (o.versioning ?? true) await store.putVersioning(true);
-  const rules = lifecycleRules(keys, o);
+  const rules = lifecycleRules(keys.prefix, o);
   await store.putLifecycle(rules);
   const layout = await ensureLayout(store, keys, {
     shardCount: o.shardCount ?? 4,

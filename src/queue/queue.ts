@@ -97,7 +97,11 @@ export class Queue {
     return this.context.options;
   }
 
-  /** Key builder for this queue's layout. */
+  /**
+   * Key builder for this queue's layout (the queue's own code and the CLI's).
+   *
+   * @internal
+   */
   get keys(): Keys {
     return this.context.keys;
   }

@@ -47,7 +47,10 @@ export interface S3ClientOptions {
   localNow?: () => number;
   /** Random numbers in [0, 1) for backoff jitter. @default Math.random */
   random?: () => number;
-  /** Count requests into these counters. @default a new RequestCounters */
+  /**
+   * Count requests into these counters. @default a new RequestCounters
+   * @internal
+   */
   counters?: RequestCounters;
 }
 

@@ -43,6 +43,19 @@ export const PRICE_PER_REQUEST: Readonly<Record<RequestKind, number>> = {
 export type RequestCounts = Record<RequestKind, number>;
 
 /**
+ * What a store has sent, by kind (`store.counters`): the reading side of the counts, which
+ * only the store itself adds to.
+ */
+export interface RequestMeter {
+  /** A copy of the current counts. */
+  snapshot(): RequestCounts;
+  /** Total requests of all kinds. */
+  total(): number;
+  /** Reset all counts to zero. */
+  reset(): void;
+}
+
+/**
  * Counts requests by kind. Counted once per HTTP request actually sent (retries count),
  * and also counted for failed requests, since S3 bills those too.
  *
@@ -56,7 +69,7 @@ export type RequestCounts = Record<RequestKind, number>;
  * console.log(RequestCounters.diff(c.snapshot(), before).GET); // 2
  * ```
  */
-export class RequestCounters {
+export class RequestCounters implements RequestMeter {
   #counts: RequestCounts = emptyCounts();
 
   /** Record `n` requests of a kind. */

@@ -17,7 +17,7 @@ import { listPages } from "../store/paging.ts";
 import type { HasContext, QueueContext } from "../protocol/context.ts";
 import type { Cron } from "croner";
 import { SchemaError } from "../base/errors.ts";
-import { Emitter } from "../base/events.ts";
+import { Emitter, type EventSource } from "../base/events.ts";
 import { checkSeconds, MAX_INTERVAL_MS } from "../base/limits.ts";
 import { Loop } from "../base/loop.ts";
 import { mapLimit } from "../base/concurrency.ts";
@@ -132,8 +132,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * ```
  */
 export class Scheduler {
-  /** Typed events. */
-  readonly events: Emitter<SchedulerEvents> = new Emitter<SchedulerEvents>();
+  readonly #events = new Emitter<SchedulerEvents>();
   readonly #queue: QueueContext;
   readonly #given: Clock | undefined;
   readonly #concurrency: number;
@@ -156,6 +155,11 @@ export class Scheduler {
         } (an integer >= 1)`,
       );
     }
+  }
+
+  /** Typed events (`schedule:submitted`, `schedule:error`, `scheduler:error`): listen with `on`, stop with `off`. */
+  get events(): EventSource<SchedulerEvents> {
+    return this.#events;
   }
 
   #clock(): number {
@@ -213,7 +217,7 @@ export class Scheduler {
     });
     for (const f of failures) {
       r.errors.push(f);
-      this.events.emit("schedule:error", f);
+      this.#events.emit("schedule:error", f);
     }
     r.submitted.sort((a, b) =>
       a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0
@@ -294,7 +298,7 @@ export class Scheduler {
     if (created) {
       const run: ScheduledRun = { scheduleId: id, dueAt: new Date(due), task };
       r.submitted.push(run);
-      this.events.emit("schedule:submitted", run);
+      this.#events.emit("schedule:submitted", run);
     } else r.alreadySubmitted++;
     // Only now that the task exists: advance the last-run record (never before: that lost runs).
     const adv = await advanceLastRun(q, id, e.run ?? null, {
@@ -362,7 +366,7 @@ export class Scheduler {
           delayMs = Math.min(delayMs, Math.max(50, res.nextDueAt.getTime() - this.#clock() + 50));
         }
       } catch (e) {
-        this.events.emit("scheduler:error", { error: e as Error });
+        this.#events.emit("scheduler:error", { error: e as Error });
         delayMs = Math.min(delayMs, 10_000);
       }
       return delayMs;

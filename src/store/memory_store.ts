@@ -12,7 +12,7 @@ import {
   StoreError,
   type StoreErrorContext,
 } from "../base/errors.ts";
-import { RequestCounters } from "../s3/counters.ts";
+import { RequestCounters, type RequestMeter } from "../s3/counters.ts";
 import { EngineError, StorageEngine } from "./engine.ts";
 import type {
   DeleteEntry,
@@ -69,8 +69,7 @@ export class MemoryStore implements ObjectStore {
   readonly engine: StorageEngine;
   /** Bucket name. */
   readonly bucket: string;
-  /** See {@link ObjectStore}. */
-  readonly counters: RequestCounters = new RequestCounters();
+  readonly #counters = new RequestCounters();
   /** See {@link ObjectStore}. */
   readonly name: string;
   readonly #clock: () => number;
@@ -90,6 +89,11 @@ export class MemoryStore implements ObjectStore {
   }
 
   /** See {@link ObjectStore}. */
+  get counters(): RequestMeter {
+    return this.#counters;
+  }
+
+  /** See {@link ObjectStore}. */
   now(): number {
     return this.#clock();
   }
@@ -106,7 +110,7 @@ export class MemoryStore implements ObjectStore {
 
   /** See {@link ObjectStore}. */
   headBucket(): Promise<boolean> {
-    this.counters.add("BUCKET");
+    this.#counters.add("BUCKET");
     return Promise.resolve(this.engine.hasBucket(this.bucket));
   }
 
@@ -266,7 +270,7 @@ export class MemoryStore implements ObjectStore {
     key: string | undefined,
     fn: () => T,
   ): Promise<T> {
-    this.counters.add(kind);
+    this.#counters.add(kind);
     try {
       return Promise.resolve(fn());
     } catch (e) {

@@ -7,7 +7,7 @@
 
 import { S3Client } from "../s3/client.ts";
 import type { S3ClientOptions } from "../s3/config.ts";
-import type { RequestCounters } from "../s3/counters.ts";
+import type { RequestMeter } from "../s3/counters.ts";
 import type {
   DeleteEntry,
   DeleteManyResult,
@@ -53,7 +53,7 @@ export class S3Store implements ObjectStore {
   /** `s3 {endpoint}/{bucket}`. */
   readonly name: string;
   /** Requests sent, by kind, retries included. */
-  readonly counters: RequestCounters;
+  readonly counters: RequestMeter;
 
   /** Create a store from client options, or around an existing client. */
   constructor(options: S3ClientOptions | S3Client) {

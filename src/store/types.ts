@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { RequestCounters } from "../s3/counters.ts";
+import type { RequestMeter } from "../s3/counters.ts";
 import type {
   DeleteEntry,
   DeleteManyResult,
@@ -58,7 +58,7 @@ export interface ObjectStore {
   /** A short name for messages and test output (`"memory"`, `"s3 http://127.0.0.1:9000/b"`). */
   readonly name: string;
   /** Request counts by operation: the cost metric. */
-  readonly counters: RequestCounters;
+  readonly counters: RequestMeter;
 
   /**
    * The store's time in milliseconds since the epoch: the last server `Date` header plus

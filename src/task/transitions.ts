@@ -4,28 +4,17 @@
  * transition does not apply. Every transition bumps `revision` and `write_id`, so every
  * write changes the object's bytes and ETag (invariant 3).
  *
- * Transition table (docs/format.md has the same table):
- *
- * | from      | to        | by                                                |
- * |-----------|-----------|---------------------------------------------------|
- * | pending   | running   | claim (worker)                                    |
- * | pending   | cancelled | cancel                                            |
- * | pending   | expired   | expire (monitor, or a worker that meets it)       |
- * | running   | completed | complete (its worker)                             |
- * | running   | pending   | failAttempt with retries left; release; recoverLease |
- * | running   | failed    | failAttempt permanent or out of retries; recoverLease |
- * | running   | cancelled | complete/failAttempt after a cancel request       |
- * | running   | running   | requestCancel (sets cancel_requested); extendLease; setProgress |
- * | running   | pending   | snooze (not a failure; failed beyond max_snoozes) |
- * | failed, cancelled, expired | pending | retry                                 |
- * | completed, failed, cancelled, expired | archived | archive (retention)      |
- * | finished (or pending: → cancelled) | marked deleting | markDeleting (`delete`) |
+ * Which operation applies to which state, and which states it may lead to, is data:
+ * `TRANSITIONS` in src/task/transition_table.ts (rendered in docs/format.md). Each
+ * function asks the table first and refuses what it does not list; every write is checked
+ * against it.
  *
  * @module
  */
 
 import { nonce } from "../base/ids.ts";
 import { backoffDelayMs } from "./retry_policy.ts";
+import { checkTransition, type Operation, refusal } from "./transition_table.ts";
 import type { AttemptError, TaskRecord, TaskStatus } from "./task.ts";
 
 /** Errors kept per task (most recent). */
@@ -52,7 +41,13 @@ function no(rec: TaskRecord, reason: string): Transition {
   return { ok: false, reason, status: rec.status };
 }
 
-function write(rec: TaskRecord, now: number, changes: Partial<TaskRecord>): Transition {
+function write(
+  op: Operation,
+  rec: TaskRecord,
+  now: number,
+  changes: Partial<TaskRecord>,
+): Transition {
+  checkTransition(op, rec.status, changes.status ?? rec.status);
   // A task marked for deletion is gone for every writer: nothing may claim, retry or archive it.
   if (rec.deleting_at !== undefined) return no(rec, "task is being deleted");
   return {
@@ -67,8 +62,9 @@ function write(rec: TaskRecord, now: number, changes: Partial<TaskRecord>): Tran
   };
 }
 
-function mine(rec: TaskRecord, ref: AttemptRef): string | null {
-  if (rec.status !== "running") return `task is ${rec.status}, not running`;
+function mine(op: Operation, rec: TaskRecord, ref: AttemptRef): string | null {
+  const refused = refusal(op, rec.status);
+  if (refused !== null) return refused;
   if (rec.worker_id !== ref.workerId || rec.attempt !== ref.attempt) {
     return `lease lost: attempt ${rec.attempt} is held by ${rec.worker_id ?? "nobody"}`;
   }
@@ -81,12 +77,13 @@ function withError(rec: TaskRecord, e: AttemptError): AttemptError[] {
 
 /** pending → running for `workerId`, with a lease of `leaseMs`. */
 export function claim(rec: TaskRecord, now: number, workerId: string, leaseMs: number): Transition {
-  if (rec.status !== "pending") return no(rec, `task is ${rec.status}`);
+  const refused = refusal("claim", rec.status);
+  if (refused !== null) return no(rec, refused);
   if (Date.parse(rec.available_at) > now) return no(rec, "task is not available yet");
   if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
     return no(rec, "task has expired");
   }
-  return write(rec, now, {
+  return write("claim", rec, now, {
     status: "running",
     attempt: rec.attempt + 1,
     worker_id: workerId,
@@ -103,9 +100,9 @@ export function complete(
   ref: AttemptRef,
   output: unknown,
 ): Transition {
-  const err = mine(rec, ref);
+  const err = mine("complete", rec, ref);
   if (err) return no(rec, err);
-  return write(rec, now, {
+  return write("complete", rec, now, {
     status: rec.cancel_requested ? "cancelled" : "completed",
     output: output === undefined ? null : output,
     completed_at: iso(now),
@@ -124,6 +121,7 @@ export interface Failure {
 }
 
 function failOrRetry(
+  op: Operation,
   rec: TaskRecord,
   now: number,
   f: Failure,
@@ -139,10 +137,10 @@ function failOrRetry(
   };
   const base = { last_error: f.message, errors: withError(rec, error), lease_expires_at: null };
   if (rec.cancel_requested) {
-    return write(rec, now, { ...base, status: "cancelled", completed_at: iso(now) });
+    return write(op, rec, now, { ...base, status: "cancelled", completed_at: iso(now) });
   }
   if (f.permanent || rec.retry_count >= rec.max_retries) {
-    return write(rec, now, { ...base, status: "failed", completed_at: iso(now) });
+    return write(op, rec, now, { ...base, status: "failed", completed_at: iso(now) });
   }
   const policy = {
     initialIntervalMs: rec.retry_policy.initial_interval_ms,
@@ -151,7 +149,7 @@ function failOrRetry(
     jitterPercent: rec.retry_policy.jitter_percent,
   };
   const delay = backoffDelayMs(policy, rec.retry_count, random);
-  return write(rec, now, {
+  return write(op, rec, now, {
     ...base,
     status: "pending",
     retry_count: rec.retry_count + 1,
@@ -167,9 +165,9 @@ export function failAttempt(
   failure: Failure,
   random: () => number = Math.random,
 ): Transition {
-  const err = mine(rec, ref);
+  const err = mine("failAttempt", rec, ref);
   if (err) return no(rec, err);
-  return failOrRetry(rec, now, failure, ref.workerId, random);
+  return failOrRetry("failAttempt", rec, now, failure, ref.workerId, random);
 }
 
 /** A running task whose lease ended (its worker died or hung): retry or dead-letter it. */
@@ -178,7 +176,8 @@ export function recoverLease(
   now: number,
   random: () => number = Math.random,
 ): Transition {
-  if (rec.status !== "running") return no(rec, `task is ${rec.status}`);
+  const refused = refusal("recoverLease", rec.status);
+  if (refused !== null) return no(rec, refused);
   if (rec.lease_expires_at === null || Date.parse(rec.lease_expires_at) > now) {
     return no(rec, "lease has not expired");
   }
@@ -186,6 +185,7 @@ export function recoverLease(
     `lease expired at ${rec.lease_expires_at}: worker ${rec.worker_id ?? "?"} stopped ` +
     `(crashed, hung, or exceeded timeout ${rec.timeout_seconds}s)`;
   return failOrRetry(
+    "recoverLease",
     rec,
     now,
     { message, kind: "lease_expired", permanent: false },
@@ -201,19 +201,27 @@ export function extendLease(
   ref: AttemptRef,
   leaseMs: number,
 ): Transition {
-  const err = mine(rec, ref);
+  const err = mine("extendLease", rec, ref);
   if (err) return no(rec, err);
-  return write(rec, now, { lease_expires_at: iso(now + leaseMs) });
+  return write("extendLease", rec, now, { lease_expires_at: iso(now + leaseMs) });
 }
 
 /** running → pending at once, not counted as a failure (graceful shutdown gives work back). */
 export function release(rec: TaskRecord, now: number, ref: AttemptRef): Transition {
-  const err = mine(rec, ref);
+  const err = mine("release", rec, ref);
   if (err) return no(rec, err);
   if (rec.cancel_requested) {
-    return write(rec, now, { status: "cancelled", completed_at: iso(now), lease_expires_at: null });
+    return write("release", rec, now, {
+      status: "cancelled",
+      completed_at: iso(now),
+      lease_expires_at: null,
+    });
   }
-  return write(rec, now, { status: "pending", available_at: iso(now), lease_expires_at: null });
+  return write("release", rec, now, {
+    status: "pending",
+    available_at: iso(now),
+    lease_expires_at: null,
+  });
 }
 
 /**
@@ -226,9 +234,9 @@ export function setProgress(
   ref: AttemptRef,
   value: unknown,
 ): Transition {
-  const err = mine(rec, ref);
+  const err = mine("setProgress", rec, ref);
   if (err) return no(rec, err);
-  return write(rec, now, withProgress(rec, now, value));
+  return write("setProgress", rec, now, withProgress(rec, now, value));
 }
 
 /** The fields a progress value changes, to merge into a write (no revision bump by itself). */
@@ -252,16 +260,21 @@ export function snooze(
   delayMs: number,
   random: () => number = Math.random,
 ): Transition {
-  const err = mine(rec, ref);
+  const err = mine("snooze", rec, ref);
   if (err) return no(rec, err);
   if (rec.cancel_requested) {
-    return write(rec, now, { status: "cancelled", completed_at: iso(now), lease_expires_at: null });
+    return write("snooze", rec, now, {
+      status: "cancelled",
+      completed_at: iso(now),
+      lease_expires_at: null,
+    });
   }
   const done = rec.snoozes ?? 0;
   const max = rec.max_snoozes ?? DEFAULT_MAX_SNOOZES;
   if (done >= max) {
     const message = `snoozed ${done} times, the task's limit (submit option maxSnoozes ${max})`;
     return failOrRetry(
+      "snooze",
       rec,
       now,
       { message, kind: "permanent", permanent: true },
@@ -269,7 +282,7 @@ export function snooze(
       random,
     );
   }
-  return write(rec, now, {
+  return write("snooze", rec, now, {
     status: "pending",
     snoozes: done + 1,
     available_at: iso(now + delayMs),
@@ -279,23 +292,27 @@ export function snooze(
 
 /** Cancel: pending → cancelled; running → cancel requested; terminal → unchanged (says why). */
 export function cancel(rec: TaskRecord, now: number, reason: string | null): Transition {
+  const refused = refusal("cancel", rec.status);
+  if (refused !== null) return no(rec, refused);
   if (rec.status === "pending") {
-    return write(rec, now, { status: "cancelled", cancel_reason: reason, completed_at: iso(now) });
+    return write("cancel", rec, now, {
+      status: "cancelled",
+      cancel_reason: reason,
+      completed_at: iso(now),
+    });
   }
-  if (rec.status === "running") {
-    if (rec.cancel_requested) return no(rec, "cancellation already requested");
-    return write(rec, now, { cancel_requested: true, cancel_reason: reason });
-  }
-  return no(rec, `task is already ${rec.status}`);
+  if (rec.cancel_requested) return no(rec, "cancellation already requested");
+  return write("cancel", rec, now, { cancel_requested: true, cancel_reason: reason });
 }
 
 /** pending → expired once `expires_at` has passed. */
 export function expire(rec: TaskRecord, now: number): Transition {
-  if (rec.status !== "pending") return no(rec, `task is ${rec.status}`);
+  const refused = refusal("expire", rec.status);
+  if (refused !== null) return no(rec, refused);
   if (rec.expires_at === null || Date.parse(rec.expires_at) > now) {
     return no(rec, "task has not expired");
   }
-  return write(rec, now, { status: "expired", completed_at: iso(now) });
+  return write("expire", rec, now, { status: "expired", completed_at: iso(now) });
 }
 
 /**
@@ -303,13 +320,9 @@ export function expire(rec: TaskRecord, now: number): Transition {
  * task loses its expiry (it would expire again at once); history keeps the old versions.
  */
 export function retry(rec: TaskRecord, now: number): Transition {
-  if (rec.status !== "failed" && rec.status !== "cancelled" && rec.status !== "expired") {
-    return no(
-      rec,
-      `only failed, cancelled or expired tasks can be retried (task is ${rec.status})`,
-    );
-  }
-  return write(rec, now, {
+  const refused = refusal("retry", rec.status);
+  if (refused !== null) return no(rec, refused);
+  return write("retry", rec, now, {
     status: "pending",
     retry_count: 0,
     available_at: iso(now),
@@ -323,10 +336,9 @@ export function retry(rec: TaskRecord, now: number): Transition {
 
 /** A terminal task → archived (retention). */
 export function archive(rec: TaskRecord, now: number): Transition {
-  if (!["completed", "failed", "cancelled", "expired"].includes(rec.status)) {
-    return no(rec, `only finished tasks can be archived (task is ${rec.status})`);
-  }
-  return write(rec, now, { status: "archived" });
+  const refused = refusal("archive", rec.status);
+  if (refused !== null) return no(rec, refused);
+  return write("archive", rec, now, { status: "archived" });
 }
 
 /**
@@ -334,11 +346,10 @@ export function archive(rec: TaskRecord, now: number): Transition {
  * changes: a running task's worker keeps its attempt and lease.
  */
 export function moveLane(rec: TaskRecord, now: number, shard: string): Transition {
-  if (rec.status !== "pending" && rec.status !== "running") {
-    return no(rec, `only pending and running tasks have index entries (task is ${rec.status})`);
-  }
+  const refused = refusal("moveLane", rec.status);
+  if (refused !== null) return no(rec, refused);
   if (rec.shard === shard) return no(rec, `task is already in shard ${shard}`);
-  return write(rec, now, { shard });
+  return write("moveLane", rec, now, { shard });
 }
 
 /**
@@ -352,17 +363,16 @@ export function markDeleting(
   now: number,
   options: { pending?: boolean } = {},
 ): Transition {
-  if (rec.status === "running") {
-    return no(rec, "task is running; cancel it and delete it once it has finished");
-  }
+  const refused = refusal("markDeleting", rec.status);
+  if (refused !== null) return no(rec, refused);
   if (rec.status === "pending") {
     if (!options.pending) return no(rec, "task is pending; pass pending: true (--pending)");
-    return write(rec, now, {
+    return write("markDeleting", rec, now, {
       status: "cancelled",
       cancel_reason: rec.cancel_reason ?? "deleted",
       completed_at: iso(now),
       deleting_at: iso(now),
     });
   }
-  return write(rec, now, { deleting_at: iso(now) });
+  return write("markDeleting", rec, now, { deleting_at: iso(now) });
 }

@@ -7,7 +7,7 @@
 
 import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
-import { Emitter } from "../base/events.ts";
+import { Emitter, type EventSource } from "../base/events.ts";
 import { Execution, type Recorded } from "./execution.ts";
 import type { Handler } from "./handler.ts";
 import { Heartbeat } from "./heartbeat.ts";
@@ -46,8 +46,7 @@ import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 export class Worker {
   /** Worker id. */
   readonly id: string;
-  /** Typed events. */
-  readonly events: Emitter<WorkerEvents> = new Emitter<WorkerEvents>();
+  readonly #events = new Emitter<WorkerEvents>();
   readonly #queue: QueueContext;
   readonly #handlers = new Map<string, Handler>();
   readonly #executions = new Map<string, Execution>();
@@ -87,6 +86,11 @@ export class Worker {
     }
   }
 
+  /** Typed events (`task:claimed`, `task:completed`, `worker:error`, ...): listen with `on`, stop with `off`. */
+  get events(): EventSource<WorkerEvents> {
+    return this.#events;
+  }
+
   /** Shards this worker polls. */
   get shards(): readonly string[] {
     return this.#shards;
@@ -108,7 +112,7 @@ export class Worker {
     event: K,
     listener: (payload: WorkerEvents[K]) => void | Promise<void>,
   ): () => void {
-    return this.events.on(event, listener);
+    return this.#events.on(event, listener);
   }
 
   /** Task types with a handler. */
@@ -133,7 +137,7 @@ export class Worker {
       stopping: () => this.#stopping,
       start: (claimed, lease) => this.#start(claimed, lease),
       error: (error, context) => this.#error(error, context),
-      emit: (error, context) => this.events.emit("worker:error", { error, context }),
+      emit: (error, context) => this.#events.emit("worker:error", { error, context }),
     });
     this.#heartbeat ??= new Heartbeat(
       this.#queue,
@@ -147,7 +151,7 @@ export class Worker {
       },
       () => this.inFlight,
       { busyMs: o.heartbeatIntervalMs, idleMs: o.idleHeartbeatIntervalMs },
-      (error) => this.events.emit("worker:error", { error, context: "heartbeat delete" }),
+      (error) => this.#events.emit("worker:error", { error, context: "heartbeat delete" }),
     );
     return this;
   }
@@ -212,7 +216,7 @@ export class Worker {
     try {
       result = await this.pollOnce();
     } catch (e) {
-      this.events.emit("worker:error", { error: e as Error, context: "poll" });
+      this.#events.emit("worker:error", { error: e as Error, context: "poll" });
     }
     const free = this.#o.concurrency - this.#executions.size;
     if (result.claimed > 0 && free > 0) return 0;
@@ -246,7 +250,7 @@ export class Worker {
       shards = this.#chosenShards.filter((s) => layout.isLane(s));
       const gone = this.#chosenShards.filter((s) => !layout.isLane(s));
       if (gone.length) {
-        this.events.emit("worker:error", {
+        this.#events.emit("worker:error", {
           error: new RangeError(
             `Shards ${gone.join(", ")} are not shards of the bucket's layout ` +
               `(${layout.shards.length} shards): this worker polls ${
@@ -276,10 +280,10 @@ export class Worker {
     this.#executions.set(exec.taskId, exec);
     this.#heartbeat?.busy();
     const task = new Task(claimed.rec);
-    this.events.emit("task:claimed", { task });
+    this.#events.emit("task:claimed", { task });
     const started = this.#queue.clock.now();
     void exec.run(handler).then((r) => this.#finished(r, started)).catch((e) => {
-      this.events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
+      this.#events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
     }).finally(() => {
       this.#executions.delete(exec.taskId);
       if (this.#executions.size === 0) {
@@ -291,32 +295,32 @@ export class Worker {
 
   #finished(r: Recorded, started: number): void {
     if (r.kind === "lost") {
-      return void this.events.emit("task:lost", { taskId: r.taskId, reason: r.reason });
+      return void this.#events.emit("task:lost", { taskId: r.taskId, reason: r.reason });
     }
     const { task } = r;
     switch (r.kind) {
       case "completed":
-        return void this.events.emit("task:completed", {
+        return void this.#events.emit("task:completed", {
           task,
           durationMs: this.#queue.clock.now() - started,
         });
       case "retried":
-        return void this.events.emit("task:retried", {
+        return void this.#events.emit("task:retried", {
           task,
           error: r.error!,
           retryAt: r.retryAt!,
         });
       case "failed":
-        return void this.events.emit("task:failed", {
+        return void this.#events.emit("task:failed", {
           task,
           error: r.error ?? new Error(task.lastError ?? "failed"),
         });
       case "cancelled":
-        return void this.events.emit("task:cancelled", { task });
+        return void this.#events.emit("task:cancelled", { task });
       case "released":
-        return void this.events.emit("task:released", { task });
+        return void this.#events.emit("task:released", { task });
       case "snoozed":
-        return void this.events.emit("task:snoozed", { task, until: r.retryAt! });
+        return void this.#events.emit("task:snoozed", { task, until: r.retryAt! });
     }
   }
 
@@ -373,7 +377,7 @@ export class Worker {
   // (its claims and its embedded monitor meet it again and again until someone fixes it).
   #error(error: Error, context: string): void {
     if (error instanceof SchemaError && !this.#reported.first(error.message)) return;
-    this.events.emit("worker:error", { error, context });
+    this.#events.emit("worker:error", { error, context });
   }
 
   #free(): number {
