@@ -197,7 +197,7 @@ describe("oq dev: SigV4 and the wire format", () => {
     const missing = await call(aws, `${dev.url}/${bucket}-nope/x`);
     assert.equal(errorCode(missing.body), "NoSuchBucket");
     assert.equal(
-      (await call(aws, `${base}?acl`)).status,
+      (await call(aws, `${base}?policy`)).status,
       501,
       "unsupported sub-resources are refused, not misread",
     );

@@ -18,6 +18,11 @@ import {
   type RequestContext,
   versionIdParam,
 } from "./context.ts";
+import {
+  checkDeleteConditions,
+  parseSizeCondition,
+  parseTimeCondition,
+} from "./delete_conditions.ts";
 import { invalidArgument, S3Error } from "./errors.ts";
 import { answerHeaders, applyResponseOverrides, storedHeaders } from "./metadata.ts";
 import { entityTooLarge } from "./payload.ts";
@@ -241,9 +246,15 @@ export function getObjectAttributes(ctx: RequestContext): Response {
 export function deleteObject(ctx: RequestContext): Response {
   ownedBucket(ctx);
   const versionId = versionIdParam(ctx);
-  const ifMatch = header(ctx, "if-match");
   // A conditional delete checks and deletes in one synchronous step, so it is atomic.
-  if (ifMatch !== undefined) ctx.engine.get(ctx.bucket, ctx.key, { versionId, ifMatch });
+  checkDeleteConditions(ctx.engine, ctx.bucket, ctx.key, versionId, {
+    ifMatch: header(ctx, "if-match"),
+    lastModified: parseTimeCondition(
+      header(ctx, "x-amz-if-match-last-modified-time"),
+      "x-amz-if-match-last-modified-time",
+    ),
+    size: parseSizeCondition(header(ctx, "x-amz-if-match-size"), "x-amz-if-match-size"),
+  });
   const r = ctx.engine.delete(ctx.bucket, ctx.key, versionId);
   const headers: Record<string, string> = {};
   if (r.deleteMarker) headers["x-amz-delete-marker"] = "true";

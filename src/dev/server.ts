@@ -23,6 +23,7 @@ import * as buckets from "./buckets.ts";
 import type { RequestContext } from "./context.ts";
 import { copyObject } from "./copy.ts";
 import { deleteObjects } from "./delete_objects.ts";
+import { getAcl, putAcl } from "./acl.ts";
 import { accessDenied, notImplemented, S3Error } from "./errors.ts";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./listing.ts";
 import { deleteObject, getObject, getObjectAttributes, putObject } from "./objects.ts";
@@ -60,7 +61,6 @@ export const MAX_OBJECT_SIZE = 5 * 1024 ** 3;
 // mistaken for a plain GET/PUT of the bucket or object).
 const UNSUPPORTED = [
   "accelerate",
-  "acl",
   "analytics",
   "cors",
   "encryption",
@@ -123,6 +123,11 @@ function route(ctx: RequestContext): Response | Promise<Response> {
   const q = ctx.query;
   const unsupported = UNSUPPORTED.find((name) => q.has(name));
   if (unsupported !== undefined) throw notImplemented(`the "${unsupported}" sub-resource`);
+  if (q.has("acl") && ctx.bucket !== "") {
+    if (method === "GET") return getAcl(ctx);
+    if (method === "PUT") return putAcl(ctx);
+    throw methodNotAllowed(method);
+  }
   if (ctx.bucket === "") {
     if (method === "GET") return buckets.listBuckets(ctx);
     throw methodNotAllowed(method);
