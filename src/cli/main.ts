@@ -11,6 +11,7 @@ import { registerCancel } from "./cancel.ts";
 import { registerCompletion } from "./completion.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerFlow } from "./flow.ts";
+import { registerLimits } from "./limits.ts";
 import { describeError, EXIT } from "./errors.ts";
 import { registerInspect } from "./inspect.ts";
 import { err } from "./io.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Program {
   registerTail(program);
   registerCancel(program);
   registerFlow(program);
+  registerLimits(program);
   registerWorker(program);
   registerMonitor(program);
   registerSchedule(program);

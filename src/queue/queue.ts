@@ -36,6 +36,7 @@ import {
   type TypeControl,
 } from "../protocol/flow.ts";
 import type { Keys } from "../protocol/keys.ts";
+import { type LimitOptions, setLimits } from "../protocol/type_limits.ts";
 import type { Layout } from "../protocol/layout.ts";
 import {
   type QueueOptions,
@@ -283,6 +284,43 @@ export class Queue {
   /** Every paused task type, with the reason and when it was paused (one LIST, one GET each). */
   async pausedTypes(): Promise<TypeControl[]> {
     return (await listTypeControls(this.context)).filter((c) => c.paused);
+  }
+
+  /**
+   * Limit a task type across every worker: `concurrency` (at most that many running at
+   * once) and `ratePerSecond` or `ratePerMinute` (at most that many starts in any such
+   * window). An absent field keeps that limit, `null` removes it. Workers apply it at their
+   * next wake-up check (2.5 s by default); a crashed worker's share frees when its lease
+   * ends. Types without limits cost nothing extra. See docs/format.md, "Concurrency limit".
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Queue } from "../../mod.ts";
+   * const queue = new Queue(new MemoryStore());
+   * await queue.setLimit("call_api", { concurrency: 5, ratePerSecond: 10 });
+   * (await queue.getControl("call_api")).concurrency; // 5
+   * await queue.clearLimit("call_api");
+   * ```
+   */
+  setLimit(taskType: string, limits: LimitOptions): Promise<SetPausedResult> {
+    return setLimits(this.context, taskType, limits);
+  }
+
+  /** Remove every limit of a task type (its concurrency and rate limits). */
+  clearLimit(taskType: string): Promise<SetPausedResult> {
+    return setLimits(this.context, taskType, { concurrency: null, ratePerSecond: null });
+  }
+
+  /** A task type's flow control: paused or not, and its limits (one GET). */
+  getControl(taskType: string): Promise<TypeControl> {
+    return getTypeControl(this.context, taskType);
+  }
+
+  /** Every task type with a concurrency or rate limit (one LIST, one GET each). */
+  async limits(): Promise<TypeControl[]> {
+    return (await listTypeControls(this.context)).filter((c) =>
+      c.concurrency !== null || c.rateLimit !== null
+    );
   }
 
   /**
