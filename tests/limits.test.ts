@@ -165,6 +165,45 @@ describe("the semaphore (control/slots/{type}.json)", () => {
     assert.equal((await s.acquire(holder("0-x", clock.now()), 1)).kind, "granted");
     assert.ok(queue.store.counters.snapshot().GET - before <= 2, "one task GET to evict");
     assert.deepEqual((await s.holders()).map((h) => h.task_id), ["0-x"]);
+    assert.equal((await queue.get(t.id))!.revision, t.revision + 1, "the pending task was fenced");
+  });
+
+  it("a claimer whose task write lands after its holder was evicted fails (the fence), so the limit holds", async () => {
+    const { queue, clock, store } = memQueue({ shardCount: 1 });
+    await queue.setLimit("a", { concurrency: 1 });
+    let hold: Promise<void> | null = null;
+    let unblock!: () => void;
+    let blocked = false;
+    const slow = new Proxy(store, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target);
+        if (prop !== "put") return typeof v === "function" ? v.bind(target) : v;
+        return async (key: string, ...rest: unknown[]) => {
+          if (hold && key.includes("tasks/")) {
+            blocked = true;
+            await hold;
+          }
+          return (v as (...a: unknown[]) => unknown).call(target, key, ...rest);
+        };
+      },
+    });
+    const ran: string[] = [];
+    const slowWorker = new Worker(new Queue(slow, { warn: () => {}, shardCount: 1 }), "slow")
+      .task("a", () => void ran.push("slow"));
+    slowWorker.configure({ withMonitor: false });
+    await queue.submitMany([["a", {}], ["a", {}]]);
+    hold = new Promise<void>((r) => (unblock = r));
+    const slowPoll = slowWorker.pollOnce();
+    while (!blocked) await settle(1); // holds the slot; its task write is in flight
+    clock.advance(400_000); // past its claim window and the lease it recorded
+    // Another process needs the slot for another task: it evicts the slow holder.
+    const other = new Slots(queue.context, "a");
+    assert.equal((await other.acquire(holder("0-other", clock.now()), 1)).kind, "granted");
+    unblock();
+    hold = null;
+    assert.equal((await slowPoll).claimed, 0, "the late task write lost to the fence");
+    await slowWorker.drain();
+    assert.deepEqual(ran, []);
   });
 
   it("a holder past its recorded lease whose attempt still runs (lease extended) is kept and refreshed", async () => {

@@ -74,13 +74,14 @@ export class RateLog {
 
   /**
    * Re-read the log (one GET) and return the store time from which a start is allowed
-   * (`now` or earlier when one is allowed now). A worker calls it before claiming a type's
+   * (`at`; equal to `now` when one is allowed now). A worker calls it before claiming a type's
    * tasks, so a type over its rate costs one GET and no task read.
    */
-  allowedAt(limit: number, windowMs: number): Promise<number> {
+  allowedAt(limit: number, windowMs: number): Promise<{ now: number; at: number }> {
     return this.#rec.serial(async () => {
       const cur = await this.#rec.read(true);
-      return nextAllowed(cur?.rec.starts ?? [], this.#ctx.clock.now(), limit, windowMs);
+      const now = this.#ctx.clock.now();
+      return { now, at: nextAllowed(cur?.rec.starts ?? [], now, limit, windowMs) };
     });
   }
 

@@ -8,7 +8,9 @@
  * A holder stays valid, without any request, while it is younger than the claim window
  * (its claimer may not have written the task yet) or its recorded lease end is ahead. Past
  * both, an acquirer that needs the slot reads the holder's task: the holder is kept (with
- * the lease end refreshed) when that attempt still runs with a lease ahead, else evicted.
+ * the lease end refreshed) when that attempt still runs with a lease ahead, else evicted;
+ * a task still pending is fenced first (rewritten with a new revision), so a claim whose
+ * task write is still in flight fails instead of running without its slot.
  * So a crashed worker's share is freed when its lease ends, and the GETs are paid only
  * when the type is full. Times are the store's clock; every comparison allows for its
  * uncertainty. docs/format.md ("Concurrency limit") argues the bound.
@@ -18,21 +20,19 @@
 
 import { z } from "zod";
 import { SchemaError } from "../base/errors.ts";
+import { nonce } from "../base/ids.ts";
 import type { QueueContext } from "./context.ts";
 import { CachedRecord } from "./cached_record.ts";
 
 /** Version of the semaphore object's format. */
 export const SLOTS_SCHEMA_VERSION = 1;
 
-/** A holder younger than this (store time) is valid whatever its task says. */
-export const CLAIM_WINDOW_MS = 30_000;
-
 /**
- * A claimer that got its slot this long ago or more abandons the claim before the task
- * write (and gives the slot back): the rest of {@link CLAIM_WINDOW_MS} covers that write's
- * time in flight and the clocks' disagreement.
+ * A holder younger than this (store time) is valid whatever its task says: its claimer is
+ * probably writing the task. Safety does not rest on it (an older holder's pending task is
+ * fenced before the holder is evicted); it only spares a claim in progress that fence.
  */
-export const CLAIM_DEADLINE_MS = 10_000;
+export const CLAIM_WINDOW_MS = 10_000;
 
 const MAX_ROUNDS = 8;
 
@@ -128,7 +128,7 @@ export class Slots {
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const cur = await this.#rec.read(round > 0);
         const now = this.#ctx.clock.now();
-        const others = (cur?.rec.holders ?? []).filter((h) => h.task_id !== holder.task_id);
+        const others = (cur?.rec.holders ?? []).filter((h) => !same(h, holder));
         const kept: Holder[] = [];
         const unsure: Holder[] = [];
         for (const h of others) (this.#surelyValid(h, now) ? kept : unsure).push(h);
@@ -198,19 +198,30 @@ export class Slots {
   }
 
   // A holder past its window and recorded lease: still valid (lease end refreshed) when its
-  // attempt runs with a lease ahead; null (evict) otherwise. One task GET.
+  // attempt runs with a lease ahead; null (evict) otherwise. One task GET; when the task is
+  // still pending, its claimer may yet write it (a slow request, a paused process): the
+  // task is first rewritten unchanged but for its revision (a fence), so that claim's
+  // compare-and-swap, made against the version it read, can never land.
   async #check(h: Holder, now: number): Promise<Holder | null> {
-    let task;
-    try {
-      task = await this.#ctx.tasks.read(h.task_id);
-    } catch (e) {
-      if (e instanceof SchemaError) return null; // no worker can be running it
-      throw e;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      let task;
+      try {
+        task = await this.#ctx.tasks.read(h.task_id);
+      } catch (e) {
+        if (e instanceof SchemaError) return null; // no worker can be running it
+        throw e;
+      }
+      if (task === null) return null;
+      const r = task.rec;
+      const leaseEnd = r.lease_expires_at === null ? 0 : Date.parse(r.lease_expires_at);
+      const runs = r.status === "running" && r.attempt === h.attempt &&
+        r.worker_id === h.worker_id;
+      if (runs) return leaseEnd + this.#margin() > now ? { ...h, lease_until: leaseEnd } : null;
+      // Running another attempt, or finished: changed since the claimer read it.
+      if (r.status !== "pending") return null;
+      const fence = { ...r, revision: r.revision + 1, write_id: nonce() };
+      if (await this.#ctx.tasks.replace(fence, task.etag) !== null) return null;
     }
-    if (task === null) return null;
-    const r = task.rec;
-    const leaseEnd = r.lease_expires_at === null ? 0 : Date.parse(r.lease_expires_at);
-    const runs = r.status === "running" && r.attempt === h.attempt && r.worker_id === h.worker_id;
-    return runs && leaseEnd + this.#margin() > now ? { ...h, lease_until: leaseEnd } : null;
+    return h; // the task kept changing: keep the holder (safe), look again next time
   }
 }

@@ -85,8 +85,6 @@ export interface ClaimGate {
 
 /** What a gate granted: given back once the attempt's outcome is written (or the claim failed). */
 export interface Permit {
-  /** False once the claimer is too late to write the task under this permit. */
-  inTime(): boolean;
   /** Give the permit back. Never throws. */
   release(): Promise<void>;
 }
@@ -156,15 +154,15 @@ export async function claimCandidate(
     permit = a.permit;
   }
   // A request that throws from here on keeps the permit: the task write may have landed, so
-  // the holder stays until its claim window and lease end, then is checked and evicted.
+  // the holder stays until its claim window and lease end, then is checked (and the task
+  // fenced if still pending) and evicted.
   // Index first: a crash after this PUT leaves a lease entry the monitor checks and drops.
   const lease = await queue.tasks.putLease(t.next);
-  const late = permit !== undefined && !permit.inTime();
-  const claimed = late ? null : await queue.tasks.replace(t.next, current.etag);
+  const claimed = await queue.tasks.replace(t.next, current.etag);
   if (claimed === null) {
     await queue.tasks.deleteEntry(lease);
     await permit?.release();
-    return { kind: "skipped", reason: late ? "claim window passed" : "lost the race" };
+    return { kind: "skipped", reason: "lost the race" };
   }
   await queue.tasks.deleteEntry(ref);
   return { kind: "claimed", claimed, lease, permit };

@@ -13,7 +13,7 @@
 
 import type { QueueContext } from "../protocol/context.ts";
 import { RateLog } from "../protocol/rate.ts";
-import { CLAIM_DEADLINE_MS, type Holder, Slots } from "../protocol/slots.ts";
+import { type Holder, Slots } from "../protocol/slots.ts";
 import type { TaskRecord } from "../task/task.ts";
 import type { ClaimGate, Permit } from "./claim.ts";
 import type { TypeLimits } from "./paused_types.ts";
@@ -57,10 +57,10 @@ export class Limiter {
       retryAt = t.retryAt;
     }
     if (limits.rate !== null && room > 0) {
-      const at = await this.#rateOf(taskType).allowedAt(limits.rate.limit, limits.rate.windowMs);
-      if (at > now) {
+      const r = await this.#rateOf(taskType).allowedAt(limits.rate.limit, limits.rate.windowMs);
+      if (r.at > r.now) {
         room = 0;
-        retryAt = at;
+        retryAt = r.at;
       } else room = Math.min(room, limits.rate.limit);
     }
     return { room, retryAt };
@@ -91,7 +91,7 @@ export class Limiter {
       if (r.kind === "contended") return { retryAt: null };
       holder = h;
     }
-    const permit = this.#permit(taskType, limits, holder, grantedAt);
+    const permit = this.#permit(taskType, limits, holder);
     if (limits.rate !== null) {
       const r = await this.#rateOf(taskType).admit(limits.rate.limit, limits.rate.windowMs)
         .catch(async (e) => {
@@ -106,10 +106,9 @@ export class Limiter {
     return { permit };
   }
 
-  #permit(taskType: string, limits: TypeLimits, holder: Holder | null, grantedAt: number): Permit {
+  #permit(taskType: string, limits: TypeLimits, holder: Holder | null): Permit {
     let released = false;
     return {
-      inTime: () => this.#ctx.clock.now() - grantedAt < CLAIM_DEADLINE_MS,
       release: async () => {
         if (released || holder === null) return;
         released = true;
