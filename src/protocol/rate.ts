@@ -72,6 +72,10 @@ export class RateLog {
     );
   }
 
+  #span(windowMs: number): number {
+    return rateSpan(windowMs, this.#ctx.store.clockUncertaintyMs());
+  }
+
   /**
    * Re-read the log (one GET) and return the store time from which a start is allowed
    * (`at`; equal to `now` when one is allowed now). A worker calls it before claiming a type's
@@ -81,20 +85,21 @@ export class RateLog {
     return this.#rec.serial(async () => {
       const cur = await this.#rec.read(true);
       const now = this.#ctx.clock.now();
-      return { now, at: nextAllowed(cur?.rec.starts ?? [], now, limit, windowMs) };
+      return { now, at: nextAllowed(cur?.rec.starts ?? [], now, limit, this.#span(windowMs)) };
     });
   }
 
   /** Record a start if fewer than `limit` lie in the window ending now (one PUT, GET on a lost race). */
   admit(limit: number, windowMs: number): Promise<RateResult> {
+    const span = this.#span(windowMs);
     return this.#rec.serial(async () => {
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const cur = await this.#rec.read(round > 0);
         const starts = cur?.rec.starts ?? [];
         const at = Math.max(this.#ctx.clock.now(), starts.at(-1) ?? -Infinity);
-        const allowed = nextAllowed(starts, at, limit, windowMs);
+        const allowed = nextAllowed(starts, at, limit, span);
         if (allowed > at) return { kind: "limited", retryAt: allowed };
-        const inWindow = starts.filter((s) => s > at - windowMs);
+        const inWindow = starts.filter((s) => s > at - span);
         const kept = limit > 1 ? inWindow.slice(-(limit - 1)) : [];
         if (await this.#rec.write(cur, { starts: [...kept, at] }) !== null) {
           return { kind: "admitted", at };
@@ -103,6 +108,16 @@ export class RateLog {
       return { kind: "contended" };
     });
   }
+}
+
+/**
+ * The window checked: the limit's, widened by the slack between a recorded start and the
+ * handler's real start: the disagreement of two processes' store clocks (twice the
+ * uncertainty) plus 250 ms for the claim's own writes. Zero on a store with an exact clock
+ * (the memory store).
+ */
+export function rateSpan(windowMs: number, clockUncertaintyMs: number): number {
+  return clockUncertaintyMs > 0 ? windowMs + 2 * clockUncertaintyMs + 250 : windowMs;
 }
 
 /**
