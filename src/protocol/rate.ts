@@ -2,10 +2,11 @@
  * The rate limit of a task type across every worker: a sliding-window log,
  * `control/rate/{task_type}.json`, holding the store times of the type's latest starts. A
  * claimer appends its start (compare-and-swap) before the lease entry and the task write,
- * and only while fewer than `limit` recorded starts lie in `(at - window, at]`. Recorded
- * times never go backwards (a start is recorded at the later of the claimer's clock and
- * the last recorded start), so the log is exact in its own time line: no window of the
- * log ever holds more than `limit` starts. A start recorded for a claim that then lost its
+ * and only while fewer than `limit` recorded starts lie after `at - span`, where `at` is
+ * the claimer's store clock and the span is the window widened by the clocks' disagreement
+ * and the claim's own latency ({@link rateSpan}). A start recorded at r really happens
+ * within [r - u, r + u + 250 ms] (u: clock uncertainty), so no real window of the limit's
+ * length can hold more than `limit` starts while that latency holds. A start recorded for a claim that then lost its
  * race stays in the log: the type runs less, never more. A task refused by the limit is
  * not claimed, so it spends no attempt. docs/format.md ("Rate limit") gives the cost.
  *
@@ -96,12 +97,12 @@ export class RateLog {
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const cur = await this.#rec.read(round > 0);
         const starts = cur?.rec.starts ?? [];
-        const at = Math.max(this.#ctx.clock.now(), starts.at(-1) ?? -Infinity);
+        const at = this.#ctx.clock.now();
         const allowed = nextAllowed(starts, at, limit, span);
         if (allowed > at) return { kind: "limited", retryAt: allowed };
-        const inWindow = starts.filter((s) => s > at - span);
-        const kept = limit > 1 ? inWindow.slice(-(limit - 1)) : [];
-        if (await this.#rec.write(cur, { starts: [...kept, at] }) !== null) {
+        // Another process's clock may be behind ours (by less than a span): keep two spans.
+        const kept = starts.filter((s) => s > at - 2 * span);
+        if (await this.#rec.write(cur, { starts: [...kept, at].sort((x, y) => x - y) }) !== null) {
           return { kind: "admitted", at };
         }
       }
@@ -130,7 +131,8 @@ export function nextAllowed(
   limit: number,
   windowMs: number,
 ): number {
-  const inWindow = starts.filter((s) => s > at - windowMs);
+  // Starts recorded "after" `at` (by a clock ahead of ours) count too.
+  const inWindow = starts.filter((s) => s > at - windowMs).sort((x, y) => x - y);
   if (inWindow.length < limit) return at;
   // The start that must leave the window: then limit - 1 remain.
   return inWindow[inWindow.length - limit]! + windowMs;
