@@ -21,7 +21,8 @@ export type { ConnectEnv, ConnectOptions } from "./src/queue/connect.ts";
 export { Queue } from "./src/queue/queue.ts";
 export type { CancelResult } from "./src/queue/state_changes.ts";
 export type { DeleteTaskOptions, DeleteTaskResult } from "./src/protocol/delete.ts";
-export type { SetPausedResult, TypeControl } from "./src/protocol/flow.ts";
+export type { RateLimit, SetPausedResult, TypeControl } from "./src/protocol/flow.ts";
+export type { LimitOptions } from "./src/protocol/type_limits.ts";
 export { type WaitOptions, WaitTimeoutError } from "./src/queue/wait.ts";
 export type { QueueOptions, ResolvedQueueOptions } from "./src/protocol/options.ts";
 export type {

@@ -291,6 +291,35 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     assert.equal((await oq(["pause", "../x"])).code, 2, "a bad type name is a usage error");
   });
 
+  it("limit, limits: a type's limits, seen by the library; bad values are usage errors", async () => {
+    assert.match(ok(await oq(["limits"]), "limits"), /^$/);
+    const set = ok(await oq(["limit", "api", "--concurrency", "5", "--rate", "10/s"]), "limit");
+    assert.match(set, /api\s+concurrency 5, rate 10\/s/);
+    const q = await get().queue(bucket);
+    const c = await q.getControl("api");
+    assert.deepEqual([c.concurrency, c.rateLimit], [5, { limit: 10, windowMs: 1000 }]);
+    const j = json(await oq(["limits", "--json"]), "limits --json");
+    assert.deepEqual(
+      j.map((x: { task_type: string; concurrency: number }) => [x.task_type, x.concurrency]),
+      [
+        ["api", 5],
+      ],
+    );
+    ok(await oq(["limit", "api", "--no-rate"]), "--no-rate");
+    assert.equal((await q.getControl("api")).rateLimit, null);
+    for (
+      const bad of [["--concurrency", "0"], ["--rate", "ten"], [], [
+        "--clear",
+        "--concurrency",
+        "2",
+      ]]
+    ) {
+      assert.equal((await oq(["limit", "api", ...bad])).code, 2, `usage error: ${bad.join(" ")}`);
+    }
+    assert.match(ok(await oq(["limit", "api", "--clear"]), "--clear"), /api\s+none/);
+    assert.deepEqual(await q.limits(), []);
+  });
+
   it("monitor --once reports a cycle", async () => {
     const r = json(await oq(["monitor", "--once", "--json"]), "monitor --once");
     assert.equal(r.recovered, 0);

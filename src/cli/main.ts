@@ -12,6 +12,7 @@ import { registerCompletion } from "./completion.ts";
 import { registerDelete } from "./delete.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerFlow } from "./flow.ts";
+import { registerLimits } from "./limits.ts";
 import { describeError, EXIT } from "./errors.ts";
 import { registerInspect } from "./inspect.ts";
 import { err } from "./io.ts";
@@ -37,6 +38,7 @@ export function buildProgram(): Program {
   registerWait(program);
   registerDelete(program);
   registerFlow(program);
+  registerLimits(program);
   registerWorker(program);
   registerMonitor(program);
   registerSchedule(program);

@@ -14,7 +14,7 @@ import {
   type CensusState,
   TaskCensus,
 } from "../queue/census.ts";
-import { readTypeControl, type TypeControl } from "../protocol/flow.ts";
+import { readTypeControl, toControl, type TypeControl } from "../protocol/flow.ts";
 import { isHeartbeatStale, listHeartbeats } from "../protocol/heartbeats.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
@@ -238,12 +238,7 @@ export class SnapshotCache {
         t,
         r === null ? { etag: undefined, control: null } : {
           etag: r.etag,
-          control: {
-            taskType: t,
-            paused: r.rec.paused,
-            reason: r.rec.reason,
-            updatedAt: new Date(r.rec.updated_at),
-          },
+          control: toControl(r.rec),
         },
       );
     });

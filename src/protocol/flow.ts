@@ -1,6 +1,7 @@
 /**
  * Flow control of a task type for every worker: `control/types/{task_type}.json` says
- * whether the type is paused. Pausing or resuming writes that object (a compare-and-swap),
+ * whether the type is paused, and its limits (concurrency, rate; src/protocol/slots.ts and
+ * src/protocol/rate.ts enforce them). Pausing or resuming writes that object (a compare-and-swap),
  * then touches the type's wake-up signal, so every worker learns of the change at its next
  * signal check (every `wakeCheckIntervalMs`, 2.5 s by default) without polling the control
  * object: a worker reads it only when the type's signal changed, and once per
@@ -35,6 +36,13 @@ export const TypeControlRecordSchema = z.looseObject({
   updated_at: z.string(),
   revision: z.number().int().nonnegative(),
   write_id: z.string(),
+  /** At most this many tasks of the type run at once (src/protocol/slots.ts); absent: none. */
+  concurrency: z.number().int().positive().nullable().optional(),
+  /** At most `limit` starts in any `window_ms` (src/protocol/rate.ts); absent: none. */
+  rate_limit: z.object({
+    limit: z.number().int().positive(),
+    window_ms: z.number().int().positive(),
+  }).nullable().optional(),
 });
 
 /** The stored control record of one task type. */
@@ -50,6 +58,18 @@ export interface TypeControl {
   reason: string | null;
   /** When the control last changed (store clock). */
   updatedAt: Date;
+  /** At most this many tasks of the type run at once, counting every worker; `null`: no limit. */
+  concurrency: number | null;
+  /** At most `limit` starts of the type in any window of `windowMs`; `null`: no limit. */
+  rateLimit: RateLimit | null;
+}
+
+/** A rate limit: at most `limit` starts in any window of `windowMs` milliseconds. */
+export interface RateLimit {
+  /** Starts allowed per window. */
+  limit: number;
+  /** The window, in milliseconds. */
+  windowMs: number;
 }
 
 /** Outcome of {@link setPaused}. */
@@ -66,12 +86,17 @@ export interface SetPausedResult {
   signalled: boolean;
 }
 
-function toControl(rec: TypeControlRecord): TypeControl {
+/** What a stored control record says. */
+export function toControl(rec: TypeControlRecord): TypeControl {
   return {
     taskType: rec.task_type,
     paused: rec.paused,
     reason: rec.reason,
     updatedAt: new Date(rec.updated_at),
+    concurrency: rec.concurrency ?? null,
+    rateLimit: rec.rate_limit
+      ? { limit: rec.rate_limit.limit, windowMs: rec.rate_limit.window_ms }
+      : null,
   };
 }
 
@@ -121,7 +146,14 @@ export async function readTypeControl(
 export async function getTypeControl(ctx: QueueContext, taskType: string): Promise<TypeControl> {
   const r = await readTypeControl(ctx, taskType);
   if (r === null || r === "unchanged") {
-    return { taskType, paused: false, reason: null, updatedAt: new Date(0) };
+    return {
+      taskType,
+      paused: false,
+      reason: null,
+      updatedAt: new Date(0),
+      concurrency: null,
+      rateLimit: null,
+    };
   }
   return toControl(r.rec);
 }
@@ -147,17 +179,46 @@ export async function setPaused(
   paused: boolean,
   options: { reason?: string } = {},
 ): Promise<SetPausedResult> {
-  const key = ctx.keys.control(taskType); // validates the type name
+  ctx.keys.control(taskType); // validates the type name
   const reason = paused ? (options.reason ?? null) : null;
   if (reason !== null && reason.length > MAX_REASON_CHARS) {
     throw new RangeError(
       `The pause reason is ${reason.length} characters; at most ${MAX_REASON_CHARS}`,
     );
   }
+  return await updateControl(
+    ctx,
+    taskType,
+    (rec) =>
+      (rec?.paused ?? false) === paused && (!paused || rec?.reason === reason)
+        ? null
+        : { paused, reason },
+  );
+}
+
+/** The fields of a control record a change sets. */
+export type ControlChange = Partial<
+  Pick<TypeControlRecord, "paused" | "reason" | "concurrency" | "rate_limit">
+>;
+
+/**
+ * Change a type's control record (compare-and-swap: GET, then PUT with `If-Match`, or
+ * `If-None-Match: *` when it does not exist; retried on a lost race), then touch the type's
+ * wake-up signal. `change` returns the fields to set, or `null` when the record already
+ * says so (nothing written; the signal is touched anyway, repairing a lost one). Fields
+ * this version does not know are kept.
+ */
+export async function updateControl(
+  ctx: QueueContext,
+  taskType: string,
+  change: (current: TypeControlRecord | null) => ControlChange | null,
+): Promise<SetPausedResult> {
+  const key = ctx.keys.control(taskType); // validates the type name
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const cur = await readTypeControl(ctx, taskType);
     const rec = cur === null || cur === "unchanged" ? null : cur.rec;
-    if ((rec?.paused ?? false) === paused && (!paused || rec?.reason === reason)) {
+    const fields = change(rec);
+    if (fields === null) {
       const signalled = await ctx.signals.touch(taskType, { force: true });
       return {
         control: rec ? toControl(rec) : await getTypeControl(ctx, taskType),
@@ -167,11 +228,12 @@ export async function setPaused(
     }
     const now = new Date(await ctx.now()).toISOString();
     const next: TypeControlRecord = {
+      paused: false,
+      reason: null,
       ...(rec ?? {}),
+      ...fields,
       schema_version: Math.max(rec?.schema_version ?? 0, CONTROL_SCHEMA_VERSION),
       task_type: taskType,
-      paused,
-      reason,
       updated_at: now,
       revision: rec ? rec.revision + 1 : 0,
       write_id: nonce(),
@@ -208,7 +270,10 @@ export async function setPaused(
  * (await listTypeControls(queue.context)).map((c) => c.taskType); // ["email"]
  * ```
  */
-export async function listTypeControls(ctx: QueueContext): Promise<TypeControl[]> {
+export async function listTypeControls(
+  ctx: QueueContext,
+  keep: (control: TypeControl) => boolean = () => true,
+): Promise<TypeControl[]> {
   const objects = await listAllObjects(ctx.store, ctx.keys.controlPrefix());
   const out: TypeControl[] = [];
   for (const o of objects) {
@@ -216,7 +281,7 @@ export async function listTypeControls(ctx: QueueContext): Promise<TypeControl[]
     if (taskType === null) continue;
     try {
       const r = await readTypeControl(ctx, taskType);
-      if (r !== null && r !== "unchanged") out.push(toControl(r.rec));
+      if (r !== null && r !== "unchanged" && keep(toControl(r.rec))) out.push(toControl(r.rec));
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
       ctx.badObjects.report(o.key, o.etag, e.message);

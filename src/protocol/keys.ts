@@ -279,6 +279,16 @@ export class Keys {
     return NAME_RE.test(t) && !t.includes("..") ? t : null;
   }
 
+  /** `control/slots/{type}.json`: holders of a type's concurrency limit (src/protocol/slots.ts). */
+  slots(taskType: string): string {
+    return `${this.prefix}control/slots/${validateName("task type", taskType)}.json`;
+  }
+
+  /** `control/rate/{type}.json`: recent starts of a rate-limited type (src/protocol/rate.ts). */
+  rate(taskType: string): string {
+    return `${this.prefix}control/rate/${validateName("task type", taskType)}.json`;
+  }
+
   /** `schedules/{id}.json`: a cron schedule. */
   schedule(scheduleId: string): string {
     return `${this.prefix}schedules/${validateName("schedule id", scheduleId)}.json`;

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type DerivedId, newTaskRecord, type SubmitOptions } from "../task/new_task.ts";
+import { mapLimit } from "../base/concurrency.ts";
+import {
+  type DerivedId,
+  newTaskRecord,
+  PROBE_PLACEMENT,
+  type SubmitOptions,
+} from "../task/new_task.ts";
 import { replaceableByKey, replacementOf } from "../task/idempotency.ts";
 import { Task } from "../task/task.ts";
 import type { QueueContext } from "./context.ts";
@@ -90,4 +96,25 @@ export async function submitTask(
   await ctx.signals.touch(taskType);
   // The caller's input is the value: no need to read back what was just written.
   return { task: new Task(created.rec, payload ? { input: built.input } : {}), created: true };
+}
+
+/**
+ * Submit many tasks (up to 16 at a time). `shared` options apply to every task; each
+ * entry's own options win. Every entry is validated before anything is written, so a bad
+ * one does not leave half a batch behind.
+ */
+export async function submitTasks(
+  ctx: QueueContext,
+  entries: ReadonlyArray<readonly [string, unknown, SubmitOptions?]>,
+  shared: SubmitOptions,
+): Promise<Submitted[]> {
+  const now = await ctx.now();
+  for (const [type, input, opts] of entries) {
+    await newTaskRecord(type, input, { ...shared, ...opts }, ctx.options, now, PROBE_PLACEMENT);
+  }
+  return await mapLimit(
+    entries,
+    16,
+    ([type, input, opts]) => submitTask(ctx, type, input, { ...shared, ...opts }),
+  );
 }

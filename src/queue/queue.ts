@@ -27,7 +27,6 @@ import {
 import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
 import { deleteTask, type DeleteTaskOptions, type DeleteTaskResult } from "../protocol/delete.ts";
 import { waitForTask, type WaitOptions } from "./wait.ts";
-import { mapLimit } from "../base/concurrency.ts";
 import { QueueContext } from "../protocol/context.ts";
 import {
   getTypeControl,
@@ -37,13 +36,14 @@ import {
   type TypeControl,
 } from "../protocol/flow.ts";
 import type { Keys } from "../protocol/keys.ts";
+import { type LimitOptions, setLimits } from "../protocol/type_limits.ts";
 import type { Layout } from "../protocol/layout.ts";
 import {
   type QueueOptions,
   type ResolvedQueueOptions,
   resolveQueueOptions,
 } from "../protocol/options.ts";
-import { submitTask } from "../protocol/submit.ts";
+import { submitTask, submitTasks } from "../protocol/submit.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
 import {
   createSchedule,
@@ -57,7 +57,7 @@ import {
 } from "../schedule/operations.ts";
 import { getScheduleLastRun } from "../schedule/last_run.ts";
 import type { ObjectStore } from "../store/types.ts";
-import { newTaskRecord, PROBE_PLACEMENT, type SubmitOptions } from "../task/new_task.ts";
+import type { SubmitOptions } from "../task/new_task.ts";
 import { Task } from "../task/task.ts";
 
 /**
@@ -173,16 +173,7 @@ export class Queue {
     entries: ReadonlyArray<readonly [string, unknown, SubmitOptions?]>,
     shared: SubmitOptions = {},
   ): Promise<Task[]> {
-    const now = await this.context.now();
-    // Validate every entry first, so a bad one does not leave half a batch behind.
-    for (const [type, input, opts] of entries) {
-      await newTaskRecord(type, input, { ...shared, ...opts }, this.options, now, PROBE_PLACEMENT);
-    }
-    return await mapLimit(
-      entries,
-      16,
-      ([type, input, opts]) => this.submit(type, input, { ...shared, ...opts }),
-    );
+    return (await submitTasks(this.context, entries, shared)).map((s) => s.task);
   }
 
   /**
@@ -312,16 +303,50 @@ export class Queue {
   }
 
   /** Every paused task type, with the reason and when it was paused (one LIST, one GET each). */
-  async pausedTypes(): Promise<TypeControl[]> {
-    return (await listTypeControls(this.context)).filter((c) => c.paused);
+  pausedTypes(): Promise<TypeControl[]> {
+    return listTypeControls(this.context, (c) => c.paused);
+  }
+
+  /**
+   * Limit a task type across every worker: `concurrency` (at most that many running at
+   * once) and `ratePerSecond` or `ratePerMinute` (at most that many starts in any such
+   * window). An absent field keeps that limit, `null` removes it. Workers apply it at their
+   * next wake-up check (2.5 s by default); a crashed worker's share frees when its lease
+   * ends. Types without limits cost nothing extra. See docs/format.md, "Concurrency limit".
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Queue } from "../../mod.ts";
+   * const queue = new Queue(new MemoryStore());
+   * await queue.setLimit("call_api", { concurrency: 5, ratePerSecond: 10 });
+   * (await queue.getControl("call_api")).concurrency; // 5
+   * await queue.clearLimit("call_api");
+   * ```
+   */
+  setLimit(taskType: string, limits: LimitOptions): Promise<SetPausedResult> {
+    return setLimits(this.context, taskType, limits);
+  }
+
+  /** Remove every limit of a task type (its concurrency and rate limits). */
+  clearLimit(taskType: string): Promise<SetPausedResult> {
+    return setLimits(this.context, taskType, { concurrency: null, ratePerSecond: null });
+  }
+
+  /** A task type's flow control: paused or not, and its limits (one GET). */
+  getControl(taskType: string): Promise<TypeControl> {
+    return getTypeControl(this.context, taskType);
+  }
+
+  /** Every task type with a concurrency or rate limit (one LIST, one GET each). */
+  limits(): Promise<TypeControl[]> {
+    return listTypeControls(this.context, (c) => c.concurrency !== null || c.rateLimit !== null);
   }
 
   /**
    * Wait until a task has finished (completed, failed, cancelled, expired or archived) and
-   * return it; whether it completed is the caller's to check (`task.status`). Rejects with a
-   * {@link WaitTimeoutError} after `timeoutMs`, with the signal's reason when `signal`
-   * aborts, and with a `RangeError` when the task does not exist. Costs one GET, then
-   * conditional GETs backing off from 250 ms to 5 s: about 12 per waiting minute.
+   * return it (check `task.status`). Rejects with a {@link WaitTimeoutError} after
+   * `timeoutMs`, with the signal's reason when `signal` aborts, with a `RangeError` when the
+   * task does not exist. One GET, then conditional GETs backing off from 250 ms to 5 s.
    */
   waitFor(taskId: string, options: WaitOptions = {}): Promise<Task> {
     return waitForTask(this.context, taskId, options);

@@ -3,7 +3,8 @@
  * one compare-and-swap on the task object. Losing the race is normal flow.
  *
  * Cost of a successful claim: one GET (the task), two PUTs (lease entry, then the task),
- * one DELETE (the ready entry, by version id: free, and no delete marker).
+ * one DELETE (the ready entry, by version id: free, and no delete marker). A limited type
+ * adds its gate's requests (src/worker/limiter.ts) before the lease entry.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { SchemaError } from "../base/errors.ts";
 import type { ReadyEntry } from "../protocol/keys.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { MAX_PRIORITY_SHIFT_MS } from "../task/priority.ts";
+import type { TaskRecord } from "../task/task.ts";
 import * as transitions from "../task/transitions.ts";
 
 /** A ready entry that is due. */
@@ -70,9 +72,26 @@ export async function listLane(
 
 /** Outcome of trying to claim one candidate. */
 export type ClaimResult =
-  | { kind: "claimed"; claimed: Versioned; lease: EntryRef }
+  | { kind: "claimed"; claimed: Versioned; lease: EntryRef; permit?: Permit }
   | { kind: "skipped"; reason: string; notBefore?: number }
-  | { kind: "invalid"; error: SchemaError };
+  | { kind: "invalid"; error: SchemaError }
+  /** The type's limit refused the claim (nothing written to the task): retry at `retryAt`. */
+  | { kind: "limited"; retryAt: number | null };
+
+/**
+ * A limited type's admission (src/worker/limiter.ts): asked once the task is known
+ * claimable, before the lease entry and the task write.
+ */
+export interface ClaimGate {
+  /** Admit the claim that would write `next`, or refuse it until `retryAt`. */
+  admit(next: TaskRecord): Promise<{ permit: Permit } | { retryAt: number | null }>;
+}
+
+/** What a gate granted: given back once the attempt's outcome is written (or the claim failed). */
+export interface Permit {
+  /** Give the permit back. Never throws. */
+  release(): Promise<void>;
+}
 
 /**
  * Claim one candidate for `workerId`: read the task, and if it is claimable write the
@@ -85,6 +104,7 @@ export async function claimCandidate(
   workerId: string,
   leaseGraceMs: number,
   signal?: AbortSignal,
+  gate?: ClaimGate,
 ): Promise<ClaimResult> {
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
   let current: Versioned | null;
@@ -131,13 +151,23 @@ export async function claimCandidate(
     rec.timeout_seconds * 1000 + leaseGraceMs,
   );
   if (!t.ok) return { kind: "skipped", reason: t.reason };
+  let permit: Permit | undefined;
+  if (gate) {
+    const a = await gate.admit(t.next);
+    if (!("permit" in a)) return { kind: "limited", retryAt: a.retryAt };
+    permit = a.permit;
+  }
+  // A request that throws from here on keeps the permit: the task write may have landed, so
+  // the holder stays until its claim window and lease end, then is checked (and the task
+  // fenced if still pending) and evicted.
   // Index first: a crash after this PUT leaves a lease entry the monitor checks and drops.
   const lease = await queue.tasks.putLease(t.next);
   const claimed = await queue.tasks.replace(t.next, current.etag);
   if (claimed === null) {
     await queue.tasks.deleteEntry(lease);
+    await permit?.release();
     return { kind: "skipped", reason: "lost the race" };
   }
   await queue.tasks.deleteEntry(ref);
-  return { kind: "claimed", claimed, lease };
+  return { kind: "claimed", claimed, lease, permit };
 }

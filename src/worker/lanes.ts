@@ -12,7 +12,8 @@ import { mapLimit } from "../base/concurrency.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { SignalWatcher } from "../protocol/signals.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
-import { type Candidate, claimCandidate, listLane } from "./claim.ts";
+import { type Candidate, claimCandidate, type ClaimGate, listLane, type Permit } from "./claim.ts";
+import { Limiter } from "./limiter.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
 import { PausedTypes } from "./paused_types.ts";
 import { type Lane, PollSchedule } from "./poll_schedule.ts";
@@ -23,8 +24,8 @@ export interface PollerHost {
   free(): number;
   /** True once the worker is stopping: claim nothing more. */
   stopping(): boolean;
-  /** Run a claimed task. */
-  start(claimed: Versioned, lease: EntryRef): void;
+  /** Run a claimed task; `permit` (a limited type's) is given back once its outcome is written. */
+  start(claimed: Versioned, lease: EntryRef, permit?: Permit): void;
   /** Report an error (a bad object only the first time). */
   error(error: Error, context: string): void;
   /** Report an error as it is. */
@@ -52,6 +53,7 @@ export class LanePoller {
   readonly #host: PollerHost;
   readonly #watcher: SignalWatcher;
   readonly #paused: PausedTypes;
+  readonly #limiter: Limiter;
   readonly #badTasks = new Map<string, number>();
   readonly #buffers = new Map<
     string,
@@ -75,6 +77,7 @@ export class LanePoller {
     this.#host = host;
     this.#watcher = new SignalWatcher(queue.store, queue.keys);
     this.#paused = new PausedTypes(queue, options.safetyPollIntervalMs);
+    this.#limiter = new Limiter(queue, (e, context) => host.emit(e, context));
     this.#schedule = new PollSchedule(shards, taskTypes, options, queue.clock.now());
   }
 
@@ -119,6 +122,7 @@ export class LanePoller {
     // List every due lane without fresh candidates at once (they are independent), then
     // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
     const failedLanes = new Set<string>();
+    const roomOf = new Map<string, number>(); // limited types found full in this poll
     await mapLimit(lanes.filter((l) => !this.#fresh(laneKeyOf(l), now)), 8, async (lane) => {
       const laneKey = laneKeyOf(lane);
       try {
@@ -160,15 +164,33 @@ export class LanePoller {
         continue;
       }
       now = q.clock.now();
+      // A limited type: claim at most the room its limits leave (a full type: no task read).
+      const limited = buffered.candidates.length > 0
+        ? await this.#room(lane, now, roomOf)
+        : { room: Infinity };
+      if (limited === null) continue;
+      let room = limited.room;
       const candidates = buffered.candidates;
       let nextAt = buffered.nextDueAt;
       this.#buffers.delete(laneKey);
       let claimedHere = 0;
       let taken = 0; // candidates another worker had already taken
-      while (candidates.length && this.#host.free() > 0 && !this.#host.stopping() && taken === 0) {
-        const batch = candidates.splice(0, this.#host.free());
+      let limitedUntil: number | null | undefined = undefined;
+      while (
+        candidates.length && this.#host.free() > 0 && !this.#host.stopping() && taken === 0 &&
+        room > 0
+      ) {
+        const batch = candidates.splice(0, Math.min(this.#host.free(), room));
+        room -= batch.length;
         await Promise.all(batch.map(async (c) => {
-          const r = await claimCandidate(q, c, this.#workerId, this.#o.leaseGraceSeconds * 1000)
+          const r = await claimCandidate(
+            q,
+            c,
+            this.#workerId,
+            this.#o.leaseGraceSeconds * 1000,
+            undefined,
+            limited.gate,
+          )
             .catch(
               (e) => {
                 this.#host.emit(e as Error, `claim ${c.entry.taskId}`);
@@ -178,7 +200,11 @@ export class LanePoller {
           if (r === null) return;
           if (r.kind === "claimed") {
             claimedHere++;
-            this.#host.start(r.claimed, r.lease);
+            this.#host.start(r.claimed, r.lease, r.permit);
+          } else if (r.kind === "limited") {
+            candidates.unshift(c); // not claimed: still a candidate
+            room = 0;
+            limitedUntil = r.retryAt;
           } else if (r.kind === "invalid") {
             this.#badTasks.set(c.entry.taskId, now + 600_000);
             this.#host.error(r.error, `task ${c.entry.taskId} skipped`);
@@ -199,10 +225,48 @@ export class LanePoller {
         this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
       }
       result.claimed += claimedHere;
+      if (limitedUntil !== undefined) {
+        roomOf.set(lane.taskType, 0);
+        this.#wait(lane, now, limitedUntil);
+        continue;
+      }
       // The lane stays hot only if it gave work or still holds unclaimed candidates.
       schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
     }
     return result;
+  }
+
+  // The room a limited type's limits leave (null: none; the lane waits), and its gate.
+  async #room(
+    lane: Lane,
+    now: number,
+    roomOf: Map<string, number>,
+  ): Promise<{ room: number; gate?: ClaimGate } | null> {
+    const limits = this.#paused.limits(lane.taskType);
+    if (limits === null) return { room: Infinity };
+    if (roomOf.get(lane.taskType) === 0) {
+      this.#wait(lane, now, null);
+      return null;
+    }
+    try {
+      const r = await this.#limiter.room(lane.taskType, limits);
+      if (r.room > 0) return { room: r.room, gate: this.#limiter.gate(lane.taskType, limits) };
+      roomOf.set(lane.taskType, 0);
+      this.#wait(lane, now, r.retryAt);
+    } catch (e) {
+      this.#schedule.failed(lane, now);
+      this.#host.emit(e as Error, `limits of ${lane.taskType}`);
+    }
+    return null;
+  }
+
+  // A lane with work its type's limits hold back stays active (it has work): it looks again
+  // at `retryAt` or after its back-off (5 s at most), or at once when a release or a limit
+  // change touches the type's signal. Its buffered candidates are kept.
+  #wait(lane: Lane, now: number, retryAt: number | null): void {
+    const at = Math.max(retryAt ?? now, now + this.#o.pollIntervalMs);
+    this.#schedule.listed(lane, now, 0, at);
+    lane.activeAt = now;
   }
 
   // A paused type's lanes are not listed (no request) and go idle as empty lanes do; the

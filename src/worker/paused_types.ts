@@ -1,6 +1,6 @@
 /**
  * What a worker knows of its task types' flow control (src/protocol/flow.ts): which are
- * paused. It reads a type's control object (a conditional GET) before it first claims a
+ * paused, and their limits. It reads a type's control object (a conditional GET) before it first claims a
  * task of the type ({@link PausedTypes.ensure}), then when the type's wake-up signal
  * changed (pause and resume touch it), and once per `refreshMs` (in case that signal was
  * lost). So a pause takes effect at the worker's next signal check, a type the worker never
@@ -15,8 +15,17 @@ import { readTypeControl } from "../protocol/flow.ts";
 
 interface Known {
   paused: boolean;
+  limits: TypeLimits | null;
   etag: string | null;
   readAt: number;
+}
+
+/** A type's limits as last read (src/worker/limiter.ts enforces them). */
+export interface TypeLimits {
+  /** At most this many running at once, or `null`. */
+  concurrency: number | null;
+  /** At most `limit` starts per `windowMs`, or `null`. */
+  rate: { limit: number; windowMs: number } | null;
 }
 
 /**
@@ -86,12 +95,20 @@ export class PausedTypes {
       try {
         const r = await readTypeControl(this.#ctx, t, k?.etag ?? undefined);
         if (r === "unchanged") this.#known.set(t, { ...k!, readAt: now });
-        else if (r === null) this.#known.set(t, { paused: false, etag: null, readAt: now });
-        else this.#known.set(t, { paused: r.rec.paused, etag: r.etag, readAt: now });
+        else if (r === null) {
+          this.#known.set(t, { paused: false, limits: null, etag: null, readAt: now });
+        } else {
+          const c = r.rec.concurrency ?? null;
+          const rate = r.rec.rate_limit
+            ? { limit: r.rec.rate_limit.limit, windowMs: r.rec.rate_limit.window_ms }
+            : null;
+          const limits = c === null && rate === null ? null : { concurrency: c, rate };
+          this.#known.set(t, { paused: r.rec.paused, limits, etag: r.etag, readAt: now });
+        }
       } catch (e) {
         if (e instanceof SchemaError) {
           this.#ctx.badObjects.report(this.#ctx.keys.control(t), undefined, e.message);
-          this.#known.set(t, { paused: false, etag: null, readAt: now });
+          this.#known.set(t, { paused: false, limits: null, etag: null, readAt: now });
         } else errors.push(e as Error);
       }
     }));
@@ -101,6 +118,11 @@ export class PausedTypes {
   /** Whether the type was paused when last read (unknown types are not). */
   isPaused(taskType: string): boolean {
     return this.#known.get(taskType)?.paused ?? false;
+  }
+
+  /** The type's limits when last read; `null` when it has none (or was never read). */
+  limits(taskType: string): TypeLimits | null {
+    return this.#known.get(taskType)?.limits ?? null;
   }
 
   /** The paused types among those read. */

@@ -16,6 +16,7 @@ import { validateName, validateShard } from "../task/names.ts";
 import type { Layout } from "../protocol/layout.ts";
 import { Monitor } from "../monitor/monitor.ts";
 import { LanePoller } from "./lanes.ts";
+import type { Permit } from "./claim.ts";
 import {
   type PollResult,
   type ResolvedWorkerOptions,
@@ -135,7 +136,7 @@ export class Worker {
     this.#lanes = new LanePoller(this.#queue, this.id, this.taskTypes, this.shards, o, {
       free: () => this.#free(),
       stopping: () => this.#stopping,
-      start: (claimed, lease) => this.#start(claimed, lease),
+      start: (claimed, lease, permit) => this.#start(claimed, lease, permit),
       error: (error, context) => this.#error(error, context),
       emit: (error, context) => this.#events.emit("worker:error", { error, context }),
     });
@@ -267,7 +268,7 @@ export class Worker {
     this.#heartbeat?.setShards([...shards]);
   }
 
-  #start(claimed: Versioned, lease: EntryRef): void {
+  #start(claimed: Versioned, lease: EntryRef, permit?: Permit): void {
     const handler = this.#handlers.get(claimed.rec.task_type)!;
     const exec = new Execution(this.#queue, claimed, lease, {
       workerId: this.id,
@@ -282,15 +283,17 @@ export class Worker {
     const task = new Task(claimed.rec);
     this.#events.emit("task:claimed", { task });
     const started = this.#queue.clock.now();
-    void exec.run(handler).then((r) => this.#finished(r, started)).catch((e) => {
-      this.#events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
-    }).finally(() => {
-      this.#executions.delete(exec.taskId);
-      if (this.#executions.size === 0) {
-        for (const idle of this.#idleWaiters.splice(0)) idle();
-      }
-      this.#loop?.wake();
-    });
+    // A limited type's slot is given back once the outcome is written (never before).
+    void exec.run(handler).finally(() => permit?.release()).then((r) => this.#finished(r, started))
+      .catch((e) => {
+        this.#events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
+      }).finally(() => {
+        this.#executions.delete(exec.taskId);
+        if (this.#executions.size === 0) {
+          for (const idle of this.#idleWaiters.splice(0)) idle();
+        }
+        this.#loop?.wake();
+      });
   }
 
   #finished(r: Recorded, started: number): void {
