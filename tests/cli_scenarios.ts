@@ -253,15 +253,30 @@ export function handlersFile(cli: CliRunner, get: () => CliBackend): void {
     const bucket = testBucket();
     const queue = await get().prepare(bucket);
     const dir = await mkdtemp(join(tmpdir(), "oq-cli-handlers-"));
-    const file = join(dir, "handlers.ts");
+    // oq as the npm package's JavaScript on a Node without type stripping cannot import
+    // TypeScript: it says so clearly (exit 2), and a .mjs file is tested instead.
+    const noTypeScript = cli.name === "node cli.js" &&
+      !(process.features as { typescript?: unknown }).typescript;
+    let file = join(dir, "handlers.ts");
+    if (noTypeScript) {
+      await writeFile(file, "export default {};\n");
+      const e = await run(cli, ["worker", "--handlers", file], { env: get().env(bucket) });
+      assert.equal(e.code, 2, e.stderr);
+      assert.match(e.stderr, /cannot import TypeScript\. Use a \.js or \.mjs file/);
+      file = join(dir, "handlers.mjs");
+    }
+    const types = (annotated: string, plain: string) => noTypeScript ? plain : annotated;
     await writeFile(
       file,
       `// Self-contained: no imports, so any runtime and the compiled binary can load it.
-interface Input { n: number }
+${types("interface Input { n: number }", "")}
 export default {
-  double: (input: Input, ctx: { attempt: number }) => ({ n: input.n * 2, attempt: ctx.attempt }),
+  double: (input${types(": Input", "")}, ctx${types(": { attempt: number }", "")}) => ({
+    n: input.n * 2,
+    attempt: ctx.attempt,
+  }),
 };
-export function strict(input: unknown): unknown {
+export function strict(input${types(": unknown", "")})${types(": unknown", "")} {
   if (input === null) {
     const e = new Error("null input");
     e.name = "PermanentError"; // recognised by name: fails at once, no retry
@@ -283,7 +298,7 @@ export function strict(input: unknown): unknown {
     assert.equal(tb.retryCount, 0);
     assert.equal(tb.lastError, "null input");
 
-    const bad = join(dir, "bad.ts");
+    const bad = join(dir, noTypeScript ? "bad.mjs" : "bad.ts");
     await writeFile(bad, "export default 42;\n");
     const e = await run(cli, ["worker", "--handlers", bad], { env: get().env(bucket) });
     assert.equal(e.code, 2);

@@ -47,6 +47,16 @@ export async function loadHandlersFile(path: string): Promise<Map<string, Handle
     mod = await import(`file://${fileUrlPath(path)}`);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
+    if (
+      (e as { code?: unknown })?.code === "ERR_UNKNOWN_FILE_EXTENSION" && /\.[mc]?ts$/.test(path)
+    ) {
+      // Node before 22.18 runs no TypeScript by itself (the npm package's `oq` is Node).
+      throw new CliError(
+        `Cannot load handlers from ${path}: this Node cannot import TypeScript. Use a .js or ` +
+          ".mjs file, Node 22.18 or later (it strips types), or start oq with node --import tsx",
+        EXIT.usage,
+      );
+    }
     throw new CliError(`Cannot load handlers from ${path}: ${msg}`, EXIT.usage);
   }
   const found = new Map<string, Handler>();
