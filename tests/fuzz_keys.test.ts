@@ -65,6 +65,8 @@ describe("fuzz: key validators", () => {
         shard: "3",
         taskType: s,
         dueAt: 1_790_000_000_123,
+        sortAt: 1_790_000_000_123,
+        priority: 0,
         taskId: "3-abc",
       });
     }
