@@ -4,7 +4,7 @@
  * time moved by an hour per level, so workers claim higher levels first, lower levels age
  * into their turn, and nothing costs a request more. Memory store, fake clock, Worker.pollOnce.
  */
-import { describe } from "node:test";
+import { after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { RequestCounters } from "../src/s3/counters.ts";
 import { Keys } from "../src/protocol/keys.ts";
@@ -17,12 +17,18 @@ import { FakeClock, it, memQueue } from "./helpers.ts";
 
 const HOUR = 3_600_000;
 
-/** A worker with one slot that records the `n` of each input it runs, in order. */
+const workers: Worker[] = [];
+after(async () => {
+  for (const w of workers) await w.stop();
+});
+
+/** A worker with one slot that records the `n` of each input it runs, in order (stopped after the suite). */
 function recorder(queue: Queue, types = ["t"]) {
   const ran: unknown[] = [];
   let w = new Worker(queue, "w1");
   for (const type of types) w = w.task(type, (input) => void ran.push((input as { n: unknown }).n));
   w.configure({ withMonitor: false, concurrency: 1 });
+  workers.push(w);
   return { w, ran };
 }
 
