@@ -75,7 +75,7 @@ describe("S3Client over a stubbed fetch: requests", () => {
       { status: 304, headers: { etag: ETAG } },
     ]);
     const o = await client.getObject("k", { versionId: "v7" });
-    assert.ok(o && o.kind === "object");
+    assert.ok(o && o.kind === "object", 'o && o.kind === "object"');
     assert.equal(new TextDecoder().decode(o.body), "hello");
     assert.equal(o.etag, "9b2cf535f27731c974343645a3985328");
     assert.equal(o.size, 5);
@@ -187,8 +187,11 @@ describe("S3Client over a stubbed fetch: clock", () => {
     assert.equal(client.clock.synced(), false);
     await client.putObject("k", "x");
     assert.equal(client.clock.synced(), true);
-    assert.ok(client.clock.uncertaintyMs() <= 500);
-    assert.ok(Math.abs(client.clock.now() - Date.parse("2026-11-22T13:00:00.500Z")) <= 500);
+    assert.ok(client.clock.uncertaintyMs() <= 500, "client.clock.uncertaintyMs() <= 500");
+    assert.ok(
+      Math.abs(client.clock.now() - Date.parse("2026-11-22T13:00:00.500Z")) <= 500,
+      'Math.abs(client.clock.now() - Date.parse("2026-11-22T13:00:00.500Z")) <= 500',
+    );
     assert.equal(
       requests[0]!.headers.get("x-amz-date"),
       "20261122T120000Z",

@@ -19,13 +19,19 @@ describe("ServerClock", () => {
     let local = 1_000_000_250;
     const clock = new ServerClock({ localNow: () => local });
     // Sent at local 1_000_000_200, answered at 1_000_000_300; server generated Date at 250.
-    assert.ok(clock.observe(dateAt(1_000_000_250 + SKEW), 1_000_000_200, 1_000_000_300));
+    assert.ok(
+      clock.observe(dateAt(1_000_000_250 + SKEW), 1_000_000_200, 1_000_000_300),
+      "clock.observe(dateAt(1_000_000_250 + SKEW), 1_000_000_200, 1_000_000_300)",
+    );
     assert.equal(clock.synced(), true);
     assert.equal(clock.uncertaintyMs(), 550); // (1000 + 100) / 2
     const error = clock.now() - (local + SKEW);
     assert.ok(Math.abs(error) <= clock.uncertaintyMs(), `error ${error}`);
     local += 5000;
-    assert.ok(Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs());
+    assert.ok(
+      Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs(),
+      "Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs()",
+    );
   });
 
   it("narrows the interval by intersecting samples taken at different sub-second phases", () => {
@@ -37,7 +43,10 @@ describe("ServerClock", () => {
       local += 10;
     }
     assert.ok(clock.uncertaintyMs() < 100, `uncertainty ${clock.uncertaintyMs()}`);
-    assert.ok(Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs());
+    assert.ok(
+      Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs(),
+      "Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs()",
+    );
   });
 
   it("restarts from the newest sample when the intervals stop overlapping (a clock jumped)", () => {
@@ -49,8 +58,11 @@ describe("ServerClock", () => {
     }
     local += 1000;
     clock.observe(dateAt(local + SKEW + 60_000), local, local + 20); // server jumped 1 min
-    assert.ok(Math.abs(clock.now() - (local + SKEW + 60_000)) <= clock.uncertaintyMs());
-    assert.ok(clock.uncertaintyMs() <= 510);
+    assert.ok(
+      Math.abs(clock.now() - (local + SKEW + 60_000)) <= clock.uncertaintyMs(),
+      "Math.abs(clock.now() - (local + SKEW + 60_000)) <= clock.uncertaintyMs()",
+    );
+    assert.ok(clock.uncertaintyMs() <= 510, "clock.uncertaintyMs() <= 510");
   });
 
   it("forgets samples older than maxSampleAgeMs", () => {
@@ -86,7 +98,10 @@ describe("ServerClock.now is monotonic", () => {
     assert.ok(clock.now() >= before, `${clock.now()} >= ${before}`);
     local += 2000;
     assert.ok(clock.now() > before, "and moves on once the estimate catches up");
-    assert.ok(Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs() + 1000);
+    assert.ok(
+      Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs() + 1000,
+      "Math.abs(clock.now() - (local + SKEW)) <= clock.uncertaintyMs() + 1000",
+    );
   });
 
   it("follows a large jump back", () => {
@@ -96,6 +111,9 @@ describe("ServerClock.now is monotonic", () => {
     clock.now();
     local += 100;
     clock.observe(dateAt(local + SKEW - 60_000), local, local + 10); // server set back 1 min
-    assert.ok(Math.abs(clock.now() - (local + SKEW - 60_000)) <= clock.uncertaintyMs());
+    assert.ok(
+      Math.abs(clock.now() - (local + SKEW - 60_000)) <= clock.uncertaintyMs(),
+      "Math.abs(clock.now() - (local + SKEW - 60_000)) <= clock.uncertaintyMs()",
+    );
   });
 });

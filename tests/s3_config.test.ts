@@ -44,7 +44,7 @@ describe("resolveS3Config", () => {
     assert.throws(
       () => resolveS3Config({}, () => undefined),
       (e: unknown) => {
-        assert.ok(e instanceof ConfigError);
+        assert.ok(e instanceof ConfigError, "e instanceof ConfigError");
         assert.equal(e.code, "ConfigError");
         for (
           const s of [
@@ -79,8 +79,11 @@ describe("resolveS3Config", () => {
       resolveS3Config({ secretAccessKey: "super-secret-value" }, () => undefined);
       assert.fail("expected a ConfigError");
     } catch (e) {
-      assert.ok(e instanceof ConfigError);
-      assert.ok(!e.message.includes("super-secret-value"));
+      assert.ok(e instanceof ConfigError, "e instanceof ConfigError");
+      assert.ok(
+        !e.message.includes("super-secret-value"),
+        '!e.message.includes("super-secret-value")',
+      );
     }
   });
 });

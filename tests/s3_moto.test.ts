@@ -56,7 +56,7 @@ describe("S3Client against moto", { skip: url ? false : "OQ_TEST_MOTO_URL is not
     for (const k of keys) await s3.putObject(k, k);
     for (const k of keys) {
       const o = await s3.getObject(k);
-      assert.ok(o?.kind === "object");
+      assert.ok(o?.kind === "object", 'o?.kind === "object"');
       assert.equal(dec.decode(o.body), k);
     }
     const listed = await s3.listObjects({ prefix: p });
@@ -97,7 +97,7 @@ describe("S3Client against moto", { skip: url ? false : "OQ_TEST_MOTO_URL is not
     assert.equal(caught.ambiguous, true);
     assert.equal(s3.counters.snapshot().PUT - before, 2, "one lost attempt and one retry");
     const now = await s3.getObject(k);
-    assert.ok(now?.kind === "object");
+    assert.ok(now?.kind === "object", 'now?.kind === "object"');
     assert.equal(dec.decode(now.body), "v2 nonce=42", "our write won; the nonce proves it");
   });
 

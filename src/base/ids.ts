@@ -7,6 +7,8 @@
  * @module
  */
 
+import { nativeHashing, webSha256 } from "../runtime/hash.ts";
+
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /** A ULID for `ms`: 10 time characters then 16 random ones, sortable by time. */
@@ -30,9 +32,7 @@ export function newTaskId(shard: string, nowMs: number): string {
 
 /** SHA-256 of a string, as 32 Crockford base32 characters (160 bits). */
 export async function hashId(material: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(material)),
-  );
+  const digest = nativeHashing()?.sha256(material) ?? await webSha256(material);
   let out = "";
   let bits = 0;
   let acc = 0;

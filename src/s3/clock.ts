@@ -57,6 +57,8 @@ export class ServerClock {
   #lo = 0;
   #hi = 0;
   #last = Number.NEGATIVE_INFINITY;
+  #lastHeader = "";
+  #lastDate = Number.NaN;
 
   /** Create an unsynced clock. */
   constructor(options: ServerClockOptions = {}) {
@@ -77,12 +79,19 @@ export class ServerClock {
    */
   observe(dateHeader: string | null | undefined, sentAt: number, receivedAt: number): boolean {
     if (!dateHeader) return false;
-    const date = Date.parse(dateHeader);
+    // Responses within one second carry the same header: parse it once.
+    if (dateHeader !== this.#lastHeader) {
+      this.#lastHeader = dateHeader;
+      this.#lastDate = Date.parse(dateHeader);
+    }
+    const date = this.#lastDate;
     if (!Number.isFinite(date) || !(receivedAt >= sentAt)) return false;
     const sample: Sample = { lo: date - receivedAt, hi: date + 1000 - sentAt, at: receivedAt };
     this.#samples.push(sample);
     const oldest = receivedAt - this.#maxSampleAgeMs;
-    this.#samples = this.#samples.filter((s) => s.at >= oldest).slice(-this.#maxSamples);
+    if (this.#oldestAt() < oldest) this.#samples = this.#samples.filter((s) => s.at >= oldest);
+    const excess = this.#samples.length - this.#maxSamples;
+    if (excess > 0) this.#samples.splice(0, excess);
     let lo = -Infinity;
     let hi = Infinity;
     for (const s of this.#samples) {
@@ -98,6 +107,12 @@ export class ServerClock {
     this.#lo = lo;
     this.#hi = hi;
     return true;
+  }
+
+  #oldestAt(): number {
+    let at = Infinity;
+    for (const s of this.#samples) at = Math.min(at, s.at);
+    return at;
   }
 
   /** True once a response has set the clock. */

@@ -90,8 +90,11 @@ export interface S3ClientConfig {
   retryBaseDelayMs: number;
   /** Backoff cap. */
   retryMaxDelayMs: number;
-  /** The fetch to call. */
-  fetch: FetchFunction;
+  /**
+   * The fetch the caller gave; `undefined` means the runtime's own HTTP client
+   * (src/runtime/http_client.ts: `node:http` on Node, the global fetch elsewhere).
+   */
+  fetch?: FetchFunction;
   /** Local clock. */
   localNow: () => number;
   /** Jitter source. */
@@ -141,7 +144,6 @@ export function validateS3Options(options: S3ClientOptions): S3ClientConfig {
     ? parseEndpoint(o.endpoint!)
     : `https://s3.${region}.amazonaws.com`;
 
-  const globalFetch = globalThis.fetch;
   return {
     endpoint,
     customEndpoint,
@@ -171,7 +173,7 @@ export function validateS3Options(options: S3ClientOptions): S3ClientConfig {
       0,
       600_000,
     ),
-    fetch: o.fetch ?? ((request: Request) => globalFetch(request)),
+    fetch: o.fetch,
     localNow: o.localNow ?? Date.now,
     random: o.random ?? Math.random,
   };

@@ -16,7 +16,14 @@ import {
   mayHaveBeenApplied,
   type S3Failure,
 } from "./errors.ts";
-import { backoffDelayMs, combineSignals, sleep } from "./retry.ts";
+import { backoffDelayMs, sleep } from "./retry.ts";
+import {
+  type HttpReply,
+  type HttpSend,
+  httpSender,
+  HttpTimeoutError,
+  type ReplyHeaders,
+} from "../runtime/http_client.ts";
 import type { RequestSigner } from "./sign.ts";
 import { buildUrl, type Query } from "./url.ts";
 import { childText, parseXml } from "./xml.ts";
@@ -48,7 +55,7 @@ export interface S3Reply {
   /** HTTP status. */
   status: number;
   /** Response headers. */
-  headers: Headers;
+  headers: ReplyHeaders;
   /** Body bytes (empty for HEAD). */
   body: Uint8Array;
 }
@@ -63,6 +70,7 @@ export class S3Transport {
   readonly #counters: RequestCounters;
   readonly #clock: ServerClock;
   readonly #signer: RequestSigner;
+  readonly #send: HttpSend;
 
   /** The bucket every request addresses. */
   get bucket(): string {
@@ -80,6 +88,7 @@ export class S3Transport {
     this.#signer = signer;
     this.#counters = counters;
     this.#clock = clock;
+    this.#send = httpSender(config.fetch);
   }
 
   /**
@@ -123,74 +132,65 @@ export class S3Transport {
 
   async #attempt(call: S3Call, url: string, headers: Record<string, string>): Promise<Outcome> {
     const base = { operation: call.operation, bucket: this.#config.bucket, key: call.key };
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new DOMException("S3 request timed out", "TimeoutError")),
-      this.#config.requestTimeoutMs,
-    );
-    const combined = combineSignals([call.signal, timeout.signal]);
+    const signed = await this.#signer.sign({
+      method: call.method,
+      url,
+      headers,
+      body: call.body,
+      // The store's clock once known: a skewed local clock would fail every signature.
+      timeMs: this.#clock.synced() ? this.#clock.now() : this.#clock.localNow(),
+    });
+    const sentAt = this.#clock.localNow();
+    let response: HttpReply;
     try {
-      const request = await this.#signer.sign({
+      response = await this.#send({
         method: call.method,
         url,
-        headers,
+        headers: signed,
         body: call.body,
-        signal: combined.signal,
-        // The store's clock once known: a skewed local clock would fail every signature.
-        timeMs: this.#clock.synced() ? this.#clock.now() : this.#clock.localNow(),
+        signal: call.signal,
+        timeoutMs: this.#config.requestTimeoutMs,
       });
-      const sentAt = this.#clock.localNow();
-      let response: Response;
-      let body: Uint8Array;
-      try {
-        response = await this.#config.fetch(request);
-        this.#clock.observe(response.headers.get("date"), sentAt, this.#clock.localNow());
-        body = call.method === "HEAD"
-          ? new Uint8Array()
-          : new Uint8Array(await response.arrayBuffer());
-      } catch (e) {
-        if (call.signal?.aborted) throw call.signal.reason;
-        if (timeout.signal.aborted) {
-          return {
-            failure: {
-              ...base,
-              kind: "timeout",
-              s3Code: "Timeout",
-              detail: `no complete response within ${this.#config.requestTimeoutMs} ms`,
-              cause: cleanCause(e, this.#signer),
-            },
-          };
-        }
+      this.#clock.observe(response.headers.get("date"), sentAt, this.#clock.localNow());
+    } catch (e) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      if (e instanceof HttpTimeoutError) {
         return {
           failure: {
             ...base,
-            kind: "network",
-            s3Code: "NetworkError",
-            detail: this.#signer.redact(describe(e)),
+            kind: "timeout",
+            s3Code: "Timeout",
+            detail: `no complete response within ${this.#config.requestTimeoutMs} ms`,
             cause: cleanCause(e, this.#signer),
           },
         };
       }
-      const { status } = response;
-      if ((status >= 200 && status < 300) || call.accept?.includes(status)) {
-        return { reply: { status, headers: response.headers, body } };
-      }
-      const parsed = parseErrorBody(body);
       return {
         failure: {
           ...base,
-          kind: "http",
-          status,
-          s3Code: parsed.code ?? codeForStatus(status),
-          requestId: response.headers.get("x-amz-request-id") ??
-            response.headers.get("x-amzn-requestid") ?? parsed.requestId,
-          detail: parsed.message !== undefined ? this.#signer.redact(parsed.message) : undefined,
+          kind: "network",
+          s3Code: "NetworkError",
+          detail: this.#signer.redact(describe(e)),
+          cause: cleanCause(e, this.#signer),
         },
       };
-    } finally {
-      clearTimeout(timer);
-      combined.dispose();
     }
+    const { status, body } = response;
+    if ((status >= 200 && status < 300) || call.accept?.includes(status)) {
+      return { reply: response };
+    }
+    const parsed = parseErrorBody(body);
+    return {
+      failure: {
+        ...base,
+        kind: "http",
+        status,
+        s3Code: parsed.code ?? codeForStatus(status),
+        requestId: response.headers.get("x-amz-request-id") ??
+          response.headers.get("x-amzn-requestid") ?? parsed.requestId,
+        detail: parsed.message !== undefined ? this.#signer.redact(parsed.message) : undefined,
+      },
+    };
   }
 }
 

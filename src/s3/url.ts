@@ -22,6 +22,7 @@ export interface Addressing {
 export type Query = Array<[string, string | undefined]>;
 
 const encoder = new TextEncoder();
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 /** Percent-encode one string per RFC 3986 (as SigV4 does). */
 export function encodeRfc3986(s: string): string {
@@ -40,10 +41,11 @@ export function validateKey(key: unknown): asserts key is string {
   if (typeof key !== "string" || key === "") {
     throw new TypeError("Object key must be a non-empty string");
   }
-  if (encoder.encode(key).length > 1024) {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: short keys need no encoding to measure.
+  if (key.length > 341 && encoder.encode(key).length > 1024) {
     throw new TypeError(`Object key is longer than 1024 bytes: "${key.slice(0, 64)}..."`);
   }
-  if (key.split("/").some((segment) => segment === "." || segment === "..")) {
+  if (DOT_SEGMENT.test(key)) {
     throw new TypeError(`Object key has a "." or ".." path segment: "${key}"`);
   }
 }

@@ -9,6 +9,7 @@
 
 import { z } from "zod";
 import { OqError } from "../base/errors.ts";
+import { sha256Hex } from "../runtime/hash.ts";
 
 /** Which value of a task a payload holds. */
 export type PayloadKind = "input" | "output";
@@ -73,13 +74,8 @@ export interface EncodedPayload {
   ref: PayloadRef;
 }
 
-/** Hex SHA-256 of bytes (WebCrypto). */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  let hex = "";
-  for (const b of digest) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
+// Hex SHA-256 of bytes: the runtime's native hash where it has one, else WebCrypto.
+export { sha256Hex } from "../runtime/hash.ts";
 
 /** A payload of JSON bytes: the bytes with their hash and size. */
 export async function encodePayload(bytes: Uint8Array): Promise<EncodedPayload> {
