@@ -16,6 +16,11 @@
  *   records) are counted, and each is explained by a lost lease: an earlier attempt whose
  *   end the task's history records (lease_expired after a kill, or another failure).
  *
+ * With --limits, every fourth task is of type `chaos_lim` (at most --limit-concurrency, default 2,
+ * running at once across every worker) and every fourth plus one of `chaos_rated` (at most
+ * --limit-rate, default 5, starts per second): their handler runs (by wall time, a killed
+ * worker's run counted until the kill) must never exceed the limits, and nothing is lost.
+ *
  * Other flags: --concurrency C, --task-ms MS (handler time, plus up to as much jitter),
  * --timeout-s S (task timeout), --lease-grace-s S, --monitor-interval-s S, --restart-after MS,
  * --seed N, --runtime node|bun|deno, --backend moto|dev|ceph|endpoint=URL, --out DIR.
@@ -38,6 +43,7 @@ import { parseTaskRecord, Task } from "../src/task/task.ts";
 import { addCalls, type CallCounts } from "../harness/classifying_store.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/procs.ts";
 import { type BenchBackend, startBackend } from "./backends.ts";
+import { intervals, maxInWindow, maxOverlap, startTimes } from "./limit_checks.ts";
 import { type ChaosProxy, seededRandom, startChaosProxy } from "./chaos_proxy.ts";
 import {
   addCounts,
@@ -75,6 +81,12 @@ const timeoutS = numberArg(args, "timeout-s", 5);
 const leaseGraceS = numberArg(args, "lease-grace-s", 2);
 const monitorIntervalS = numberArg(args, "monitor-interval-s", 1);
 const seed = numberArg(args, "seed", 42);
+const limits = args.has("limits");
+const limitConcurrency = numberArg(args, "limit-concurrency", 2);
+const limitRate = numberArg(args, "limit-rate", 5);
+/** The type of task `i`: with --limits, a quarter each are concurrency- and rate-limited. */
+const typeOf = (i: number) =>
+  !limits ? "chaos" : ["chaos_lim", "chaos_rated", "chaos", "chaos"][i % 4]!;
 const runtime = (args.get("runtime") ?? "node") as RuntimeName;
 const backendSpec = args.get("backend") ?? "moto";
 const outDir = args.get("out") ?? `${ROOT}bench/results`;
@@ -104,6 +116,8 @@ onTermSignals(async () => {
 
 interface Kill {
   at: number;
+  /** Wall time of the kill. */
+  wall: number;
   worker: string;
   pid: number;
   inFlight: string[];
@@ -149,6 +163,12 @@ interface Figures {
   leftoverPointsTo: Record<string, number>;
   /** Index entries still there after one monitor cycle past their deadlines. */
   leftAfterMonitor: number;
+  /** With --limits: most `chaos_lim` handlers running at once, and its limit. */
+  limitOverlap: number | null;
+  /** With --limits: most `chaos_rated` handler starts in any 1 s window, and its limit. */
+  rateMax: number | null;
+  /** With --limits: final states by task type. */
+  statusByType: Record<string, number>;
 }
 
 /** One round: a fresh bucket (and, on moto, a fresh server), proxy, workers and `tasks` tasks. */
@@ -170,7 +190,15 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
   let generation = 0;
   const workerArgs = (id: string) => [
     ...backend!.workerArgs(bucket, proxy!.url),
-    ...["--prefix", prefix, "--id", id, "--types", "chaos", "--record", "stdout"],
+    ...[
+      "--prefix",
+      prefix,
+      "--id",
+      id,
+      "--types",
+      limits ? "chaos,chaos_lim,chaos_rated" : "chaos",
+    ],
+    ...["--record", "stdout"],
     ...["--concurrency", String(concurrency), "--sleep-ms", String(taskMs)],
     ...["--sleep-jitter-ms", String(taskMs), "--lease-grace-s", String(leaseGraceS)],
     ...["--monitor-interval-s", String(monitorIntervalS)],
@@ -182,6 +210,10 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
     procs.push(p);
     slots[slot] = p;
   };
+  if (limits) {
+    await direct.setLimit("chaos_lim", { concurrency: limitConcurrency });
+    await direct.setLimit("chaos_rated", { ratePerSecond: limitRate });
+  }
   await Promise.all(Array.from({ length: workers }, (_, i) => spawn(i)));
   log(`${workers} workers ready`);
 
@@ -193,7 +225,7 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
   const submitting = mapLimit(Array.from({ length: tasks }, (_, i) => i), 8, async (i) => {
     for (let round = 0;; round++) {
       try {
-        return await viaProxy.submit("chaos", { i }, {
+        return await viaProxy.submit(typeOf(i), { i }, {
           idempotencyKey: `${runId}-${i}`,
           timeoutSeconds: timeoutS,
           maxRetries: 20,
@@ -224,6 +256,7 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
       );
       victim.kill("SIGKILL");
       kills.push({
+        wall: Date.now(),
         at: Date.now() - t0,
         worker: victim.events[0]?.worker ?? "?",
         pid: victim.pid,
@@ -389,7 +422,8 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
     const e = direct.keys.parseDeadline(o.key) ?? direct.keys.parseReady(o.key);
     const at = e && "at" in e ? e.at : e?.dueAt ?? 0;
     latest = Math.max(latest, at);
-    const t = e ? await direct.get(e.taskId) : null;
+    const id = e && "taskId" in e ? e.taskId : undefined; // a lease group names several
+    const t = id ? await direct.get(id) : null;
     const k = `${o.key.includes("/deadlines/") ? "deadline" : "ready"} -> ${t?.status ?? "?"}`;
     leftoverPointsTo[k] = (leftoverPointsTo[k] ?? 0) + 1;
   }
@@ -400,7 +434,22 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
     const [r2, d2] = await left();
     leftAfterMonitor = r2.objects.length + d2.objects.length;
   }
+  // The limits, measured from the handler records (by wall time on this machine).
+  const ofType = (t: string) => new Set(ids.filter((_, i) => typeOf(i) === t));
+  const killedAt = new Map(kills.map((k) => [k.pid, k.wall]));
+  const limitOverlap = limits ? maxOverlap(intervals(procs, ofType("chaos_lim"), killedAt)) : null;
+  const rateMax = limits ? maxInWindow(startTimes(procs, ofType("chaos_rated")), 1000) : null;
+  const statusByType: Record<string, number> = {};
+  if (limits) {
+    finals.forEach((t, i) => {
+      const k = `${typeOf(i)} ${t?.status ?? "missing"}`;
+      statusByType[k] = (statusByType[k] ?? 0) + 1;
+    });
+  }
   const figures: Figures = {
+    statusByType,
+    limitOverlap,
+    rateMax,
     tasks: ids.length,
     finished,
     runSecs,
@@ -546,6 +595,9 @@ async function main(): Promise<number> {
     leftover: { ready: 0, deadlines: 0 },
     leftoverPointsTo: {},
     leftAfterMonitor: 0,
+    limitOverlap: null,
+    rateMax: null,
+    statusByType: {},
   };
   const counts = emptyCounts();
   const producerCounts = emptyCounts();
@@ -573,6 +625,7 @@ async function main(): Promise<number> {
     total.finished &&= f.finished;
     total.historyChecked &&= f.historyChecked;
     sumInto(total.statusCounts, f.statusCounts);
+    sumInto(total.statusByType, f.statusByType);
     sumInto(total.duplicatesExplained, f.duplicatesExplained);
     sumInto(total.workerErrors, f.workerErrors);
     sumInto(total.proxy.faults, f.proxy.faults);
@@ -581,6 +634,10 @@ async function main(): Promise<number> {
     total.leftover.ready += f.leftover.ready;
     total.leftover.deadlines += f.leftover.deadlines;
     total.leftAfterMonitor += f.leftAfterMonitor;
+    if (f.limitOverlap !== null) {
+      total.limitOverlap = Math.max(total.limitOverlap ?? 0, f.limitOverlap);
+    }
+    if (f.rateMax !== null) total.rateMax = Math.max(total.rateMax ?? 0, f.rateMax);
     for (const [k, v] of Object.entries(f.leftoverPointsTo)) {
       total.leftoverPointsTo[k] = (total.leftoverPointsTo[k] ?? 0) + v;
     }
@@ -591,7 +648,8 @@ async function main(): Promise<number> {
   const ok = total.finished && total.lost === 0 && total.completedTwice === 0 &&
     total.changedAfterCompleted === 0 && total.attemptRanTwice === 0 &&
     total.duplicatesUnexplained === 0 && (total.statusCounts.completed ?? 0) === total.tasks &&
-    total.leftAfterMonitor === 0;
+    total.leftAfterMonitor === 0 && (total.limitOverlap ?? 0) <= limitConcurrency &&
+    (total.rateMax ?? 0) <= limitRate;
   const md = chaosMarkdown({
     command: `npm run chaos -- ${cliArgs().join(" ")}`,
     startedAt: new Date(started).toISOString(),
@@ -613,6 +671,9 @@ async function main(): Promise<number> {
       seed,
       runtime,
       poll: "pollIntervalMs 200, maxPollIntervalMs 1000, wakeCheckIntervalMs 500",
+      limits: limits
+        ? `chaos_lim concurrency ${limitConcurrency}, chaos_rated ${limitRate}/s, a quarter of the tasks each`
+        : "none",
     },
     interference: [...interference],
     figures: total,
@@ -654,6 +715,13 @@ async function main(): Promise<number> {
       }, ${total.leftAfterMonitor} after a monitor cycle; interference: ${interference.size} ` +
       `busy process(es)`,
   );
+  if (limits) {
+    log(
+      `- limits: at most ${total.limitOverlap} chaos_lim handlers at once (limit ${limitConcurrency}), ` +
+        `at most ${total.rateMax} chaos_rated starts in a second (limit ${limitRate}); ` +
+        JSON.stringify(total.statusByType),
+    );
+  }
   log(`results: ${file.replace(ROOT, "")}`);
   currentBackend = undefined;
   await backend.stop();
@@ -734,6 +802,14 @@ function chaosMarkdown(
       ["index entries left (ready, deadlines)", JSON.stringify(f.leftover)],
       ["what they point to", JSON.stringify(f.leftoverPointsTo)],
       ["left after one monitor cycle past their deadlines", String(f.leftAfterMonitor)],
+      ...(f.limitOverlap === null ? [] : [
+        [
+          "most chaos_lim handlers at once (wall time; a killed run counted until the kill)",
+          `${f.limitOverlap} (limit ${limitConcurrency})`,
+        ],
+        ["most chaos_rated handler starts in any 1 s window", `${f.rateMax} (limit ${limitRate})`],
+        ["final states by type", JSON.stringify(f.statusByType)],
+      ]),
     ]),
     "",
     "## Rounds",

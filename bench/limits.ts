@@ -20,6 +20,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { Queue } from "../mod.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/procs.ts";
 import { startBackend } from "./backends.ts";
+import { intervals, maxInWindow, maxOverlap, startTimes } from "./limit_checks.ts";
 
 const { values } = parseArgs({
   options: {
@@ -38,49 +39,6 @@ const T = Number(values.tasks);
 const R = Number(values.rate);
 const TR = Number(values["rated-tasks"]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Handler intervals [start, end] from the processes' events; a killed one's open run ends at the kill. */
-function intervals(
-  procs: FixtureProcess[],
-  type: Set<string>,
-  killedAt: Map<number, number>,
-): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const p of procs) {
-    const ends = new Map<string, number>();
-    for (const e of p.events) {
-      if (e.ev === "end") ends.set(`${e.task}/${e.attempt}`, e.at as number);
-    }
-    for (const e of p.events) {
-      if (e.ev !== "exec" || !type.has(e.task as string)) continue;
-      const end = ends.get(`${e.task}/${e.attempt}`) ?? killedAt.get(p.pid) ?? Infinity;
-      out.push([e.at as number, end]);
-    }
-  }
-  return out;
-}
-
-/** Most intervals open at one instant (an end at t closes before a start at t). */
-function maxOverlap(iv: Array<[number, number]>): number {
-  const points = iv.flatMap(([s, e]) => [[s, 1], [e, -1]] as Array<[number, number]>)
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let cur = 0;
-  let max = 0;
-  for (const [, d] of points) max = Math.max(max, cur += d);
-  return max;
-}
-
-/** Most starts in any window of `ms` (half-open, as the limit counts them). */
-function maxInWindow(starts: number[], ms: number): number {
-  const s = [...starts].sort((a, b) => a - b);
-  let max = 0;
-  let j = 0;
-  for (let i = 0; i < s.length; i++) {
-    while (s[i]! - s[j]! >= ms) j++;
-    max = Math.max(max, i - j + 1);
-  }
-  return max;
-}
 
 const backend = await startBackend(values.backend!);
 const procs: FixtureProcess[] = [];
@@ -151,13 +109,16 @@ try {
   const ratedDone = await waitAll(ratedIds, 240_000);
   await waitAll(new Set(free.map((t) => t.id)), 60_000);
   const phase2Ms = Date.now() - t1;
-  const starts = procs.flatMap((p) =>
-    p.events.filter((e) => e.ev === "exec" && ratedIds.has(e.task as string)).map((e) =>
-      e.at as number
-    )
-  );
+  const starts = startTimes(procs, ratedIds);
   const maxRate = maxInWindow(starts, 1000);
   const attempts = await Promise.all(rated.map(async (t) => (await queue.get(t.id))!.attempt));
+  // Claims given back unstarted: their handler would have started too late after the recorded
+  // start (src/worker/limiter.ts).
+  const givenBack = procs.reduce(
+    (n, p) =>
+      n + p.events.filter((e) => e.ev === "released" && ratedIds.has(e.task as string)).length,
+    0,
+  );
 
   // Requests on the limit objects, from the survivors' final counters.
   const survivors = procs.slice(1);
@@ -188,7 +149,8 @@ try {
       `${maxRate} (limit ${R})**. Attempts per task: max ${
         Math.max(...attempts)
       } (a task the limit ` +
-      `held back spent no attempt).`,
+      `held back spent no attempt). Claims given back unstarted (too late after their ` +
+      `recorded start): ${givenBack}.`,
     "",
     `Requests on control objects by the ${survivors.length} surviving workers (${ran} tasks run ` +
       `by them, all types): ${JSON.stringify(calls)}.`,
@@ -203,6 +165,7 @@ try {
 const report = lines.join("\n") + "\n";
 console.log(report);
 await mkdir(values.out!, { recursive: true });
-const file = `${values.out}/limits-${values.backend}-${new Date().toISOString().slice(0, 10)}.md`;
+const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, "");
+const file = `${values.out}/limits-${values.backend}-${stamp}.md`;
 await writeFile(file, report);
 console.log(`wrote ${file}`);

@@ -11,7 +11,7 @@ import { StoreError } from "../src/base/errors.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { Queue as QueueClass } from "../src/queue/queue.ts";
-import { FAILED_ERROR, type Seeded, seedQueue, XSS_INPUT } from "./console_seed.ts";
+import { FAILED_ERROR, type Seeded, seedLimits, seedQueue, XSS_INPUT } from "./console_seed.ts";
 import { FakeClock, it, until } from "./helpers.ts";
 
 const ORIGIN = "http://127.0.0.1:8080";
@@ -233,12 +233,18 @@ describe("console flow control", () => {
       const roPage = await (await get(ro, "/")).text();
       assert.match(roPage, /Paused for every worker/);
       assert.ok(!roPage.includes("actions/types/"), "no pause/resume buttons in read-only mode");
-      assert.ok((await postJson(ro, "/api/types/email/resume")).status >= 400);
+      assert.ok(
+        (await postJson(ro, "/api/types/email/resume")).status >= 400,
+        '(await postJson(ro, "/api/types/email/resume")).status >= 400',
+      );
       assert.equal(await s.queue.isPaused("email"), true);
       const r = await postJson(h, "/api/types/email/resume");
       assert.equal((await r.json()).control.paused, false);
       assert.equal(await s.queue.isPaused("email"), false);
-      assert.ok(!(await (await get(h, "/")).text()).includes("Paused for every worker"));
+      assert.ok(
+        !(await (await get(h, "/")).text()).includes("Paused for every worker"),
+        '!(await (await get(h, "/")).text()).includes("Paused for every worker")',
+      );
     },
   );
 });
@@ -287,10 +293,13 @@ describe("console pages and cache", () => {
       const scheduled = await (await get(h, `/tasks/${s.ids.scheduled}`)).text();
       assert.match(scheduled, /<dt>Priority<\/dt>\s*<dd>2<\/dd>/);
       const failed = await (await get(h, `/tasks/${s.ids.failed}`)).text();
-      assert.ok(!failed.includes(FAILED_ERROR));
-      assert.ok(failed.includes("boom &lt;img src=x onerror=&quot;alert(2)&quot;&gt;"));
+      assert.ok(!failed.includes(FAILED_ERROR), "!failed.includes(FAILED_ERROR)");
+      assert.ok(
+        failed.includes("boom &lt;img src=x onerror=&quot;alert(2)&quot;&gt;"),
+        'failed.includes("boom &lt;img src=x onerror=&quot;alert(2)&quot;&gt;")',
+      );
       const list = await (await get(h, "/tasks?state=failed")).text();
-      assert.ok(!list.includes("<img src=x"));
+      assert.ok(!list.includes("<img src=x"), '!list.includes("<img src=x")');
       const res = await get(h, "/");
       assert.match(res.headers.get("content-security-policy") ?? "", /script-src 'self'/);
     },
@@ -323,7 +332,7 @@ describe("console pages and cache", () => {
     assert.equal(o.depth.length, 2, "one depth sample per refresh");
     assert.equal(o.spend.refreshes, 2);
     assert.equal(o.spend.perRefresh.GET, types.size);
-    assert.ok(o.spend.monthlyUsd > 0);
+    assert.ok(o.spend.monthlyUsd > 0, "o.spend.monthlyUsd > 0");
   });
 
   it("while tasks are left unread, each request goes on counting; then the interval holds", async () => {
@@ -406,7 +415,7 @@ describe("console access rules", () => {
       );
       const ok = await get(h, "/api/overview", { authorization: `Bearer ${token}` });
       assert.equal(ok.status, 200);
-      assert.ok(!(await ok.text()).includes(token));
+      assert.ok(!(await ok.text()).includes(token), "!(await ok.text()).includes(token)");
       assert.equal((await postJson(h, `/api/tasks/${s.ids.failed}/retry`)).status, 401);
 
       const bad = await postForm(h, "/login", "token=nope&next=/");
@@ -423,7 +432,10 @@ describe("console access rules", () => {
       assert.match(login.headers.getSetCookie().join(";"), /HttpOnly.*SameSite=Strict/i);
       const withCookie = await get(h, "/", { cookie: `oq_session=${session}` });
       assert.equal(withCookie.status, 200);
-      assert.ok(!(await withCookie.text()).includes(token));
+      assert.ok(
+        !(await withCookie.text()).includes(token),
+        "!(await withCookie.text()).includes(token)",
+      );
       assert.equal((await get(h, "/", { cookie: `oq_session=${session}x` })).status, 401);
       assert.throws(() => createConsole(s.queue, { token: "short" }), RangeError);
     },
@@ -528,4 +540,41 @@ describe("console mounted under a prefix", () => {
     assert.equal(search.headers.get("location"), `/admin/oq/tasks/${s.ids.failed}`);
     assert.throws(() => createConsole(s.queue, { basePath: "admin/" }), TypeError);
   });
+
+  seededIt(
+    "limits: /api/limits and the overview show slots in use and recent starts",
+    async (s) => {
+      const plain = createConsole(s.queue);
+      assert.deepEqual(await (await get(plain, "/api/limits")).json(), []);
+      assert.ok(
+        !(await (await get(plain, "/")).text()).includes('data-table="limits"'),
+        '!(await (await get(plain, "/")).text()).includes(\'data-table="limits"\')',
+      );
+
+      await seedLimits(s);
+      const h = createConsole(s.queue);
+      assert.deepEqual(await (await get(h, "/api/limits")).json(), [
+        {
+          taskType: "email",
+          paused: false,
+          concurrency: null,
+          slotsInUse: null,
+          rateLimit: { limit: 5, windowMs: 1000 },
+          recentStarts: 1,
+        },
+        {
+          taskType: "slow",
+          paused: false,
+          concurrency: 2,
+          slotsInUse: 1,
+          rateLimit: null,
+          recentStarts: null,
+        },
+      ]);
+      const page = await (await get(h, "/")).text();
+      assert.match(page, /data-table="limits"/);
+      assert.match(page, /<tr data-row="slow">[\s\S]*?data-use="slots">1 \/ 2<\/span> running/);
+      assert.match(page, /<tr data-row="email">[\s\S]*?data-use="rate">1 \/ 5<\/span> per s/);
+    },
+  );
 });

@@ -15,7 +15,7 @@ import { createConsole } from "../console.ts";
 import type { ConsoleOptions } from "../src/console/core.ts";
 import { getEnv, type HttpServer, serveHttp } from "../src/runtime/mod.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { FAILED_ERROR, type Seeded, seedQueue, XSS_INPUT } from "./console_seed.ts";
+import { FAILED_ERROR, type Seeded, seedLimits, seedQueue, XSS_INPUT } from "./console_seed.ts";
 import { it, until } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -137,6 +137,28 @@ describe("console in Chromium", { skip }, () => {
     });
   });
 
+  it("the overview shows each limited type's slots in use and recent starts", {
+    timeout: 120_000,
+  }, async () => {
+    await withConsole({}, async (s, url, page) => {
+      await seedLimits(s);
+      assert.equal((await page.goto(`${url}/`))?.status(), 200);
+      const cell = (type: string, use: string) =>
+        page.textContent(`[data-table="limits"] tr[data-row="${type}"] [data-use="${use}"]`);
+      assert.equal(await cell("slow", "slots"), "1 / 2");
+      assert.equal(await cell("email", "rate"), "1 / 5");
+      assert.equal(await page.isVisible('[data-table="limits"]'), true);
+      const rows = await page.$$eval(
+        '[data-table="limits"] tbody tr',
+        (trs) => trs.map((tr) => (tr as HTMLElement).innerText.replace(/\s+/g, " ").trim()),
+      );
+      assert.deepEqual(rows, [
+        "email none 1 / 5 per s",
+        "slow 1 / 2 running none",
+      ]);
+    });
+  });
+
   it(
     "a failed task's page shows every attempt's error and its history",
     { timeout: 120_000 },
@@ -151,7 +173,7 @@ describe("console in Chromium", { skip }, () => {
         );
         assert.equal(errors.length, 2);
         assert.ok(errors[0]!.includes(`${FAILED_ERROR} (attempt 1)`), errors[0]);
-        assert.ok(errors[1]!.includes("(attempt 2)"));
+        assert.ok(errors[1]!.includes("(attempt 2)"), 'errors[1]!.includes("(attempt 2)")');
         const history = await page.$$eval(
           '[data-table="history"] tbody tr td:nth-child(2)',
           (cells) => cells.map((c) => c.textContent?.trim()),
@@ -236,8 +258,14 @@ describe("console in Chromium", { skip }, () => {
       assert.equal(await page.textContent('[data-card="failed"] .n'), "1");
       assert.ok(!(await page.content()).includes(token), "the token is in no page");
       const cookies = await page.context().cookies();
-      assert.ok(cookies.every((c) => !c.value.includes(token)));
-      assert.ok(cookies.find((c) => c.name === "oq_session")?.httpOnly);
+      assert.ok(
+        cookies.every((c) => !c.value.includes(token)),
+        "cookies.every((c) => !c.value.includes(token))",
+      );
+      assert.ok(
+        cookies.find((c) => c.name === "oq_session")?.httpOnly,
+        'cookies.find((c) => c.name === "oq_session")?.httpOnly',
+      );
     });
   });
 

@@ -145,7 +145,7 @@ describe("WorkerMetrics", () => {
     }
     assert.equal(metrics.count("completed", "ok"), 1);
     assert.equal(metrics.count("failed", "bad"), 1);
-    assert.ok(metrics.count("retried", "flaky") >= 1);
+    assert.ok(metrics.count("retried", "flaky") >= 1, 'metrics.count("retried", "flaky") >= 1');
     const text = metrics.text();
     assert.match(text, /^oq_worker_tasks_claimed_total\{worker_id="w1",task_type="ok"\} 1$/m);
     assert.match(

@@ -118,3 +118,27 @@ async function expectStatuses(queue: Queue, ids: Seeded["ids"]): Promise<void> {
     }
   }
 }
+
+/**
+ * Limits on two of the seed's types, with some use: `slow` may run 2 at once and one more
+ * `slow` task is claimed under the limit (1 slot in use); `email` may start 5 times a second
+ * and one more `email` task ran (1 recent start). Returns the ids of the two tasks.
+ */
+export async function seedLimits(s: Seeded): Promise<{ slow: string; email: string }> {
+  await s.queue.setLimit("slow", { concurrency: 2 });
+  await s.queue.setLimit("email", { ratePerSecond: 5 });
+  // The worker notices the limits at its next wake-up check (2.5 s): let it come.
+  s.clock.advance(3_000);
+  const slow = await s.queue.submit("slow", {});
+  const email = await s.queue.submit("email", { to: "limited@b.c" });
+  s.worker.configure({ concurrency: 4 });
+  await s.worker.pollOnce();
+  for (let i = 0; i < 100 && (await s.queue.get(email.id))?.status !== "completed"; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  const states = [(await s.queue.get(slow.id))?.status, (await s.queue.get(email.id))?.status];
+  if (states[0] !== "running" || states[1] !== "completed") {
+    throw new Error(`Seed: the limited tasks are ${states.join(", ")}`);
+  }
+  return { slow: slow.id, email: email.id };
+}

@@ -381,6 +381,7 @@ describe("cost", () => {
     assert.deepEqual(beside, plain);
     assert.ok(
       Object.keys(plain).every((k) => !k.includes("control/slots") && !k.includes("control/rate")),
+      'Object.keys(plain).every((k) => !k.includes("control/slots") && !k.includes("control/rate"))',
     );
   });
 

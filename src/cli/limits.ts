@@ -5,8 +5,9 @@
  * @module
  */
 
-import type { TypeControl } from "../protocol/flow.ts";
-import type { LimitOptions } from "../protocol/type_limits.ts";
+import type { RateLimit, TypeControl } from "../protocol/flow.ts";
+import type { LimitOptions, LimitUsage } from "../protocol/type_limits.ts";
+import type { Style } from "./io.ts";
 import { openQueue } from "./config.ts";
 import { printable, usageError } from "./errors.ts";
 import { relativeTime, table, truncate } from "./format.ts";
@@ -20,6 +21,38 @@ function limitsJson(c: TypeControl) {
     rate_limit: c.rateLimit ? { limit: c.rateLimit.limit, window_ms: c.rateLimit.windowMs } : null,
     updated_at: c.updatedAt.toISOString(),
   };
+}
+
+/** A type's limits and their use, as `oq stats --json` and `oq limits --json` print them. */
+export function usageJson(u: LimitUsage) {
+  return {
+    task_type: u.taskType,
+    paused: u.paused,
+    concurrency: u.concurrency,
+    slots_in_use: u.slotsInUse,
+    rate_limit: u.rateLimit ? { limit: u.rateLimit.limit, window_ms: u.rateLimit.windowMs } : null,
+    recent_starts: u.recentStarts,
+  };
+}
+
+function per(r: RateLimit): string {
+  return r.windowMs === 1000 ? "s" : r.windowMs === 60_000 ? "min" : `${r.windowMs} ms`;
+}
+
+/**
+ * The limited types with their use: `2/5 running` (slots held of the limit), `3/10 per s`
+ * (starts recorded in the last window of the limit).
+ */
+export function usageTable(list: readonly LimitUsage[], style: Style): string {
+  return table(
+    ["TASK TYPE", "CONCURRENCY", "RATE"],
+    list.map((u) => [
+      truncate(u.taskType) + (u.paused ? " (paused)" : ""),
+      u.concurrency === null ? "-" : `${u.slotsInUse}/${u.concurrency} running`,
+      u.rateLimit === null ? "-" : `${u.recentStarts}/${u.rateLimit.limit} per ${per(u.rateLimit)}`,
+    ]),
+    style,
+  );
 }
 
 /** `N/s` or `N/m` (also `N/sec`, `N/min`). */
@@ -43,14 +76,7 @@ function count(flag: string, text: string): number {
 export function describeLimits(c: TypeControl): string {
   const parts: string[] = [];
   if (c.concurrency !== null) parts.push(`concurrency ${c.concurrency}`);
-  if (c.rateLimit !== null) {
-    const per = c.rateLimit.windowMs === 1000
-      ? "s"
-      : c.rateLimit.windowMs === 60_000
-      ? "min"
-      : `${c.rateLimit.windowMs} ms`;
-    parts.push(`rate ${c.rateLimit.limit}/${per}`);
-  }
+  if (c.rateLimit !== null) parts.push(`rate ${c.rateLimit.limit}/${per(c.rateLimit)}`);
   return parts.length ? parts.join(", ") : "none";
 }
 

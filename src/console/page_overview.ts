@@ -1,6 +1,6 @@
 /**
- * The overview page: tasks by state (per type and per shard), queue latency, workers,
- * schedules, depth over time, and what the console itself spends.
+ * The overview page: tasks by state (per type and per shard), limits in use, queue latency,
+ * workers, schedules, depth over time, and what the console itself spends.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { html } from "hono/html";
 import { CENSUS_STATES, type CensusState } from "../queue/census.ts";
 import { REQUEST_KINDS } from "../s3/counters.ts";
 import { depthChart } from "./chart.ts";
+import { limitsSection } from "./limits_table.ts";
 import {
   actionForm,
   badge,
@@ -272,17 +273,17 @@ export function overviewPage(
     nav: "overview",
     reloadSeconds: unread > 0 ? 2 : spend.refreshSeconds,
     body: html`
-      ${staleBanner(error, s)}${flash ? banner("done", flash) : ""}${unread > 0
-        ? banner(
-          "note",
-          html`Counting: ${num(unread)} of ${
-            num(s.census.objects)
-          } task objects are not read yet (at most ${
-            num(s.census.read)
-          } per refresh; this page reloads until they are); the counts below leave them out until then.`,
-        )
-        : ""}<h1>Overview</h1>
-      <div
+            ${staleBanner(error, s)}${flash ? banner("done", flash) : ""}${unread > 0
+              ? banner(
+                "note",
+                html`Counting: ${num(unread)} of ${
+                  num(s.census.objects)
+                } task objects are not read yet (at most ${
+                  num(s.census.read)
+                } per refresh; this page reloads until they are); the counts below leave them out until then.`,
+              )
+              : ""}<h1>Overview</h1>
+            <div
         class="cards">${CENSUS_STATES.filter((st) => st !== "archived" || s.totals.archived > 0)
           .map((st) =>
             html`
@@ -292,21 +293,22 @@ export function overviewPage(
                 )}</span><span class="l">${LABELS[st]}</span></a>
             `
           )}<div class="card" data-card="latency"><span class="n">${latency}</span><span class="l">oldest ready task waits</span></div>
-      <div class="card" data-card="workers"><span class="n">${num(
-        s.workers.filter((w) => !w.stale).length,
-      )}</span><span class="l">workers alive</span></div></div>
-      <h2>Depth since the console started</h2>${depthChart(samples)}
-      <h2>By task type</h2>${pausedNote(s, now)}${stateTable(
-        ctx,
-        groupCounts(s, "taskType"),
-        "type",
-        new Set(s.paused.map((c) => c.taskType)),
-      )}
-      <h2>By shard</h2>${stateTable(ctx, groupCounts(s, "shard"), "shard")}
-      <h2>Workers</h2>${workersTable(s)}
-      <h2>Schedules</h2>${schedulesTable(ctx, s)}
-      <h2>What this console spends</h2>${spendSection(spend)}
-      <p class="muted"
+            <div class="card" data-card="workers"><span class="n">${num(
+              s.workers.filter((w) => !w.stale).length,
+            )}</span><span class="l">workers alive</span></div></div>
+            <h2>Depth since the console started</h2>${depthChart(samples)}
+            <h2>By task type</h2>${pausedNote(s, now)}${stateTable(
+              ctx,
+              groupCounts(s, "taskType"),
+              "type",
+              new Set(s.paused.map((c) => c.taskType)),
+            )}
+      ${limitsSection(s.limits)}
+            <h2>By shard</h2>${stateTable(ctx, groupCounts(s, "shard"), "shard")}
+            <h2>Workers</h2>${workersTable(s)}
+            <h2>Schedules</h2>${schedulesTable(ctx, s)}
+            <h2>What this console spends</h2>${spendSection(spend)}
+            <p class="muted"
         data-census>Snapshot of ${when(s.at, now)}; refreshed at most every ${duration(
           spend.refreshSeconds * 1000,
         )} for all viewers, from the ready and deadline indexes. Finished tasks are counted from the last full listing of the ${num(

@@ -188,6 +188,11 @@ export function apiRoutes(app: Hono, core: ConsoleCore): void {
     if (snapshot === null) return unreachable(c, error!.message);
     return c.json(snapshot.paused);
   });
+  app.get("/api/limits", async (c) => {
+    const { snapshot, error } = await core.cache.current();
+    if (snapshot === null) return unreachable(c, error!.message);
+    return c.json(snapshot.limits);
+  });
   app.post("/api/types/:type/pause", (c) =>
     act(c, async () => {
       const body = await jsonBody(c);

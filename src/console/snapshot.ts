@@ -15,6 +15,7 @@ import {
   TaskCensus,
 } from "../queue/census.ts";
 import { readTypeControl, toControl, type TypeControl } from "../protocol/flow.ts";
+import { type LimitUsage, limitUsage } from "../protocol/type_limits.ts";
 import { isHeartbeatStale, listHeartbeats } from "../protocol/heartbeats.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
@@ -74,6 +75,8 @@ export interface Snapshot {
   schedules: ScheduleView[];
   /** Paused task types (of those with tasks, workers or schedules), by type. */
   paused: TypeControl[];
+  /** Limited task types (of the same) with the use of their limits, by type. */
+  limits: LimitUsage[];
   /** Requests this refresh sent, by kind. */
   requests: RequestCounts;
 }
@@ -195,6 +198,7 @@ export class SnapshotCache {
         ...schedules.map((x) => x.schedule.taskType),
       ]);
       const paused = await this.#paused([...types].sort());
+      const limits = await this.#limits([...types].sort());
       const totals = Object.fromEntries(
         CENSUS_STATES.map((s) => [s, this.census.total(s)]),
       ) as Record<CensusState, number>;
@@ -207,6 +211,7 @@ export class SnapshotCache {
         workers: beats.map((b) => ({ ...b, stale: isHeartbeatStale(b, now) })),
         schedules,
         paused,
+        limits,
         requests: RequestCounters.diff(this.#store.counters.snapshot(), before),
       };
       this.#error = null;
@@ -245,6 +250,15 @@ export class SnapshotCache {
     return types.map((t) => this.#controls.get(t)?.control).filter((c): c is TypeControl =>
       c?.paused === true
     );
+  }
+
+  // The use of each limited type's limits (its control as #paused just read it): one GET of
+  // its semaphore and one of its rate log per refresh, for the limits it has.
+  async #limits(types: readonly string[]): Promise<LimitUsage[]> {
+    const limited = types.map((t) => this.#controls.get(t)?.control).filter((
+      c,
+    ): c is TypeControl => c != null && (c.concurrency !== null || c.rateLimit !== null));
+    return await mapLimit(limited, 8, (c) => limitUsage(this.#queue.context, c));
   }
 
   async #schedules(now: number): Promise<ScheduleView[]> {

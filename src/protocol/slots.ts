@@ -176,6 +176,20 @@ export class Slots {
     });
   }
 
+  /**
+   * Re-read the object (one GET): how many holders it lists, and how many of them surely
+   * hold a slot now (the others are past their claim window and lease: the next acquirer
+   * that needs a slot checks their task and evicts them).
+   */
+  usage(): Promise<{ listed: number; inUse: number }> {
+    return this.#rec.serial(async () => {
+      const holders = (await this.#rec.read(true))?.rec.holders ?? [];
+      const now = this.#ctx.clock.now();
+      const inUse = holders.filter((h) => this.#surelyValid(h, now)).length;
+      return { listed: holders.length, inUse };
+    });
+  }
+
   /** The holders as last read or written (for inspection). */
   async holders(): Promise<Holder[]> {
     return (await this.#rec.serial(() => this.#rec.read(true)))?.rec.holders ?? [];

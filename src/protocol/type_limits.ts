@@ -8,7 +8,16 @@
  */
 
 import type { QueueContext } from "./context.ts";
-import { type ControlChange, type SetPausedResult, updateControl } from "./flow.ts";
+import {
+  type ControlChange,
+  listTypeControls,
+  type RateLimit,
+  type SetPausedResult,
+  type TypeControl,
+  updateControl,
+} from "./flow.ts";
+import { RateLog } from "./rate.ts";
+import { Slots } from "./slots.ts";
 
 /** Largest concurrency limit (the semaphore object lists every holder). */
 export const MAX_CONCURRENCY_LIMIT = 1000;
@@ -96,4 +105,64 @@ export async function setLimits(
         cur.window_ms === want.window_ms);
     return sameConcurrency && sameRate ? null : change;
   });
+}
+
+/** A limited type's limits beside their current use (what `oq stats` and the console show). */
+export interface LimitUsage {
+  /** The task type. */
+  taskType: string;
+  /** No worker claims it while paused. */
+  paused: boolean;
+  /** Its concurrency limit, or `null`. */
+  concurrency: number | null;
+  /**
+   * Slots held now: attempts running or being claimed, a crashed worker's until its lease
+   * ends (`null` without a concurrency limit).
+   */
+  slotsInUse: number | null;
+  /** Its rate limit, or `null`. */
+  rateLimit: RateLimit | null;
+  /** Starts recorded in the last window of the rate limit (`null` without one). */
+  recentStarts: number | null;
+}
+
+/**
+ * The use of `control`'s limits: one GET of the semaphore and one of the rate log, for the
+ * limits it has.
+ */
+export async function limitUsage(ctx: QueueContext, control: TypeControl): Promise<LimitUsage> {
+  const t = control.taskType;
+  const [slots, starts] = await Promise.all([
+    control.concurrency === null ? null : new Slots(ctx, t).usage(),
+    control.rateLimit === null ? null : new RateLog(ctx, t).recent(control.rateLimit.windowMs),
+  ]);
+  return {
+    taskType: t,
+    paused: control.paused,
+    concurrency: control.concurrency,
+    slotsInUse: slots?.inUse ?? null,
+    rateLimit: control.rateLimit,
+    recentStarts: starts,
+  };
+}
+
+/**
+ * Every limited task type with the use of its limits: one LIST of the control records, one
+ * GET each, then one GET per limit ({@link limitUsage}).
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue } from "../../mod.ts";
+ * import { limitsInUse } from "./type_limits.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await queue.setLimit("email", { concurrency: 5 });
+ * (await limitsInUse(queue.context))[0]?.slotsInUse; // 0
+ * ```
+ */
+export async function limitsInUse(ctx: QueueContext): Promise<LimitUsage[]> {
+  const controls = await listTypeControls(
+    ctx,
+    (c) => c.concurrency !== null || c.rateLimit !== null,
+  );
+  return await Promise.all(controls.map((c) => limitUsage(ctx, c)));
 }

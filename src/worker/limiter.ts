@@ -8,15 +8,30 @@
  * (coalesced like a submit's) so waiting workers try again without waiting for their
  * back-off. Types without limits never reach this file.
  *
+ * A rate-limited start is recorded `lead` ms ahead of the clock: the claim's expected
+ * latency (lease entry, task write, ready entry delete, input read), learnt from this
+ * worker's recent claims of the type. Just before the handler is called
+ * ({@link Permit.beforeStart}) the worker waits until the recorded start if it is early,
+ * and gives the task back unstarted (attempt unspent, slot freed first) if it is more than
+ * {@link START_SLACK_MS} late: the handler starts within [r, r + START_SLACK_MS] of its
+ * recorded start r, which is what the rate bound rests on (src/protocol/rate.ts).
+ *
  * @module
  */
 
 import type { QueueContext } from "../protocol/context.ts";
-import { RateLog } from "../protocol/rate.ts";
+import { RateLog, START_SLACK_MS } from "../protocol/rate.ts";
+import { sleepOn } from "../base/clock.ts";
 import { type Holder, Slots } from "../protocol/slots.ts";
 import type { TaskRecord } from "../task/task.ts";
 import type { ClaimGate, Permit } from "./claim.ts";
 import type { TypeLimits } from "./paused_types.ts";
+
+/** The largest lead of a recorded start over the clock (a claim slower than this is late). */
+const MAX_LEAD_MS = 5000;
+/** Weights of the newest sample in the smoothed claim latency and its deviation (TCP's). */
+const MEAN_WEIGHT = 1 / 8;
+const DEV_WEIGHT = 1 / 4;
 
 /**
  * The limits of one worker's task types.
@@ -35,6 +50,11 @@ export class Limiter {
   readonly #onError: (error: Error, context: string) => void;
   readonly #slots = new Map<string, Slots>();
   readonly #rates = new Map<string, RateLog>();
+  /**
+   * Per rate-limited type: the smoothed latency from a start's record to its handler call,
+   * and its smoothed deviation.
+   */
+  readonly #latency = new Map<string, { mean: number; dev: number }>();
 
   /** Limits over `ctx`; `onError` hears of releases that failed (their slot frees at lease end). */
   constructor(ctx: QueueContext, onError: (error: Error, context: string) => void) {
@@ -57,7 +77,11 @@ export class Limiter {
       retryAt = t.retryAt;
     }
     if (limits.rate !== null && room > 0) {
-      const r = await this.#rateOf(taskType).allowedAt(limits.rate.limit, limits.rate.windowMs);
+      const r = await this.#rateOf(taskType).allowedAt(
+        limits.rate.limit,
+        limits.rate.windowMs,
+        this.lead(taskType),
+      );
       if (r.at > r.now) {
         room = 0;
         retryAt = r.at;
@@ -93,7 +117,8 @@ export class Limiter {
     }
     const permit = this.#permit(taskType, limits, holder);
     if (limits.rate !== null) {
-      const r = await this.#rateOf(taskType).admit(limits.rate.limit, limits.rate.windowMs)
+      const lead = this.lead(taskType);
+      const r = await this.#rateOf(taskType).admit(limits.rate.limit, limits.rate.windowMs, lead)
         .catch(async (e) => {
           await permit.release();
           throw e;
@@ -102,13 +127,56 @@ export class Limiter {
         await permit.release();
         return { retryAt: r.kind === "limited" ? r.retryAt : null };
       }
+      const recorded = r.at;
+      permit.beforeStart = () => this.#startAt(taskType, recorded, recorded - lead, permit);
     }
     return { permit };
+  }
+
+  /**
+   * How far ahead of the clock this worker records a start of `taskType` (ms): a high
+   * estimate of its claim latency (smoothed mean plus twice the smoothed deviation, as TCP
+   * estimates a retransmission timeout) less the slack. A claim slower than that estimate
+   * is given back; a faster one waits for its recorded start, which costs it at most the
+   * lead (waiting is cheaper than a claim given back).
+   */
+  lead(taskType: string): number {
+    const l = this.#latency.get(taskType);
+    if (l === undefined) return 0;
+    const high = l.mean + 2 * l.dev - START_SLACK_MS;
+    return Math.min(MAX_LEAD_MS, Math.max(0, Math.round(high)));
+  }
+
+  // The start check of a rate-limited claim recorded at `recorded`: wait until then if early;
+  // if later than the slack allows, free the slot and give the task back unstarted.
+  async #startAt(
+    taskType: string,
+    recorded: number,
+    readAt: number,
+    permit: Permit,
+  ): Promise<boolean> {
+    let now = this.#ctx.clock.now();
+    // Learn the latency from the clock's reading the start was recorded from, to here.
+    const seen = now - readAt;
+    const l = this.#latency.get(taskType);
+    if (l === undefined) this.#latency.set(taskType, { mean: seen, dev: seen / 2 });
+    else {
+      l.dev += (Math.abs(seen - l.mean) - l.dev) * DEV_WEIGHT;
+      l.mean += (seen - l.mean) * MEAN_WEIGHT;
+    }
+    if (now < recorded) {
+      await sleepOn(this.#ctx.clock, recorded - now);
+      now = this.#ctx.clock.now();
+    }
+    if (now <= recorded + START_SLACK_MS) return true;
+    await permit.release();
+    return false;
   }
 
   #permit(taskType: string, limits: TypeLimits, holder: Holder | null): Permit {
     let released = false;
     return {
+      beforeStart: undefined,
       release: async () => {
         if (released || holder === null) return;
         released = true;
