@@ -9,6 +9,8 @@ step deno fmt --check
 step deno lint
 # docs/format.md's table of states and transitions is the one the code uses (TRANSITIONS).
 step node --import tsx scripts/check_transitions.ts
+# Every assert.ok in the tests gives its message (a message-less failure was seen to hang).
+step node --import tsx scripts/check_asserts.ts
 step deno check --doc mod.ts cli.ts console.ts src/ # the code and every example in its doc comments
 step tsc --noEmit -p .
 # Import cycles (type-only imports too) and the layer rules of docs/architecture.md.
