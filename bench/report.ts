@@ -333,7 +333,7 @@ export function markdown(run: BenchRun): string {
         } s (store clock, first claim to last completion); ` +
           `wall ${
             fmt(w.wallSecs, 1)
-          } s; claims ${w.claimed}; lease PUTs beyond one per claim ${w.conflicts}; ` +
+          } s; claims ${w.claimed}; task GETs beyond one per claim ${w.conflicts}; ` +
           `left in indexes: ready ${w.leftover.ready}, deadlines ${w.leftover.deadlines}; worker errors: ${
             JSON.stringify(w.errors)
           }; peak RSS per worker (MiB): ${

@@ -68,7 +68,11 @@ export interface WorkloadResult {
   producerCalls: CallCounts;
   workerCalls: CallCounts;
   claimed: number;
-  /** Lease PUTs beyond one per claim: claims that lost the race after writing their lease. */
+  /**
+   * Task GETs beyond one per claim: candidates another worker had taken, claims that lost the
+   * race, cancel checks of long tasks and the monitor's sweep (with lease groups, a lost race
+   * no longer costs a lease PUT, so that count went).
+   */
   conflicts: number;
   /** Worker errors by context and name. */
   errors: Record<string, number>;
@@ -337,7 +341,7 @@ export async function runWorkload(
       producerCalls: producerStore.calls(),
       workerCalls,
       claimed,
-      conflicts: (workerCalls["PUT lease"] ?? 0) - claimed,
+      conflicts: (workerCalls["GET tasks"] ?? 0) - claimed,
       errors,
       peakRssKb: finals.map((f) => Number(f?.hwmKb ?? NaN)),
       serverCpuMs: backend.pids.length ? serverCpuMs : undefined,

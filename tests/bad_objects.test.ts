@@ -13,7 +13,7 @@ import { it, memQueue, until } from "./helpers.ts";
 async function corrupt(store: MemoryStore, queue: Queue, id: string, change: object) {
   const key = queue.keys.task(id);
   const o = await store.get(key);
-  assert.ok(o && o.kind === "object");
+  assert.ok(o && o.kind === "object", 'o && o.kind === "object"');
   const rec = { ...JSON.parse(new TextDecoder().decode(o.body)), ...change };
   await store.put(key, JSON.stringify(rec));
 }
@@ -44,7 +44,10 @@ describe("a bad object is reported once", { timeout: 30_000 }, () => {
     }
     assert.ok(invalidSeen >= 100, "the sweep still counts them in its result");
     assert.equal(errors.length, 2, errors.map((e) => e.message).join("\n"));
-    assert.ok(errors.every((e) => e instanceof SchemaError));
+    assert.ok(
+      errors.every((e) => e instanceof SchemaError),
+      "errors.every((e) => e instanceof SchemaError)",
+    );
     assert.deepEqual(
       errors.map((e) => (e as SchemaError).key).sort(),
       [queue.keys.task(running.id), queue.keys.task(pending.id)].sort(),
@@ -97,7 +100,7 @@ describe("a bad object is reported once", { timeout: 30_000 }, () => {
       await w.stop(); // waits for the monitor's cycle in progress
       await running;
     }
-    assert.ok(reads >= 2);
+    assert.ok(reads >= 2, "reads >= 2");
     assert.equal(errors.length, 1, errors.join("\n"));
   });
 });

@@ -80,7 +80,10 @@ describe("TaskCensus", () => {
     assert.equal(full.full, true, "after fullListIntervalMs");
     assert.equal(full.read, 1);
     assert.equal(census.total("completed"), 2);
-    assert.ok(census.list({ state: "completed" }).entries.some((e) => e.id === seen.id));
+    assert.ok(
+      census.list({ state: "completed" }).entries.some((e) => e.id === seen.id),
+      'census.list({ state: "completed" }).entries.some((e) => e.id === seen.id)',
+    );
     // A new task is seen by a light refresh through the ready index.
     await queue.submit("t", { n: 3 });
     clock.advance(1000);

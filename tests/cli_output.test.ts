@@ -62,14 +62,14 @@ async function putFailedTask(queue: Queue, message: string, workerId: string): P
   const key = queue.keys.task(rec.id);
   await queue.store.put(key, JSON.stringify(rec));
   const claimed = transitions.claim(rec, now, workerId, 60_000);
-  assert.ok(claimed.ok);
+  assert.ok(claimed.ok, "claimed.ok");
   await queue.store.put(key, JSON.stringify(claimed.next));
   const failed = transitions.failAttempt(claimed.next, now, { attempt: 1, workerId }, {
     message,
     kind: "permanent",
     permanent: true,
   });
-  assert.ok(failed.ok);
+  assert.ok(failed.ok, "failed.ok");
   await queue.store.put(key, JSON.stringify(failed.next));
   return rec.id;
 }

@@ -152,14 +152,14 @@ async function putFailedTasks(queue: Queue, n: number, type: string): Promise<st
       laneFor: () => shard,
     });
     const claimed = transitions.claim(rec, now, "w-1", 60_000);
-    assert.ok(claimed.ok);
+    assert.ok(claimed.ok, "claimed.ok");
     const failed = transitions.failAttempt(
       claimed.next,
       now,
       { attempt: claimed.next.attempt, workerId: "w-1" },
       { permanent: true, kind: "permanent", message: `failure ${i}` },
     );
-    assert.ok(failed.ok);
+    assert.ok(failed.ok, "failed.ok");
     assert.equal(failed.next.status, "failed");
     await queue.store.put(queue.keys.task(rec.id), JSON.stringify(failed.next));
     return rec.id;
@@ -189,7 +189,7 @@ describe("oq output through pipes", () => {
     );
     big = tasks[0]!;
     list = `${JSON.stringify(sortLikeList(tasks), null, 2)}\n`;
-    assert.ok(list.length > 4_000_000);
+    assert.ok(list.length > 4_000_000, "list.length > 4_000_000");
   }, { timeout: 300_000 });
   after(async () => {
     await killAll();
@@ -286,7 +286,10 @@ describe("oq output through pipes", () => {
           [...ids].sort(),
           "every failed task was retried once",
         );
-        assert.ok(retried.every((l) => /\s+pending$/.test(l)));
+        assert.ok(
+          retried.every((l) => /\s+pending$/.test(l)),
+          "retried.every((l) => /\\s+pending$/.test(l))",
+        );
         const st = await q.stats();
         assert.equal(st.total.ready + st.total.scheduled, 5000, "all 5,000 are pending again");
       } finally {

@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CliBackend, type CliRunner, run, type RunResult } from "./cli_helpers.ts";
 import { it } from "./helpers.ts";
+import { RateLog } from "../src/protocol/rate.ts";
+import { Slots } from "../src/protocol/slots.ts";
 
 const ID = /^\d+-[A-Za-z0-9_.:=@+-]+$/;
 
@@ -29,7 +31,7 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     const again = json(await oq(["init", "--json"]), "init --json");
     assert.equal(again.created, false);
     assert.equal(again.versioning, "Enabled");
-    assert.ok(again.rules.length >= 4);
+    assert.ok(again.rules.length >= 4, "again.rules.length >= 4");
     const doctor = json(await oq(["doctor", "--json"]), "doctor");
     assert.equal(doctor.ok, true);
     for (const c of doctor.checks) assert.equal(c.status, "pass", `${c.name}: ${c.detail}`);
@@ -117,7 +119,10 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     assert.deepEqual(emails.map((x: { id: string }) => x.id), [ids.email]);
     const shard = ids.email!.split("-")[0]!;
     const inShard = json(await oq(["list", "--shard", shard, "--json"]), "list --shard");
-    assert.ok(inShard.every((x: { shard: string }) => x.shard === shard));
+    assert.ok(
+      inShard.every((x: { shard: string }) => x.shard === shard),
+      "inShard.every((x: { shard: string }) => x.shard === shard)",
+    );
     const table = ok(await oq(["list", "--limit", "2"]), "list table");
     assert.match(table, /^ID\s+TYPE\s+STATUS\s+ATTEMPT/);
     assert.equal(table.trim().split("\n").length, 3, "header + 2 rows");
@@ -175,7 +180,10 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     );
     assert.equal(objs.length, 2);
     assert.deepEqual(objs[1].input, { n: 2 });
-    assert.ok(Date.parse(objs[1].availableAt) - Date.parse(objs[1].createdAt) === 600_000);
+    assert.ok(
+      Date.parse(objs[1].availableAt) - Date.parse(objs[1].createdAt) === 600_000,
+      "Date.parse(objs[1].availableAt) - Date.parse(objs[1].createdAt) === 600_000",
+    );
     ids.bulk = lines[0]!;
   });
 
@@ -307,6 +315,28 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     );
     ok(await oq(["limit", "api", "--no-rate"]), "--no-rate");
     assert.equal((await q.getControl("api")).rateLimit, null);
+
+    // oq stats shows the limits in use: one slot held, one start in the last minute.
+    ok(await oq(["limit", "api", "--rate", "10/min"]), "--rate 10/min");
+    const now = q.store.now();
+    const holder = {
+      task_id: "0-x",
+      attempt: 1,
+      worker_id: "w1",
+      granted_at: now,
+      lease_until: now + 600_000,
+    };
+    assert.equal((await new Slots(q.context, "api").acquire(holder, 5)).kind, "granted");
+    assert.equal((await new RateLog(q.context, "api").admit(10, 60_000)).kind, "admitted");
+    assert.deepEqual(json(await oq(["stats", "--json"]), "stats --json").limits, [{
+      task_type: "api",
+      paused: false,
+      concurrency: 5,
+      slots_in_use: 1,
+      rate_limit: { limit: 10, window_ms: 60_000 },
+      recent_starts: 1,
+    }]);
+    assert.match(ok(await oq(["stats"]), "stats"), /^api\s+1\/5 running\s+1\/10 per min$/m);
     for (
       const bad of [["--concurrency", "0"], ["--rate", "ten"], [], [
         "--clear",
@@ -318,6 +348,9 @@ export function commandRoundTrips(cli: CliRunner, get: () => CliBackend, bucket:
     }
     assert.match(ok(await oq(["limit", "api", "--clear"]), "--clear"), /api\s+none/);
     assert.deepEqual(await q.limits(), []);
+    const stats = await oq(["stats"]);
+    assert.doesNotMatch(ok(stats, "stats"), /CONCURRENCY/);
+    assert.deepEqual(json(await oq(["stats", "--json"]), "stats --json").limits, []);
   });
 
   it("monitor --once reports a cycle", async () => {

@@ -158,12 +158,12 @@ describe("crash matrix: the process dies after request N, for every N", () => {
     return [(await w.queue.submit("job", input)).id];
   }
 
-  async function workOnce(q: Queue, failFirst = false): Promise<void> {
+  async function workOnce(q: Queue, failFirst = false, concurrency = 1): Promise<void> {
     const worker = new Worker(q, "doomed").task("job", (input: { out?: number }, ctx) => {
       if (failFirst && ctx.attempt === 1) throw new Error("boom");
       return outputFor(input, ctx.attempt);
     });
-    worker.configure({ concurrency: 1 });
+    worker.configure({ concurrency });
     await worker.pollOnce();
     await worker.drain();
   }
@@ -173,6 +173,16 @@ describe("crash matrix: the process dies after request N, for every N", () => {
       assert.deepEqual(statuses, ["completed"]);
     });
     report.push(`claim + complete: N = 0..${total}`);
+  });
+
+  it("claim and complete of three tasks under one lease group (group entry, then claims)", async () => {
+    const total = await matrix(
+      async (w) =>
+        (await w.queue.submitMany([["job", {}], ["job", {}], ["job", {}]])).map((t) => t.id),
+      (q) => workOnce(q, false, 3),
+      (statuses) => assert.deepEqual(statuses, ["completed", "completed", "completed"]),
+    );
+    report.push(`claim + complete under a lease group: N = 0..${total}`);
   });
 
   it("submit with an input stored beside the task (payload, then ready entry, then task)", async () => {

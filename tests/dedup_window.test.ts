@@ -274,13 +274,13 @@ describe("deduplication window", () => {
     const { queue, store } = world();
     const t = await queue.submit("job", null, { idempotencyKey: "old" });
     const o = await store.get(queue.keys.task(t.id));
-    assert.ok(o !== null && o.kind === "object");
+    assert.ok(o !== null && o.kind === "object", 'o !== null && o.kind === "object"');
     const text = new TextDecoder().decode(o.body);
     assert.ok(!text.includes("idempotency_expires_at"), "no new field in the bytes");
     const rec = parseTaskRecord(queue.keys.task(t.id), o.body);
     assert.equal(rec.idempotency_expires_at, undefined);
     assert.equal(t.idempotencyExpiresAt, null);
-    assert.ok(!("idempotencyExpiresAt" in t.toJSON()));
+    assert.ok(!("idempotencyExpiresAt" in t.toJSON()), '!("idempotencyExpiresAt" in t.toJSON())');
     const w = await queue.submit("job", null, { idempotencyKey: "new", idempotencyTtlSeconds: 9 });
     assert.equal(typeof w.toJSON().idempotencyExpiresAt, "object");
     assert.throws(

@@ -120,7 +120,7 @@ describe("a replaced task leaves nothing that harms its successor", () => {
     const w = world();
     const old = await finishedAndPassed(w);
     const oldFull = await w.queue.get(old.id);
-    assert.ok(oldFull?.inputRef && oldFull.outputRef);
+    assert.ok(oldFull?.inputRef && oldFull.outputRef, "oldFull?.inputRef && oldFull.outputRef");
     const fresh = await w.queue.submit("job", big("b"), KEYED);
     assert.notEqual(fresh.inputRef?.sha256, oldFull.inputRef.sha256);
     assert.equal(fresh.outputRef, null, "the new task has no output yet");

@@ -93,8 +93,14 @@ describe("queue.delete", () => {
   it("removes a completed task with its payloads, TTL entry and every history version", async () => {
     const w = world();
     const id = await completedWithPayloads(w);
-    assert.ok((await w.queue.getHistory(id)).length >= 3);
-    assert.ok((await leftOf(w.store, id)).some((k) => k.startsWith("payloads/")));
+    assert.ok(
+      (await w.queue.getHistory(id)).length >= 3,
+      "(await w.queue.getHistory(id)).length >= 3",
+    );
+    assert.ok(
+      (await leftOf(w.store, id)).some((k) => k.startsWith("payloads/")),
+      '(await leftOf(w.store, id)).some((k) => k.startsWith("payloads/"))',
+    );
     const before = w.store.counters.snapshot();
     const r = await w.queue.delete(id);
     const cost = RequestCounters.diff(w.store.counters.snapshot(), before);
@@ -141,7 +147,7 @@ describe("queue.delete", () => {
     const w = world();
     const t = await w.queue.submit("job", {}, { ttlSeconds: 600 });
     await assert.rejects(w.queue.delete(t.id), (e: Error) => {
-      assert.ok(e instanceof RangeError);
+      assert.ok(e instanceof RangeError, "e instanceof RangeError");
       assert.match(e.message, /pending; pass pending: true/);
       return true;
     });

@@ -38,8 +38,11 @@ describe("oq dev: Host header check", () => {
     ) {
       assert.ok(hostAllowed(h, "127.0.0.1", []), h);
     }
-    assert.ok(hostAllowed("myhost:9000", "myhost", []));
-    assert.ok(hostAllowed("dev.example.test:9000", "127.0.0.1", ["dev.example.test"]));
+    assert.ok(hostAllowed("myhost:9000", "myhost", []), 'hostAllowed("myhost:9000", "myhost", [])');
+    assert.ok(
+      hostAllowed("dev.example.test:9000", "127.0.0.1", ["dev.example.test"]),
+      'hostAllowed("dev.example.test:9000", "127.0.0.1", ["dev.example.test"])',
+    );
     for (const h of ["attacker.example:9000", "localhost.attacker.example", "127.0.0.1.nip.io"]) {
       assert.ok(!hostAllowed(h, "127.0.0.1", []), h);
     }

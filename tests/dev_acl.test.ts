@@ -37,7 +37,10 @@ describe("oq dev: ACLs", () => {
       assert.equal([...r.body.matchAll(/<Permission>/g)].length, 1);
       assert.match(r.body, /<Permission>FULL_CONTROL<\/Permission>/);
       const list = await call(aws, base);
-      assert.ok(list.body.includes(`<Owner><ID>${ids[0]}</ID><DisplayName>main-key</DisplayName>`));
+      assert.ok(
+        list.body.includes(`<Owner><ID>${ids[0]}</ID><DisplayName>main-key</DisplayName>`),
+        "list.body.includes(`<Owner><ID>${ids[0]}</ID><DisplayName>main-key</DisplayName>`)",
+      );
     }
     assert.equal(errorCode((await call(aws, `${base}/missing?acl`)).body), "NoSuchKey");
     assert.equal((await call(alt, `${base}/k?acl`)).status, 403, "another account is refused");

@@ -60,7 +60,7 @@ describe("oq dev --dir: data format", () => {
       // The shared body stays while one key still names it, and goes with the last.
       const blob = join(b, "blobs", sha.slice(0, 2), sha);
       await s.deleteMany([{ key: "a", versionId: "000000000001.aa" }]);
-      assert.ok(await stat(blob));
+      assert.ok(await stat(blob), "await stat(blob)");
       await s.deleteMany([{ key: "b", versionId: "000000000002.bb" }]);
       await assert.rejects(stat(blob), /ENOENT/);
       await s.put("c", "new");

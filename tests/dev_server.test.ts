@@ -48,6 +48,7 @@ describe("oq dev: SigV4 and the wire format", () => {
     assert.match(body, /<RequestId>[0-9A-F]+<\/RequestId>/);
     assert.ok(
       res.headers.get("date") && res.headers.get("x-amz-request-id") && res.headers.get("server"),
+      'res.headers.get("date") && res.headers.get("x-amz-request-id") && res.headers.get("server")',
     );
     assert.equal(res.headers.get("x-amz-request-id"), /<RequestId>([^<]*)/.exec(body)?.[1]);
   });
@@ -167,13 +168,16 @@ describe("oq dev: SigV4 and the wire format", () => {
     const etag = put.headers.get("etag")!;
     const version = put.headers.get("x-amz-version-id")!;
     assert.match(etag, /^"[0-9a-f]{32}"$/);
-    assert.ok(version);
+    assert.ok(version, "version");
     const head = await call(aws, `${base}/h/obj`, { method: "HEAD" });
     assert.equal(head.headers.get("content-length"), "5");
     assert.equal(head.headers.get("content-type"), "text/plain");
     assert.equal(head.headers.get("etag"), etag);
     assert.equal(head.headers.get("x-amz-version-id"), version);
-    assert.ok(!Number.isNaN(Date.parse(head.headers.get("last-modified")!)));
+    assert.ok(
+      !Number.isNaN(Date.parse(head.headers.get("last-modified")!)),
+      '!Number.isNaN(Date.parse(head.headers.get("last-modified")!))',
+    );
     assert.equal(
       (await call(aws, `${base}/h/obj`, { headers: { "if-none-match": etag } })).status,
       304,
@@ -271,7 +275,10 @@ describe("oq dev: directory mode survives a restart", () => {
       6,
       "one file per stored body (tasks/a.json x3, tasks/b.json, same/1, same/2); orphan removed",
     );
-    assert.ok(!(await readdir(join(dir, "buckets/restart"))).some((f) => f.includes(".tmp-")));
+    assert.ok(
+      !(await readdir(join(dir, "buckets/restart"))).some((f) => f.includes(".tmp-")),
+      '!(await readdir(join(dir, "buckets/restart"))).some((f) => f.includes(".tmp-"))',
+    );
     // Removing every version of a body removes its file.
     await s.deleteMany(
       (await s.listVersions({ prefix: "same/" })).versions.map((v) => ({

@@ -227,7 +227,10 @@ describe("durations and times beyond the limits are refused at the edge", () => 
       ttlSeconds: MAX_DELAY_SECONDS,
       retryPolicy: { initialIntervalMs: 365 * DAY_MS, maxIntervalMs: 365 * DAY_MS },
     });
-    assert.ok(Number.isFinite(t.availableAt.getTime()) && Number.isFinite(t.expiresAt!.getTime()));
+    assert.ok(
+      Number.isFinite(t.availableAt.getTime()) && Number.isFinite(t.expiresAt!.getTime()),
+      "Number.isFinite(t.availableAt.getTime()) && Number.isFinite(t.expiresAt!.getTime())",
+    );
   });
 
   it("worker, monitor and scheduler intervals, and lease extensions", async () => {
@@ -255,7 +258,7 @@ describe("durations and times beyond the limits are refused at the edge", () => 
     w2.configure({ withMonitor: false });
     await w2.pollOnce();
     await w2.drain();
-    assert.ok(error instanceof RangeError);
+    assert.ok(error instanceof RangeError, "error instanceof RangeError");
     assert.match((error as Error).message, /Invalid lease extension: 1e\+21/);
   });
 
@@ -272,7 +275,7 @@ describe("durations and times beyond the limits are refused at the edge", () => 
       const t = await queue.submit("t", {});
       const key = `tasks/${t.shard}/${t.id}.json`;
       const o = await store.get(key);
-      assert.ok(o && o.kind === "object");
+      assert.ok(o && o.kind === "object", 'o && o.kind === "object"');
       const rec = JSON.parse(new TextDecoder().decode(o.body));
       change(rec);
       await store.put(key, JSON.stringify(rec));

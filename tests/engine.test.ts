@@ -23,9 +23,9 @@ describe("SortedKeys", () => {
 
   it("orders by code point, as S3 orders by UTF-8 bytes", () => {
     // U+FF5E (3 UTF-8 bytes) sorts before U+1F600 (4 bytes) although its UTF-16 unit is larger.
-    assert.ok(compareKeys("\uFF5E", "\u{1F600}") < 0);
-    assert.ok(compareKeys("a", "ab") < 0);
-    assert.ok(compareKeys("b", "a") > 0);
+    assert.ok(compareKeys("\uFF5E", "\u{1F600}") < 0, 'compareKeys("\\uFF5E", "\\u{1F600}") < 0');
+    assert.ok(compareKeys("a", "ab") < 0, 'compareKeys("a", "ab") < 0');
+    assert.ok(compareKeys("b", "a") > 0, 'compareKeys("b", "a") > 0');
   });
 });
 

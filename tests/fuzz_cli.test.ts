@@ -156,7 +156,7 @@ describe("fuzz: oq submit options and JSON-lines files", () => {
       const text = lines.join(rng.chance(0.5) ? "\n" : "\r\n");
       try {
         const entries = parseJsonLines(text, "f.jsonl");
-        assert.ok(entries.length <= lines.length);
+        assert.ok(entries.length <= lines.length, "entries.length <= lines.length");
         for (const [type] of entries) assert.equal(typeof type, "string");
       } catch (e) {
         assertUsage(e, "f.jsonl line ", text);

@@ -195,7 +195,10 @@ describe("fuzz: cron expressions", () => {
       try {
         validateTimezone(tz);
       } catch (e) {
-        assert.ok(e instanceof TypeError || e instanceof RangeError);
+        assert.ok(
+          e instanceof TypeError || e instanceof RangeError,
+          "e instanceof TypeError || e instanceof RangeError",
+        );
         assert.ok((e as Error).message.includes(JSON.stringify(tz)), (e as Error).message);
       }
     }

@@ -104,7 +104,10 @@ describe("fuzz: stored objects through the parsers", () => {
   it("random bytes, invalid UTF-8 and truncated JSON: SchemaError naming the key", () => {
     const rng = new Rng(22);
     const good = enc.encode(JSON.stringify(validRecord()));
-    assert.ok(schemaErrorOrRecord("tasks/0/0-abc.json", good));
+    assert.ok(
+      schemaErrorOrRecord("tasks/0/0-abc.json", good),
+      'schemaErrorOrRecord("tasks/0/0-abc.json", good)',
+    );
     for (let i = 0; i < 2000; i++) {
       const key = `tasks/0/0-f${i}.json`;
       const k = rng.int(0, 3);
@@ -140,8 +143,11 @@ describe("fuzz: stored objects through the parsers", () => {
       // Accepted: every field has its type.
       assert.equal(parsed.schema_version, 1);
       assert.equal(typeof parsed.id, "string");
-      assert.ok(Array.isArray(parsed.errors));
-      assert.ok(!Number.isNaN(Date.parse(parsed.created_at)));
+      assert.ok(Array.isArray(parsed.errors), "Array.isArray(parsed.errors)");
+      assert.ok(
+        !Number.isNaN(Date.parse(parsed.created_at)),
+        "!Number.isNaN(Date.parse(parsed.created_at))",
+      );
     }
     assert.ok(refused > 2000, `most mutations refused (${refused})`);
     const newer = enc.encode(JSON.stringify({ ...validRecord(), schema_version: 3 }));
@@ -184,7 +190,10 @@ describe("fuzz: stored objects through the parsers", () => {
         parseSchedule(`schedules/x${i}.json`, body, ScheduleRecordSchema);
       } catch (e) {
         assert.ok(e instanceof SchemaError, `${(e as Error).name}`);
-        assert.ok((e as Error).message.includes(`schedules/x${i}.json`));
+        assert.ok(
+          (e as Error).message.includes(`schedules/x${i}.json`),
+          "(e as Error).message.includes(`schedules/x${i}.json`)",
+        );
       }
     }
   });

@@ -43,7 +43,7 @@ describe("fuzz: key validators", () => {
           validateName("task type", s);
           return true;
         } catch (e) {
-          assert.ok(e instanceof TypeError);
+          assert.ok(e instanceof TypeError, "e instanceof TypeError");
           message = (e as Error).message;
           return false;
         }
@@ -55,7 +55,7 @@ describe("fuzz: key validators", () => {
       }
       accepted++;
       safe(s);
-      assert.ok(s.length >= 1 && s.length <= 128);
+      assert.ok(s.length >= 1 && s.length <= 128, "s.length >= 1 && s.length <= 128");
       assert.equal(keys.parseSchedule(keys.schedule(s)), s, "schedule id round-trips");
       assert.equal(keys.signal(s), `oq/signals/types/${s}`);
       assert.equal(keys.worker(s), `oq/workers/${s}.json`);
@@ -81,7 +81,7 @@ describe("fuzz: key validators", () => {
       const shard = hostileString(rng, "abcxyz0123456789");
       if (accepts(() => validateShard(shard))) {
         safe(shard);
-        assert.ok(/^[a-z0-9]{1,16}$/.test(shard));
+        assert.ok(/^[a-z0-9]{1,16}$/.test(shard), "/^[a-z0-9]{1,16}$/.test(shard)");
         assert.equal(keys.tasksPrefix(shard), `tasks/${shard}/`);
       }
       const id = `${rng.chance(0.8) ? rng.pick(["0", "1", "15", "ab"]) : hostileString(rng)}-${
@@ -111,14 +111,17 @@ describe("fuzz: key validators", () => {
       if (!accepts(() => validatePrefix(raw))) continue;
       if (raw === "") continue;
       accepted++;
-      assert.ok(raw.endsWith("/") && !raw.startsWith("/"));
-      assert.ok(!hasControl(raw));
+      assert.ok(
+        raw.endsWith("/") && !raw.startsWith("/"),
+        'raw.endsWith("/") && !raw.startsWith("/")',
+      );
+      assert.ok(!hasControl(raw), "!hasControl(raw)");
       for (const seg of raw.split("/").slice(0, -1)) {
         assert.ok(seg !== "" && seg !== "." && seg !== "..", `segment ${JSON.stringify(seg)}`);
       }
       const keys = new Keys(raw);
       const k = keys.ready("0", "t", 0, "0-x");
-      assert.ok(k.startsWith(raw));
+      assert.ok(k.startsWith(raw), "k.startsWith(raw)");
       assert.equal(keys.parseReady(k)?.taskId, "0-x");
       assert.equal(new Keys().parseReady(k), null, "another prefix does not claim the key");
     }
@@ -160,7 +163,7 @@ describe("fuzz: key validators", () => {
         const head = rng.pick(["p/ready/", "p/deadlines/", "p/schedules/", "ready/", "p/", ""]);
         const parts = Array.from({ length: rng.int(1, 5) }, pieces);
         key = head + parts.join("/") +
-          (rng.chance(0.3) ? rng.pick([".json", ".lease", ".ttl"]) : "");
+          (rng.chance(0.3) ? rng.pick([".json", ".lease", ".ttl", ".group"]) : "");
       }
       const r = keys.parseReady(key);
       if (r) {
@@ -170,7 +173,10 @@ describe("fuzz: key validators", () => {
       const d = keys.parseDeadline(key);
       if (d) {
         parsed++;
-        assert.equal(keys.deadline(d.shard, d.at, d.taskId, d.kind), key);
+        const rebuilt = d.kind === "group"
+          ? keys.leaseGroup(d.shard, `${timeStamp(d.at)}/${d.groupId}`)
+          : keys.deadline(d.shard, d.at, d.taskId, d.kind);
+        assert.equal(rebuilt, key);
       }
       const s = keys.parseSchedule(key);
       if (s !== null) {

@@ -163,7 +163,10 @@ describe("fuzz: junk in the bucket while a Worker, Monitor and Scheduler run", (
       assert.deepEqual(unexpected, [], "only schema errors are reported");
       assert.ok(errors.every((e) => /junk\d+/.test(e.message)), "each report names the object");
       assert.deepEqual(await unchanged(store, planted), [], "junk objects are left as they are");
-      assert.ok(![...ran].some((id) => id.includes("junk") || id.includes("ghost")));
+      assert.ok(
+        ![...ran].some((id) => id.includes("junk") || id.includes("ghost")),
+        '![...ran].some((id) => id.includes("junk") || id.includes("ghost"))',
+      );
     });
   }
 
@@ -253,7 +256,10 @@ describe("fuzz: junk in the bucket while a Worker, Monitor and Scheduler run", (
     for (const o of leftLeases.objects) {
       assert.ok(!o.key.includes("ghost"), `${o.key}: a lease entry pointing nowhere is removed`);
     }
-    assert.ok(monitorErrors.length > 0 && monitorErrors.every((n) => n === "SchemaError"));
+    assert.ok(
+      monitorErrors.length > 0 && monitorErrors.every((n) => n === "SchemaError"),
+      'monitorErrors.length > 0 && monitorErrors.every((n) => n === "SchemaError")',
+    );
     assert.ok(errors.every((n) => n === "SchemaError"), errors.join(", "));
     assert.deepEqual(await unchanged(store, planted), []);
   });

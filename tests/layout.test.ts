@@ -227,7 +227,10 @@ describe("reshard", () => {
     for (const t of slow) assert.equal(runs.get(t.id), 1);
     for (const t of cancelled) assert.equal((await q.get(t.id))!.status, "cancelled");
     for (const t of finished) {
-      assert.ok(["completed", "failed"].includes((await q.get(t.id))!.status));
+      assert.ok(
+        ["completed", "failed"].includes((await q.get(t.id))!.status),
+        '["completed", "failed"].includes((await q.get(t.id))!.status)',
+      );
       assert.equal(runs.get(t.id), 1);
     }
     // An idempotency key names the same task after the reshard.
@@ -236,13 +239,16 @@ describe("reshard", () => {
     // A retried task from a removed shard comes back in a current one.
     const failed = finished.find((t) => t.taskType === "bad" && Number(t.shard) >= 4)!;
     const retried = await q.retry(failed.id);
-    assert.ok(Number(retried.shard) < 4);
+    assert.ok(Number(retried.shard) < 4, "Number(retried.shard) < 4");
     assert.deepEqual(await entriesInShards(store, 4, 8), []);
     // Every task object is still listed and counted (home shards include the retired ones).
     const stats = await q.stats();
     assert.equal(stats.total.tasks, (await keysUnder(store, "tasks/")).length);
     assert.deepEqual(Object.keys(stats.shards).sort(), ["0", "1", "2", "3", "4", "5", "6", "7"]);
-    assert.ok((await q.list("6", { limit: 1000 })).length > 0);
+    assert.ok(
+      (await q.list("6", { limit: 1000 })).length > 0,
+      '(await q.list("6", { limit: 1000 })).length > 0',
+    );
   });
 
   it("growing moves nothing; new work spreads over every shard", async () => {
@@ -274,7 +280,7 @@ describe("reshard", () => {
         clock.advance(ms);
       },
     });
-    assert.ok(r.passes >= 2);
+    assert.ok(r.passes >= 2, "r.passes >= 2");
     assert.ok(r.drained.movedPending > 0, "some of the late tasks were in removed shards");
     assert.deepEqual(await entriesInShards(store, 2, 8), []);
     const w = new Worker(q, "w").task("job", () => "ok");
@@ -292,7 +298,7 @@ describe("reshard", () => {
     await stale.syncLayout();
     await reshard(q, 1, { wait: false });
     const late = await Promise.all(Array.from({ length: 8 }, (_, i) => stale.submit("job", { i })));
-    assert.ok(late.some((t) => t.shard !== "0"));
+    assert.ok(late.some((t) => t.shard !== "0"), 'late.some((t) => t.shard !== "0")');
     clock.advance(120_000); // past the orphan age: the entries are not mid-submit any more
     const monitor = new Monitor(q);
     let moved = 0;

@@ -34,7 +34,7 @@ describe("Monitor", () => {
     const m = new Monitor(queue);
     const early = await m.runOnce({ sweep: false });
     assert.equal(early.recovered, 0, "not before the lease expires");
-    assert.ok(early.nextExpiryAt !== null);
+    assert.ok(early.nextExpiryAt !== null, "early.nextExpiryAt !== null");
     clock.advance(36_000); // timeout 30 s + grace 5 s + the clock margin
     const r = await m.runOnce({ sweep: false });
     assert.equal(r.recovered, 1);

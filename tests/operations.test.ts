@@ -30,7 +30,7 @@ describe("connect()", () => {
     await assert.rejects(connect({ store }), /versioning is Unversioned.*OQ_ALLOW_NO_VERSIONING=1/);
     const warnings: string[] = [];
     const q = await connect({ store, allowNoVersioning: true, warn: (m) => void warnings.push(m) });
-    assert.ok(q instanceof Queue);
+    assert.ok(q instanceof Queue, "q instanceof Queue");
     assert.match(warnings.join("\n"), /history .* not guaranteed/);
   });
 
@@ -66,7 +66,7 @@ describe("connect()", () => {
         accessKeyId: "oqdev",
         secretAccessKey: "oqdevsecret",
       });
-      assert.ok((await q.now()).getTime() > 0);
+      assert.ok((await q.now()).getTime() > 0, "(await q.now()).getTime() > 0");
     } finally {
       await server.stop();
     }

@@ -80,7 +80,7 @@ describe("pause and resume a task type", () => {
       assert.equal(now.status, "pending");
       assert.equal(now.attempt, 0);
     }
-    assert.ok(clock.ms - pausedAt > 600_000);
+    assert.ok(clock.ms - pausedAt > 600_000, "clock.ms - pausedAt > 600_000");
     await queue.resume("a");
     const resumedAt = clock.ms;
     let seen = -1;
@@ -147,7 +147,10 @@ describe("pause and resume a task type", () => {
     const before = started.length;
     await pollFor(w, clock, 60_000, 5000);
     assert.equal(started.length, before);
-    assert.ok(claimedAt === -1 || claimedAt < DEFAULT_POLL_SETTINGS.safetyPollIntervalMs + 10_000);
+    assert.ok(
+      claimedAt === -1 || claimedAt < DEFAULT_POLL_SETTINGS.safetyPollIntervalMs + 10_000,
+      "claimedAt === -1 || claimedAt < DEFAULT_POLL_SETTINGS.safetyPollIntervalMs + 10_000",
+    );
   });
 
   it("costs a worker nothing per poll: one control GET per type at start and per safety interval", async () => {
@@ -220,6 +223,6 @@ describe("pause and resume a task type", () => {
     const o = await queue.context.store.get(queue.keys.control("a"));
     const rec = JSON.parse(new TextDecoder().decode((o as { body: Uint8Array }).body));
     assert.equal(rec.paused, await queue.isPaused("a"));
-    assert.ok(rec.revision >= 1);
+    assert.ok(rec.revision >= 1, "rec.revision >= 1");
   });
 });

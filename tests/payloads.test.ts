@@ -86,7 +86,10 @@ describe("payload references (memory store)", () => {
         queue.keys.payload(t.id, "output", raw.output_ref!.sha256),
       ].sort(),
     );
-    assert.ok(keys.every((k) => k.startsWith(`payloads/0/${t.id}/`)));
+    assert.ok(
+      keys.every((k) => k.startsWith(`payloads/0/${t.id}/`)),
+      "keys.every((k) => k.startsWith(`payloads/0/${t.id}/`))",
+    );
 
     const s3 = store.counters.snapshot();
     const full = await queue.get(t.id);
@@ -100,8 +103,14 @@ describe("payload references (memory store)", () => {
     const plain = { paint: (_s: string, t: string) => t, status: (s: string) => s } as never;
     const shown = taskDetails(refOnly!, 0, plain, queue.keys);
     assert.match(shown, new RegExp(`input +stored beside the task: ${raw.input_ref!.size} bytes`));
-    assert.ok(shown.includes(queue.keys.payload(t.id, "output", raw.output_ref!.sha256)));
-    assert.ok(taskDetails(full!, 0, plain).includes(`"echo":"yyy`));
+    assert.ok(
+      shown.includes(queue.keys.payload(t.id, "output", raw.output_ref!.sha256)),
+      'shown.includes(queue.keys.payload(t.id, "output", raw.output_ref!.sha256))',
+    );
+    assert.ok(
+      taskDetails(full!, 0, plain).includes(`"echo":"yyy`),
+      'taskDetails(full!, 0, plain).includes(`"echo":"yyy`)',
+    );
   });
 
   it("a payload that does not match its hash, or is missing, is a clear error; the worker fails the task without a retry", async () => {
@@ -111,7 +120,7 @@ describe("payload references (memory store)", () => {
     const key = queue.keys.payload(t.id, "input", t.inputRef!.sha256);
     await store.put(key, JSON.stringify(big(3000, "z")));
     await assert.rejects(queue.get(t.id), (e: unknown) => {
-      assert.ok(e instanceof PayloadError);
+      assert.ok(e instanceof PayloadError, "e instanceof PayloadError");
       assert.equal(e.code, "PayloadMismatch");
       assert.equal(e.key, key);
       assert.match(e.message, /has SHA-256 [0-9a-f]{64}, but the task recorded/);

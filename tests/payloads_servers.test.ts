@@ -49,7 +49,7 @@ for (const [name, open, skip] of backends) {
         const done = await queue.get(t.id);
         const output = done?.output as { blob: string };
         assert.equal(output.blob.length, 50 * MB);
-        assert.ok(/^b+$/.test(output.blob));
+        assert.ok(/^b+$/.test(output.blob), "/^b+$/.test(output.blob)");
         assert.equal((done?.input as { blob: string }).blob, blob);
       } finally {
         if (name === "oq dev") await backend.close();
@@ -70,7 +70,10 @@ for (const [name, open, skip] of backends) {
           shown.stdout,
           new RegExp(`input +stored beside the task: ${t.inputRef!.size}`),
         );
-        assert.ok(shown.stdout.includes(`payloads/${t.id.split("-")[0]}/${t.id}/input-`));
+        assert.ok(
+          shown.stdout.includes(`payloads/${t.id.split("-")[0]}/${t.id}/input-`),
+          'shown.stdout.includes(`payloads/${t.id.split("-")[0]}/${t.id}/input-`)',
+        );
         const json = await run(cli, ["get", t.id, "--json"], { env });
         const plain = JSON.parse(json.stdout) as { input: unknown; inputRef: { sha256: string } };
         assert.equal(plain.input, null);

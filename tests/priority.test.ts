@@ -169,6 +169,9 @@ describe("priorities", () => {
       const out = shuffleLevels(list).map((x) => x.entry.priority);
       assert.deepEqual(out, [3, 3, 3, 0, 0, -1, 0]);
     }
-    assert.ok(MAX_PRIORITY_SHIFT_MS === 9 * PRIORITY_STEP_MS);
+    assert.ok(
+      MAX_PRIORITY_SHIFT_MS === 9 * PRIORITY_STEP_MS,
+      "MAX_PRIORITY_SHIFT_MS === 9 * PRIORITY_STEP_MS",
+    );
   });
 });

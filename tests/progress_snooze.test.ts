@@ -68,7 +68,7 @@ describe("progress", () => {
       t = await queue.get(task.id);
       assert.equal(t?.status, "completed");
       assert.deepEqual(t?.progress, { done: 12, of: 12 }, "the last value lands with the outcome");
-      assert.ok(t?.progressAt instanceof Date);
+      assert.ok(t?.progressAt instanceof Date, "t?.progressAt instanceof Date");
       assert.equal(end.PUT, 1, "the completion carries the last value: no extra PUT");
     } finally {
       step.open();
@@ -117,7 +117,7 @@ describe("progress", () => {
       await w.pollOnce();
       await w.drain();
       const o = await store.get(`tasks/0/${task.id}.json`);
-      assert.ok(o && o.kind === "object");
+      assert.ok(o && o.kind === "object", 'o && o.kind === "object"');
       const rec = JSON.parse(new TextDecoder().decode(o.body));
       assert.equal(rec.status, "completed");
       for (const f of ["progress", "progress_at", "snoozes", "max_snoozes"]) {

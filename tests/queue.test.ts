@@ -16,8 +16,8 @@ describe("Queue.submit and get", () => {
       "ready entry + task + the first wake-up signals (type and queue-wide)",
     );
     assert.equal(task.status, "pending");
-    assert.ok(queue.shards.includes(task.shard));
-    assert.ok(task.id.startsWith(`${task.shard}-`));
+    assert.ok(queue.shards.includes(task.shard), "queue.shards.includes(task.shard)");
+    assert.ok(task.id.startsWith(`${task.shard}-`), "task.id.startsWith(`${task.shard}-`)");
     assert.deepEqual(await queue.listReady(task.shard), [task.id]);
     const g0 = store.counters.snapshot().GET;
     const got = await queue.get(task.id);

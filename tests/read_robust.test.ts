@@ -50,7 +50,10 @@ describe("reads that list many objects", () => {
       for (let round = 0; round < 2; round++) {
         const list = await queue.listSchedules();
         assert.deepEqual(list.map((s) => s.id), ["good"]);
-        assert.ok(list[0]!.nextRunAfter(new Date()) instanceof Date);
+        assert.ok(
+          list[0]!.nextRunAfter(new Date()) instanceof Date,
+          "list[0]!.nextRunAfter(new Date()) instanceof Date",
+        );
       }
       for (
         const [key, why] of [

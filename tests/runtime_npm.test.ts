@@ -19,8 +19,11 @@ describeWithDev("runtime tests: the packed npm package on Node", (env) => {
     const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("[")));
     const paths = info.files.map((f: { path: string }) => f.path) as string[];
     console.log(`# tarball ${info.filename}: ${info.size} bytes, ${paths.length} files`);
-    assert.ok(paths.includes("dist/npm/mod.js") && paths.includes("dist/npm/mod.d.ts"));
-    assert.ok(paths.includes("LICENSE"));
+    assert.ok(
+      paths.includes("dist/npm/mod.js") && paths.includes("dist/npm/mod.d.ts"),
+      'paths.includes("dist/npm/mod.js") && paths.includes("dist/npm/mod.d.ts")',
+    );
+    assert.ok(paths.includes("LICENSE"), 'paths.includes("LICENSE")');
     assert.deepEqual(paths.filter((p) => /^(tests|bench|scripts)\/|^dist\/oq$/.test(p)), []);
     await rm(PROJECT, { recursive: true, force: true });
     await mkdir(PROJECT, { recursive: true });

@@ -103,7 +103,7 @@ describe("createSchedule", () => {
     assert.equal(s.createdAt.getTime(), clock.ms);
     assert.equal(s.enabledAt.getTime(), clock.ms);
     const raw = await store.get("schedules/nightly.json");
-    assert.ok(raw && raw.kind === "object");
+    assert.ok(raw && raw.kind === "object", 'raw && raw.kind === "object"');
     const json = JSON.parse(new TextDecoder().decode(raw.body));
     assert.deepEqual(Object.keys(json), [
       "schema_version",

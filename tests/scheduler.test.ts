@@ -218,6 +218,6 @@ describe("Scheduler: several schedulers at once (memory store)", () => {
     }
     assert.equal(submitted, 60 + 12);
     assert.equal(await tasksOf(queue), 72);
-    assert.ok(already >= 0);
+    assert.ok(already >= 0, "already >= 0");
   });
 });

@@ -242,7 +242,10 @@ describe("Scheduler: failures", () => {
       "schedules/cron.json",
       "schedules/nested/x.json",
     ]);
-    assert.ok(r.errors.every((e) => e.error.name === "SchemaError"));
+    assert.ok(
+      r.errors.every((e) => e.error.name === "SchemaError"),
+      'r.errors.every((e) => e.error.name === "SchemaError")',
+    );
     assert.match(
       r.errors.find((e) => e.key === "schedules/cron.json")!.error.message,
       /Invalid value for minute: 99/,

@@ -77,7 +77,7 @@ describe(`secrets never reach text (${runtimeName()})`, () => {
     { timeout: 30_000 },
     async () => {
       const objects = await secretObjects();
-      assert.ok(objects.length >= 17);
+      assert.ok(objects.length >= 17, "objects.length >= 17");
       for (const [name, o] of objects) {
         for (const [how, render] of renderings(name, o)) assertClean(render(), `${how}(${name})`);
       }

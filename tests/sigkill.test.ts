@@ -93,7 +93,7 @@ describe("worker processes killed with SIGKILL (moto)", { skip: moto.skip }, () 
     const killedAt = queue.store.now();
     await victim.exited;
     const inFlightAtKill = inFlight(victim).map((e) => e.task as string);
-    assert.ok(inFlightAtKill.length > 0);
+    assert.ok(inFlightAtKill.length > 0, "inFlightAtKill.length > 0");
 
     // The survivors finish everything, the killed worker's tasks included. (A task the victim
     // completed just before the kill has no "done" line: the store has the last word.)

@@ -190,7 +190,7 @@ export function storeConformance(factory: BackendFactory): void {
 
     it("the clock follows the store's time", async () => {
       await b.store.head(`${prefix()}nothing`);
-      assert.ok(b.store.clockSynced());
+      assert.ok(b.store.clockSynced(), "b.store.clockSynced()");
       // Every server here runs on this machine.
       assertHoldsLocalTime({
         now: () => b.store.now(),
@@ -226,7 +226,7 @@ export function storeConformance(factory: BackendFactory): void {
           await s.put(k, "alive");
           const d = await s.delete(k);
           assert.equal(d.deleteMarker, true);
-          assert.ok(d.versionId);
+          assert.ok(d.versionId, "d.versionId");
           assert.equal(await s.get(k), null);
           assert.equal((await s.list({ prefix: k })).objects.length, 0);
           const page = await s.listVersions({ prefix: k });

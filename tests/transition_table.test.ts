@@ -136,7 +136,7 @@ describe("transition table", () => {
         );
       }
     }
-    assert.ok(allowed > 0 && refused > 0);
+    assert.ok(allowed > 0 && refused > 0, "allowed > 0 && refused > 0");
   });
 
   it("refusal and checkTransition follow the table", () => {

@@ -7,7 +7,7 @@ import { RequestCounters } from "../src/s3/counters.ts";
 import { it, memQueue, until } from "./helpers.ts";
 
 describe("Worker", () => {
-  it("runs tasks to completion; the happy path costs 5 PUT + 1 GET per task, plus the LIST", async () => {
+  it("runs tasks to completion; the happy path costs 4 PUT + 1 GET per task, plus the LIST and one lease group per listing", async () => {
     const { queue, store } = memQueue({ shardCount: 1 });
     const w = new Worker(queue, "w1").task(
       "email",
@@ -43,8 +43,12 @@ describe("Worker", () => {
       n + 1,
       "one GET per claim + the type's flow control (read once per worker, before its first claim)",
     );
-    assert.equal(work.PUT, 3 * n, "lease entry, claim and completion per task");
-    assert.equal(work.DELETE, 2 * n, "ready and lease entries, by version id (free)");
+    assert.equal(
+      work.PUT,
+      2 * n + 1,
+      "claim and completion per task, and one lease group's entry for the ten",
+    );
+    assert.equal(work.DELETE, n + 1, "ready entries and the group's, by version id (free)");
     const left = await store.listVersions({ prefix: "ready/" });
     assert.equal(
       left.versions.length + (await store.listVersions({ prefix: "deadlines/" })).versions.length,
@@ -158,7 +162,10 @@ describe("Worker", () => {
     const t = await queue.submit("slow", {}, { timeoutSeconds: 0.05 });
     await w.pollOnce();
     await w.drain();
-    assert.ok(reason instanceof TaskAbortedError && reason.kind === "timeout");
+    assert.ok(
+      reason instanceof TaskAbortedError && reason.kind === "timeout",
+      'reason instanceof TaskAbortedError && reason.kind === "timeout"',
+    );
     const cur = await queue.get(t.id);
     assert.equal(cur?.status, "pending");
     assert.equal(cur?.errors[0]?.kind, "timeout");

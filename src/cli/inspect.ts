@@ -7,7 +7,9 @@
 import type { Queue } from "../queue/queue.ts";
 import type { TaskStatus } from "../task/task.ts";
 import type { Task } from "../task/task.ts";
+import { limitsInUse } from "../protocol/type_limits.ts";
 import { openQueue } from "./config.ts";
+import { usageJson, usageTable } from "./limits.ts";
 import { notFoundError, printable, usageError } from "./errors.ts";
 import { relativeTime, table, TASK_HEADERS, taskDetails, taskRows, truncate } from "./format.ts";
 import { err, out, outJson, styles } from "./io.ts";
@@ -176,13 +178,15 @@ export function registerInspect(program: Program): void {
     });
 
   program.command("stats")
-    .description("Counts per shard from the indexes (LISTs only, no task reads)")
+    .description(
+      "Counts per shard from the indexes (LISTs only, no task reads), and limits in use",
+    )
     .option("--json", "print JSON")
     .addHelpText("after", examples("oq stats", "oq stats --json | jq .total"))
     .action(async (flags, cmd) => {
       const queue = await openQueue(globals(cmd));
-      const st = await queue.stats();
-      if (flags.json) return outJson(st);
+      const [st, limits] = await Promise.all([queue.stats(), limitsInUse(queue.context)]);
+      if (flags.json) return outJson({ ...st, limits: limits.map(usageJson) });
       const row = (
         name: string,
         s: { ready: number; scheduled: number; running: number; tasks: number },
@@ -193,6 +197,7 @@ export function registerInspect(program: Program): void {
       rows.push(row(styles.out.paint("bold", "total"), st.total));
       out(table(["SHARD", "READY", "SCHEDULED", "RUNNING", "TASKS"], rows, styles.out));
       out(`workers: ${st.workers}`);
+      if (limits.length > 0) out(`\n${usageTable(limits, styles.out)}`);
     });
 
   program.command("workers")

@@ -14,6 +14,7 @@ import { Emitter, type EventSource } from "../base/events.ts";
 import { Loop } from "../base/loop.ts";
 import { ReportOnce } from "../base/report_once.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
+import { readGroup } from "../protocol/lease_groups.ts";
 import { Sweeper, type SweepResult } from "./sweep.ts";
 import {
   type MonitorOptions,
@@ -157,12 +158,13 @@ export class Monitor {
       }
       const entry = q.keys.parseDeadline(v.key);
       if (entry === null) continue;
-      if (entry.kind === "lease") r.leaseEntries++;
+      if (entry.kind !== "ttl") r.leaseEntries++;
       if (entry.at > now) {
         r.nextExpiryAt = r.nextExpiryAt === null ? entry.at : Math.min(r.nextExpiryAt, entry.at);
         break; // sorted by time
       }
       if (entry.kind === "lease") await this.#expiredLease(entry.taskId, ref, now, r);
+      else if (entry.kind === "group") await this.#expiredGroup(ref, now, r);
       else await this.#passedTtl(entry.taskId, ref, now, r);
     }
   }
@@ -200,21 +202,45 @@ export class Monitor {
   }
 
   async #expiredLease(taskId: string, ref: EntryRef, now: number, r: MonitorResult): Promise<void> {
+    if (await this.#recover(taskId, ref.key, now, r)) await this.#queue.tasks.deleteEntry(ref);
+  }
+
+  // A lease group's time passed (its worker died, or has not deleted it yet): each task it
+  // names that still runs under it with its lease expired is recovered; the entry goes once
+  // none is left under it (src/protocol/lease_groups.ts).
+  async #expiredGroup(ref: EntryRef, now: number, r: MonitorResult): Promise<void> {
+    let group;
+    try {
+      r.requests++;
+      group = await readGroup(this.#queue, ref.key);
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      this.#invalid(e);
+      return;
+    }
+    let done = true;
+    for (const taskId of group?.rec.task_ids ?? []) {
+      if (!(await this.#recover(taskId, ref.key, now, r))) done = false;
+    }
+    if (done) await this.#queue.tasks.deleteEntry(ref);
+  }
+
+  // Recover `taskId` if it still runs under the entry `key` with its lease expired. True
+  // when the entry no longer covers it (recovered, finished, re-leased or gone); false when
+  // it must stay (the lease has not ended, or the task cannot be read).
+  async #recover(taskId: string, key: string, now: number, r: MonitorResult): Promise<boolean> {
     const q = this.#queue;
     r.expiredChecked++;
     for (let round = 0; round < 8; round++) {
       const cur = await this.#read(taskId, r);
-      if (cur === undefined) return;
-      if (
-        cur === null || cur.rec.status !== "running" || q.tasks.leaseKey(cur.rec) !== ref.key
-      ) {
-        // Finished, re-leased under another key, or gone: the entry is stale.
-        await q.tasks.deleteEntry(ref);
+      if (cur === undefined) return false;
+      if (cur === null || cur.rec.status !== "running" || q.tasks.leaseKey(cur.rec) !== key) {
+        // Finished, re-leased under another key, or gone: the entry is stale for it.
         r.staleEntries++;
-        return;
+        return true;
       }
       const t = transitions.recoverLease(cur.rec, now);
-      if (!t.ok) return;
+      if (!t.ok) return false;
       const w = t.next.status === "pending"
         ? await q.tasks.makePending(t.next, cur.etag)
         : await q.tasks.replace(t.next, cur.etag);
@@ -224,9 +250,9 @@ export class Monitor {
       else if (w.rec.status === "failed") r.deadLettered++;
       else r.cancelled++;
       this.#events.emit("monitor:recovered", { taskId, status: w.rec.status });
-      await q.tasks.deleteEntry(ref);
-      return;
+      return true;
     }
+    return false;
   }
 
   /**

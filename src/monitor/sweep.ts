@@ -18,6 +18,7 @@ import { SchemaError } from "../base/errors.ts";
 import { drainLane, moveTask } from "../protocol/lanes.ts";
 import { sweepPayloads } from "./payload_sweep.ts";
 import { finishDeletion } from "../protocol/delete.ts";
+import { repairGroup } from "../protocol/lease_groups.ts";
 import type { TaskRecord } from "../task/task.ts";
 
 import * as transitions from "../task/transitions.ts";
@@ -175,7 +176,13 @@ export class Sweeper {
     }
     if (rec.status === "running") {
       r.requests++;
-      if (rec.lease_expires_at !== null && !(await tasks.hasEntry(tasks.leaseKey(rec)))) {
+      if (rec.lease_group !== undefined) {
+        // A group's entry must exist and name the task (its body is read: one GET).
+        if (await repairGroup(q, rec)) {
+          r.leaseRepaired++;
+          r.requests++;
+        }
+      } else if (rec.lease_expires_at !== null && !(await tasks.hasEntry(tasks.leaseKey(rec)))) {
         await tasks.putLease(rec);
         r.leaseRepaired++;
         r.requests++;

@@ -51,22 +51,40 @@ export interface ReadyEntry {
   taskId: string;
 }
 
-/** What a deadline entry is for: a running task's lease end, or a pending task's TTL. */
-export type DeadlineKind = "lease" | "ttl";
+/**
+ * What a deadline entry is for: a running task's lease end, a pending task's TTL, or a
+ * lease group (one entry covering the leases of several tasks one worker claims from one
+ * listing: src/protocol/lease_groups.ts).
+ */
+export type DeadlineKind = "lease" | "ttl" | "group";
 
 /** A deadline-index entry, parsed back from its key. */
-export interface DeadlineEntry {
-  /** The full key. */
-  key: string;
-  /** Shard. */
-  shard: string;
-  /** When the deadline passes (ms). */
-  at: number;
-  /** Task id. */
-  taskId: string;
-  /** Lease end or TTL. */
-  kind: DeadlineKind;
-}
+export type DeadlineEntry =
+  & {
+    /** The full key. */
+    key: string;
+    /** Shard. */
+    shard: string;
+    /** When the deadline passes (ms). */
+    at: number;
+  }
+  & (
+    | {
+      /** Lease end or TTL of one task. */
+      kind: "lease" | "ttl";
+      /** Task id. */
+      taskId: string;
+    }
+    | {
+      /** A lease group: the tasks it covers are named in its body. */
+      kind: "group";
+      /** Group id. */
+      groupId: string;
+    }
+  );
+
+/** A lease group's id: `g` and 12 random bytes in url-safe base64 (16 characters). */
+export const GROUP_ID_RE = /^g[A-Za-z0-9_-]{16}$/;
 
 /**
  * Builds every key of one queue (one bucket and prefix).
@@ -169,9 +187,24 @@ export class Keys {
    * be looked at: `lease` (a running task's lease ends) or `ttl` (a pending task expires).
    * One prefix for both, so an idle monitor lists one prefix per shard.
    */
-  deadline(shard: string, at: number, taskId: string, kind: DeadlineKind): string {
+  deadline(shard: string, at: number, taskId: string, kind: "lease" | "ttl"): string {
     shardOfTaskId(taskId);
     return `${this.deadlinePrefix(shard)}${timeStamp(at)}/${taskId}.${kind}`;
+  }
+
+  /**
+   * `deadlines/{shard}/{at}/{group}.group`: a lease group's entry, `tail` being what a task
+   * covered by it records in `lease_group` (`{at stamp}/{group id}`).
+   */
+  leaseGroup(shard: string, tail: string): string {
+    const [stamp, id] = tail.split("/");
+    if (
+      tail.split("/").length !== 2 || Number.isNaN(parseTimeStamp(stamp!)) ||
+      !GROUP_ID_RE.test(id!)
+    ) {
+      throw new TypeError(`Invalid lease group ${JSON.stringify(tail)}`);
+    }
+    return `${this.deadlinePrefix(shard)}${tail}.group`;
   }
 
   /** Prefix of every deadline entry of every shard (`deadlines/`). */
@@ -191,16 +224,15 @@ export class Keys {
     if (rest.length !== 3) return null;
     const [shard, stamp, name] = rest as [string, string, string];
     const dot = name.lastIndexOf(".");
-    const taskId = name.slice(0, dot);
+    const id = name.slice(0, dot);
     const kind = name.slice(dot + 1);
     const at = parseTimeStamp(stamp);
-    if (
-      Number.isNaN(at) || !SHARD_RE.test(shard) || !TASK_ID_RE.test(taskId) ||
-      (kind !== "lease" && kind !== "ttl")
-    ) {
-      return null;
+    if (Number.isNaN(at) || !SHARD_RE.test(shard)) return null;
+    if (kind === "group") {
+      return GROUP_ID_RE.test(id) ? { key, shard, at, kind, groupId: id } : null;
     }
-    return { key, shard, at, taskId, kind };
+    if (!TASK_ID_RE.test(id) || (kind !== "lease" && kind !== "ttl")) return null;
+    return { key, shard, at, taskId: id, kind };
   }
 
   /**

@@ -12,6 +12,7 @@ import { versionPages } from "../store/paging.ts";
 import * as transitions from "../task/transitions.ts";
 import type { QueueContext } from "./context.ts";
 import type { EntryRef } from "./tasks.ts";
+import { readGroup } from "./lease_groups.ts";
 
 /** How long an index entry may point to a missing task before it is treated as orphaned. */
 export const ORPHAN_ENTRY_AGE_MS = 60_000;
@@ -59,8 +60,13 @@ export async function drainLane(
           await queue.tasks.deleteEntry(ref);
           continue;
         }
-        const taskId = queue.keys.parseReady(v.key)?.taskId ??
-          queue.keys.parseDeadline(v.key)?.taskId;
+        const deadline = queue.keys.parseDeadline(v.key);
+        if (deadline?.kind === "group") {
+          r.entries++;
+          if (await drainGroup(queue, ref, r, onInvalid)) await queue.tasks.deleteEntry(ref);
+          continue;
+        }
+        const taskId = queue.keys.parseReady(v.key)?.taskId ?? deadline?.taskId;
         if (taskId === undefined) continue; // not ours: leave it alone
         r.entries++;
         const outcome = await moveTask(queue, taskId, onInvalid);
@@ -83,6 +89,32 @@ export async function drainLane(
     }
   }
   return r;
+}
+
+// Move the tasks a lease group in a retired lane names; true when none is left under it.
+async function drainGroup(
+  queue: QueueContext,
+  ref: EntryRef,
+  r: DrainResult,
+  onInvalid: (error: SchemaError) => void,
+): Promise<boolean> {
+  let group;
+  try {
+    group = await readGroup(queue, ref.key);
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    onInvalid(e);
+    r.invalid++;
+    return false;
+  }
+  let done = true;
+  for (const taskId of group?.rec.task_ids ?? []) {
+    const outcome = await moveTask(queue, taskId, onInvalid);
+    if (outcome === "moved-running") r.movedRunning++;
+    if (outcome === "moved-pending") r.movedPending++;
+    if (outcome === "invalid") done = false;
+  }
+  return done;
 }
 
 /** What {@link moveTask} found and did. */
@@ -141,7 +173,10 @@ export async function moveTask(
       await tasks.signals.touch(rec.task_type);
       return "moved-pending";
     }
-    if (rec.lease_expires_at !== null) await tasks.deleteAllVersions(tasks.leaseKey(rec));
+    // A lease group's entry covers other tasks too: it is left to its worker and monitor.
+    if (rec.lease_expires_at !== null && rec.lease_group === undefined) {
+      await tasks.deleteAllVersions(tasks.leaseKey(rec));
+    }
     return "moved-running";
   }
   throw new Error(`Task ${taskId} kept changing while it was moved; run the reshard again`);

@@ -261,14 +261,21 @@ export class TaskStore {
     return this.keys.deadline(rec.shard, Date.parse(rec.expires_at), rec.id, "ttl");
   }
 
-  /** Write a lease entry for a running record. */
+  /** Write the lease entry of a running record that has its own (not a lease group's). */
   putLease(rec: TaskRecord): Promise<EntryRef> {
+    if (rec.lease_group !== undefined) {
+      throw new TypeError(`Task ${rec.id}'s lease is covered by lease group ${rec.lease_group}`);
+    }
     return this.#putEntry(this.leaseKey(rec));
   }
 
-  /** The lease key a running record should have. */
+  /**
+   * The deadline entry covering a running record's lease: its own lease entry, or its lease
+   * group's (src/protocol/lease_groups.ts).
+   */
   leaseKey(rec: TaskRecord): string {
     if (rec.lease_expires_at === null) throw new TypeError(`Task ${rec.id} has no lease`);
+    if (rec.lease_group !== undefined) return this.keys.leaseGroup(rec.shard, rec.lease_group);
     return this.keys.deadline(rec.shard, Date.parse(rec.lease_expires_at), rec.id, "lease");
   }
 

@@ -11,6 +11,7 @@ import type { QueueContext } from "../protocol/context.ts";
 import { validateName } from "../task/names.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { TaskCensus } from "./census.ts";
+import { leasedTaskIds } from "../protocol/lease_groups.ts";
 
 /** What a bulk cancel did. */
 export interface BulkCancelResult {
@@ -137,9 +138,11 @@ async function cancelRunningOfType(
   concurrency: number,
 ): Promise<void> {
   for await (const page of q.tasks.indexPages(q.keys.deadlinePrefix(shard))) {
-    const ids = page.objects.map((obj) => leaseTaskId(q, obj.key)).filter((
-      id,
-    ): id is string => !!id);
+    const ids = [
+      ...new Set(
+        (await mapLimit(page.objects, concurrency, (o) => leasedTaskIds(q, o.key))).flat(),
+      ),
+    ];
     const results = await mapLimit(ids, concurrency, async (id) => {
       const v = await q.tasks.read(id).catch(() => null);
       if (!v || v.rec.task_type !== taskType || v.rec.status !== "running") return null;
@@ -148,11 +151,6 @@ async function cancelRunningOfType(
     for (const r of results) if (r) collect(out, r);
     progress(out, o);
   }
-}
-
-function leaseTaskId(q: QueueContext, key: string): string | undefined {
-  const d = q.keys.parseDeadline(key);
-  return d?.kind === "lease" ? d.taskId : undefined;
 }
 
 /** What a bulk retry did. */

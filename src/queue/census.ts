@@ -16,6 +16,7 @@ import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import type { TaskStatus } from "../task/task.ts";
 import type { ObjectInfo } from "../store/types.ts";
+import { leasedTaskIds } from "../protocol/lease_groups.ts";
 import {
   CENSUS_STATES,
   type CensusCount,
@@ -86,6 +87,7 @@ export class TaskCensus {
   readonly #maxReads: number;
   readonly #concurrency: number;
   #known = new Map<string, Known>();
+  #groups = new Map<string, string[]>(); // lease group entry key -> the ids it names
   #counts: CensusCount[] = [];
   #oldestReady: Date | null = null;
   #sorted: CensusEntry[] | null = null;
@@ -230,10 +232,18 @@ export class TaskCensus {
     for (const o of ready.objects) {
       says.set(q.keys.task(q.keys.parseReady(o.key)!.taskId), "pending");
     }
+    const groups = new Map<string, string[]>();
     for (const o of deadlines.objects) {
       const d = q.keys.parseDeadline(o.key)!;
       if (d.kind === "lease") says.set(q.keys.task(d.taskId), "running");
+      if (d.kind !== "group") continue;
+      // A lease group names the tasks its worker may claim: those without a ready entry
+      // were claimed (its body never changes, so it is read once).
+      const ids = this.#groups.get(o.key) ?? await leasedTaskIds(q, o.key);
+      groups.set(o.key, ids);
+      for (const id of ids) if (!says.has(q.keys.task(id))) says.set(q.keys.task(id), "running");
     }
+    this.#groups = groups;
     const toRead = new Set<string>();
     for (const [key, status] of says) {
       if (this.#known.get(key)?.entry?.status !== status) toRead.add(key);

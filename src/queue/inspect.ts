@@ -13,6 +13,7 @@ import { validateName, validateShard } from "../task/names.ts";
 import { mapLimit } from "../base/concurrency.ts";
 import { Task, TASK_STATUSES, type TaskStatus } from "../task/task.ts";
 import type { ObjectInfo } from "../store/types.ts";
+import { leasedTaskIds } from "../protocol/lease_groups.ts";
 
 /** Options of `queue.list`. */
 export interface ListTasksOptions {
@@ -162,6 +163,25 @@ function isTaskKey(q: QueueContext, shard: string, key: string): boolean {
 }
 
 /**
+ * Running tasks by the deadline index: one per lease entry, and for each lease group (one
+ * GET of its body) the tasks it names that have no ready entry, i.e. were claimed. A task
+ * that finished while other tasks of its group still run counts until the group's entry is
+ * deleted (at most the group's hold plus its longest task).
+ */
+async function runningFromIndex(
+  q: QueueContext,
+  deadlines: readonly ObjectInfo[],
+  readyIndex: readonly ObjectInfo[],
+): Promise<number> {
+  const running = new Set<string>();
+  const ready = new Set(readyIndex.map((o) => q.keys.parseReady(o.key)?.taskId));
+  await mapLimit(deadlines, 8, async (o) => {
+    for (const id of await leasedTaskIds(q, o.key)) if (!ready.has(id)) running.add(id);
+  });
+  return running.size;
+}
+
+/**
  * Index-based counts: one LIST per 1000 keys of each index, no GET per task, plus one
  * LIST and one GET per worker heartbeat. Keys that oq does not write (and heartbeats that
  * are not valid) are reported once (queue option `warn`) and not counted.
@@ -185,7 +205,7 @@ export async function stats(q: QueueContext): Promise<QueueStats> {
     const ready = readyIndex.filter((o) => (q.keys.parseReady(o.key)?.dueAt ?? Infinity) <= readyBy)
       .length;
     countValid(q, deadlines, (k) => q.keys.parseDeadline(k) !== null);
-    const running = deadlines.filter((o) => q.keys.parseDeadline(o.key)?.kind === "lease").length;
+    const running = await runningFromIndex(q, deadlines, readyIndex);
     const tasks = countValid(q, taskObjects, (k) => isTaskKey(q, shard, k));
     shards[shard] = { ready, scheduled: all - ready, running, tasks };
   }));

@@ -95,6 +95,11 @@ export interface TaskRecord {
   idempotency_expires_at?: string;
   /** Set when `queue.delete` marked the task (store time): it is gone for every reader and writer. */
   deleting_at?: string;
+  /**
+   * The lease group covering this attempt's lease (`{at stamp}/{group id}`: the entry
+   * `deadlines/{shard}/{lease_group}.group`); absent: the lease has its own entry.
+   */
+  lease_group?: string;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -150,6 +155,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
   idempotency_expires_at: isoDate.optional(),
   deleting_at: isoDate.optional(),
+  lease_group: z.string().regex(/^\d{8}T\d{6}\.\d{3}Z\/g[A-Za-z0-9_-]{16}$/).optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),

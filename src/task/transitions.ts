@@ -50,16 +50,18 @@ function write(
   checkTransition(op, rec.status, changes.status ?? rec.status);
   // A task marked for deletion is gone for every writer: nothing may claim, retry or archive it.
   if (rec.deleting_at !== undefined) return no(rec, "task is being deleted");
-  return {
-    ok: true,
-    next: {
-      ...rec,
-      ...changes,
-      updated_at: iso(now),
-      revision: rec.revision + 1,
-      write_id: nonce(),
-    },
+  const next: TaskRecord = {
+    ...rec,
+    ...changes,
+    updated_at: iso(now),
+    revision: rec.revision + 1,
+    write_id: nonce(),
   };
+  // A lease group covers one lease in one lane: a claim under it says so; any other change of
+  // the lease (its end, an extension) or of the lane (a reshard's move) leaves the group.
+  const leaseMoves = "lease_expires_at" in changes || "shard" in changes;
+  if (leaseMoves && !("lease_group" in changes)) delete next.lease_group;
+  return { ok: true, next };
 }
 
 function mine(op: Operation, rec: TaskRecord, ref: AttemptRef): string | null {
@@ -75,8 +77,14 @@ function withError(rec: TaskRecord, e: AttemptError): AttemptError[] {
   return [...rec.errors, e].slice(-MAX_ERRORS_KEPT);
 }
 
-/** pending → running for `workerId`, with a lease of `leaseMs`. */
-export function claim(rec: TaskRecord, now: number, workerId: string, leaseMs: number): Transition {
+/** pending → running for `workerId` with a lease of `leaseMs` (under `leaseGroup` if given). */
+export function claim(
+  rec: TaskRecord,
+  now: number,
+  workerId: string,
+  leaseMs: number,
+  leaseGroup?: string,
+): Transition {
   const refused = refusal("claim", rec.status);
   if (refused !== null) return no(rec, refused);
   if (Date.parse(rec.available_at) > now) return no(rec, "task is not available yet");
@@ -90,6 +98,7 @@ export function claim(rec: TaskRecord, now: number, workerId: string, leaseMs: n
     claimed_at: iso(now),
     lease_expires_at: iso(now + leaseMs),
     cancel_requested: false,
+    ...(leaseGroup === undefined ? {} : { lease_group: leaseGroup }),
   });
 }
 
@@ -225,6 +234,19 @@ export function release(rec: TaskRecord, now: number, ref: AttemptRef): Transiti
 }
 
 /**
+ * running → pending as if never claimed: the handler never started (a rate-limited start
+ * that came too late, src/worker/limiter.ts), so the attempt is not spent. Like
+ * {@link release} otherwise (a cancel request cancels; due now, so the ready entry gets a
+ * new key: on a bucket without versioning a stale cleanup of the old key, by a worker that
+ * listed it before the claim, must not delete the new entry).
+ */
+export function unclaim(rec: TaskRecord, now: number, ref: AttemptRef): Transition {
+  const t = release(rec, now, ref);
+  if (!t.ok || t.next.status !== "pending") return t;
+  return { ok: true, next: { ...t.next, attempt: rec.attempt - 1 } };
+}
+
+/**
  * A running task records its handler's latest progress value (`ctx.progress`). Also used to
  * fold the last value into the outcome's write ({@link withProgress}).
  */
@@ -349,7 +371,7 @@ export function moveLane(rec: TaskRecord, now: number, shard: string): Transitio
   const refused = refusal("moveLane", rec.status);
   if (refused !== null) return no(rec, refused);
   if (rec.shard === shard) return no(rec, `task is already in shard ${shard}`);
-  return write("moveLane", rec, now, { shard });
+  return write("moveLane", rec, now, { shard }); // (the lease, if any, leaves its group)
 }
 
 /**

@@ -3,7 +3,9 @@
  * one compare-and-swap on the task object. Losing the race is normal flow.
  *
  * Cost of a successful claim: one GET (the task), two PUTs (lease entry, then the task),
- * one DELETE (the ready entry, by version id: free, and no delete marker). A limited type
+ * one DELETE (the ready entry, by version id: free, and no delete marker); under a lease
+ * group (src/worker/group_leases.ts) the lease entry is the group's, one PUT for up to 100
+ * claims. A limited type
  * adds its gate's requests (src/worker/limiter.ts) before the lease entry.
  *
  * @module
@@ -72,7 +74,15 @@ export async function listLane(
 
 /** Outcome of trying to claim one candidate. */
 export type ClaimResult =
-  | { kind: "claimed"; claimed: Versioned; lease: EntryRef; permit?: Permit }
+  | {
+    kind: "claimed";
+    claimed: Versioned;
+    /** The entry covering its lease: its own, or the lease group's. */
+    lease: EntryRef;
+    permit?: Permit;
+    /** The lease is the group's (`lease` is its entry). */
+    grouped: boolean;
+  }
   | { kind: "skipped"; reason: string; notBefore?: number }
   | { kind: "invalid"; error: SchemaError }
   /** The type's limit refused the claim (nothing written to the task): retry at `retryAt`. */
@@ -91,12 +101,39 @@ export interface ClaimGate {
 export interface Permit {
   /** Give the permit back. Never throws. */
   release(): Promise<void>;
+  /** Asked just before the handler starts; false: give the task back unstarted. */
+  beforeStart?(): Promise<boolean>;
+}
+
+/** A lease group the claim may record instead of writing a lease entry (src/worker/group_leases.ts). */
+export interface ClaimGroup {
+  /**
+   * The group's entry, written by the first claim that asks (sized for its lease of
+   * `leaseMs`); `null` when it could not be written.
+   */
+  entry(leaseMs: number): Promise<GroupEntry | null>;
+}
+
+/** A lease group's entry. */
+export interface GroupEntry {
+  /** The entry. */
+  ref: EntryRef;
+  /** What a task claimed under it records in `lease_group`. */
+  tail: string;
+  /** Leases ending by then are covered (ms). */
+  at: number;
+  /**
+   * ... and not before this: a much shorter lease gets its own entry, so that its recovery
+   * after a crash does not wait for the group's time (ms).
+   */
+  from: number;
 }
 
 /**
  * Claim one candidate for `workerId`: read the task, and if it is claimable write the
- * lease entry, then the task (compare-and-swap), then delete the ready entry. Stale
- * entries met on the way are deleted (by version id). Never throws for a lost race.
+ * lease entry (unless `group`'s entry, written before, covers the lease), then the task
+ * (compare-and-swap), then delete the ready entry. Stale entries met on the way are
+ * deleted (by version id). Never throws for a lost race.
  */
 export async function claimCandidate(
   queue: QueueContext,
@@ -105,6 +142,7 @@ export async function claimCandidate(
   leaseGraceMs: number,
   signal?: AbortSignal,
   gate?: ClaimGate,
+  group?: ClaimGroup,
 ): Promise<ClaimResult> {
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
   let current: Versioned | null;
@@ -144,30 +182,36 @@ export async function claimCandidate(
   // A delayed task must not start early by the store's clock: allow for its uncertainty.
   const delayed = rec.available_at !== rec.created_at;
   const margin = delayed ? queue.store.clockUncertaintyMs() : 0;
-  const t = transitions.claim(
-    rec,
-    now - margin,
-    workerId,
-    rec.timeout_seconds * 1000 + leaseGraceMs,
-  );
-  if (!t.ok) return { kind: "skipped", reason: t.reason };
+  const leaseMs = rec.timeout_seconds * 1000 + leaseGraceMs;
+  // Fail early when the claim cannot apply (before any write, the group's included).
+  const check = transitions.claim(rec, now - margin, workerId, leaseMs);
+  if (!check.ok) return { kind: "skipped", reason: check.reason };
   let permit: Permit | undefined;
   if (gate) {
-    const a = await gate.admit(t.next);
+    const a = await gate.admit(check.next);
     if (!("permit" in a)) return { kind: "limited", retryAt: a.retryAt };
     permit = a.permit;
   }
   // A request that throws from here on keeps the permit: the task write may have landed, so
   // the holder stays until its claim window and lease end, then is checked (and the task
   // fenced if still pending) and evicted.
-  // Index first: a crash after this PUT leaves a lease entry the monitor checks and drops.
-  const lease = await queue.tasks.putLease(t.next);
+  // Index first: a crash after the entry's PUT leaves an entry the monitor checks and drops.
+  // The group's entry covers the lease only if the lease ends within its bounds.
+  const g = group ? await group.entry(leaseMs) : null;
+  const leaseEnd = now - margin + leaseMs;
+  const grouped = g !== null && leaseEnd <= g.at && leaseEnd >= g.from;
+  const t = grouped ? transitions.claim(rec, now - margin, workerId, leaseMs, g.tail) : check;
+  if (!t.ok) { // (not reached: the same claim as `check`, with the group named)
+    await permit?.release();
+    return { kind: "skipped", reason: t.reason };
+  }
+  const lease = grouped ? g.ref : await queue.tasks.putLease(t.next);
   const claimed = await queue.tasks.replace(t.next, current.etag);
   if (claimed === null) {
-    await queue.tasks.deleteEntry(lease);
+    if (!grouped) await queue.tasks.deleteEntry(lease);
     await permit?.release();
     return { kind: "skipped", reason: "lost the race" };
   }
   await queue.tasks.deleteEntry(ref);
-  return { kind: "claimed", claimed, lease, permit };
+  return { kind: "claimed", claimed, lease, permit, grouped };
 }

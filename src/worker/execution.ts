@@ -25,21 +25,10 @@ import type { LongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, ProgressReporter } from "./progress.ts";
 
-export type { Outcome, Recorded } from "./outcome.ts";
+import type { ExecutionSettings } from "./execution_settings.ts";
 
-/** Settings of an execution. */
-export interface ExecutionSettings {
-  /** Worker id. */
-  workerId: string;
-  /** Extra lease time beyond the timeout. */
-  leaseGraceMs: number;
-  /** Interval of the running task's cancel/lease check (conditional GET). */
-  cancelCheckIntervalMs: number;
-  /** Wait this long for a handler after aborting it on timeout before recording the timeout. */
-  abortGraceMs: number;
-  /** At most one progress write per this interval. @default 5000 */
-  progressIntervalMs?: number;
-}
+export type { Outcome, Recorded } from "./outcome.ts";
+export type { ExecutionSettings } from "./execution_settings.ts";
 
 const MAX_ROUNDS = 16;
 
@@ -126,7 +115,7 @@ export class Execution {
     // The last progress value not yet stored rides on the outcome's write (no extra PUT).
     const progress = await this.#progress.close();
     const recorded = await this.#settle(outcome, progress);
-    if (!this.#keepLease) await this.#queue.tasks.deleteEntry(this.#lease);
+    if (!this.#keepLease) await this.#releaseLease(this.#lease);
     return recorded;
   }
 
@@ -148,6 +137,7 @@ export class Execution {
           failure: permanent ? "permanent" : "retryable",
         };
       }
+      if (await this.#s.beforeStart?.() === false) return { kind: "released", unstarted: true };
       const ctx = this.#context(input);
       try {
         const output = await handler(input, ctx);
@@ -232,6 +222,10 @@ export class Execution {
     };
   }
 
+  #releaseLease(lease: EntryRef): Promise<void> {
+    return (this.#s.releaseLease ?? ((l) => this.#queue.tasks.deleteEntry(l)))(lease, this.taskId);
+  }
+
   async #extendLease(seconds: number): Promise<void> {
     checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS);
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
@@ -250,7 +244,7 @@ export class Execution {
         const old = this.#lease;
         this.#current = w;
         this.#lease = lease;
-        await this.#queue.tasks.deleteEntry(old);
+        await this.#releaseLease(old);
         this.#deadline = this.#queue.clock.now() + seconds * 1000;
         this.#armTimeout();
         return;

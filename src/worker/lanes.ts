@@ -14,6 +14,7 @@ import { SignalWatcher } from "../protocol/signals.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { type Candidate, claimCandidate, type ClaimGate, listLane, type Permit } from "./claim.ts";
 import { Limiter } from "./limiter.ts";
+import { GroupLeases } from "./group_leases.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
 import { PausedTypes } from "./paused_types.ts";
 import { type Lane, PollSchedule } from "./poll_schedule.ts";
@@ -54,6 +55,7 @@ export class LanePoller {
   readonly #watcher: SignalWatcher;
   readonly #paused: PausedTypes;
   readonly #limiter: Limiter;
+  readonly #groups: GroupLeases;
   readonly #badTasks = new Map<string, number>();
   readonly #buffers = new Map<
     string,
@@ -78,11 +80,26 @@ export class LanePoller {
     this.#watcher = new SignalWatcher(queue.store, queue.keys);
     this.#paused = new PausedTypes(queue, options.safetyPollIntervalMs);
     this.#limiter = new Limiter(queue, (e, context) => host.emit(e, context));
+    this.#groups = new GroupLeases(queue, workerId, (e) => host.emit(e, "lease group"));
     this.#schedule = new PollSchedule(shards, taskTypes, options, queue.clock.now());
+  }
+
+  /**
+   * An attempt no longer needs the entry covering its lease (its own, or its lease
+   * group's: src/worker/group_leases.ts).
+   */
+  releaseLease(lease: EntryRef, taskId: string): Promise<void> {
+    return this.#groups.release(lease, taskId);
+  }
+
+  /** Claim nothing more under the lease groups open (the worker stops). */
+  closeGroups(): Promise<void> {
+    return this.#groups.closeAll();
   }
 
   /** Poll other shards from now on (after a reshard): their lanes are due at once. */
   setShards(shards: readonly string[]): void {
+    void this.#groups.closeAll();
     this.#buffers.clear();
     this.#schedule = new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now());
   }
@@ -106,6 +123,7 @@ export class LanePoller {
     const schedule = this.#schedule;
     const result: PollResult = { listed: 0, wakeChecks: 0, claimed: 0, skipped: 0 };
     let now = q.clock.now();
+    await this.#groups.closeExpired(now);
     let changed: string[] = [];
     if (schedule.wakeCheckDue(now)) {
       changed = await this.#watcher.check(this.#taskTypes);
@@ -182,6 +200,14 @@ export class LanePoller {
       ) {
         const batch = candidates.splice(0, Math.min(this.#host.free(), room));
         room -= batch.length;
+        // One lease group's entry for the claims from this listing (none for a lone task).
+        const group = await this.#groups.cover(
+          lane.shard,
+          lane.taskType,
+          batch.map((c) => c.entry.taskId),
+          candidates.map((c) => c.entry.taskId),
+          this.#o.candidateTtlMs,
+        );
         await Promise.all(batch.map(async (c) => {
           const r = await claimCandidate(
             q,
@@ -190,6 +216,7 @@ export class LanePoller {
             this.#o.leaseGraceSeconds * 1000,
             undefined,
             limited.gate,
+            group ? { entry: (leaseMs) => this.#groups.entry(group, leaseMs) } : undefined,
           )
             .catch(
               (e) => {
@@ -197,6 +224,8 @@ export class LanePoller {
                 return null;
               },
             );
+          const underGroup = r?.kind === "claimed" && r.grouped;
+          if (group) await this.#groups.settled(group, c.entry.taskId, underGroup);
           if (r === null) return;
           if (r.kind === "claimed") {
             claimedHere++;
@@ -223,6 +252,8 @@ export class LanePoller {
       if (candidates.length > 0 && taken === 0) {
         // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
         this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
+      } else {
+        await this.#groups.closeLane(lane.shard, lane.taskType);
       }
       result.claimed += claimedHere;
       if (limitedUntil !== undefined) {

@@ -16,7 +16,8 @@ import * as transitions from "../task/transitions.ts";
 export type Outcome =
   | { kind: "completed"; output: unknown; outputRef?: PayloadRef }
   | { kind: "failed"; error: Error; failure: "retryable" | "permanent" | "timeout" | "cancelled" }
-  | { kind: "released" }
+  /** Given back; `unstarted`: the handler never ran, so the attempt is not spent. */
+  | { kind: "released"; unstarted?: boolean }
   | { kind: "snoozed"; seconds: number };
 
 /** What was finally written for the attempt. */
@@ -39,7 +40,7 @@ export function transitionFor(
   return outcome.kind === "completed"
     ? withOutputRef(transitions.complete(rec, now, ref, outcome.output), outcome.outputRef)
     : outcome.kind === "released"
-    ? transitions.release(rec, now, ref)
+    ? (outcome.unstarted ? transitions.unclaim : transitions.release)(rec, now, ref)
     : outcome.kind === "snoozed"
     ? transitions.snooze(rec, now, ref, outcome.seconds * 1000)
     : transitions.failAttempt(rec, now, ref, {

@@ -133,6 +133,7 @@ export class Worker {
     if (this.#handlers.size === 0) {
       throw new Error("No handlers registered: call worker.task(type, handler) first");
     }
+    void this.#lanes?.closeGroups(); // its lease groups end with their running tasks
     this.#lanes = new LanePoller(this.#queue, this.id, this.taskTypes, this.shards, o, {
       free: () => this.#free(),
       stopping: () => this.#stopping,
@@ -270,12 +271,15 @@ export class Worker {
 
   #start(claimed: Versioned, lease: EntryRef, permit?: Permit): void {
     const handler = this.#handlers.get(claimed.rec.task_type)!;
+    const lanes = this.#lanes!;
     const exec = new Execution(this.#queue, claimed, lease, {
       workerId: this.id,
       leaseGraceMs: this.#o.leaseGraceSeconds * 1000,
       cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
       abortGraceMs: this.#o.abortGraceMs,
       progressIntervalMs: this.#o.progressIntervalMs,
+      releaseLease: (ref, taskId) => lanes.releaseLease(ref, taskId), // the claiming poller's
+      beforeStart: permit?.beforeStart,
     });
     if (this.#executions.size === 0) this.#monitor?.nudge();
     this.#executions.set(exec.taskId, exec);
@@ -367,6 +371,7 @@ export class Worker {
     }
     for (const exec of this.#executions.values()) exec.abort("shutdown", "worker is shutting down");
     await this.drain();
+    await this.#lanes?.closeGroups();
     await this.#monitor?.stop();
     this.#monitor = undefined;
     // Last, once nothing runs: the heartbeat is deleted after any beat in flight landed.
