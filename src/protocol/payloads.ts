@@ -41,6 +41,9 @@ export interface PayloadWrite {
   ref: PayloadRef;
 }
 
+/** An output ready to record: inline, or bytes to store by reference. */
+export type PreparedOutput = { output: unknown } | { bytes: Uint8Array };
+
 /** Values of a record's references, read and checked. */
 export interface LoadedPayloads {
   /** The input, when the record has an `input_ref`. */
@@ -86,18 +89,26 @@ export class PayloadStore {
   }
 
   /**
-   * Store a handler's output (its JSON text, already bounded by `maxOutputBytes`) beside the
-   * task when over the threshold (one PUT, before the completion write). Returns the value
-   * to record inline, or the reference.
+   * A handler's output (its JSON text, already bounded by `maxOutputBytes`) as it will be
+   * recorded: the value to store inline, or the UTF-8 bytes to store beside the task. The
+   * text is not kept: a large output is held once, as bytes, while it is written.
+   */
+  prepareOutput(json: string | null): PreparedOutput {
+    if (json === null) return { output: null };
+    const bytes = bytesOver(json, this.#inlineBytes);
+    return bytes === null ? { output: JSON.parse(json) } : { bytes };
+  }
+
+  /**
+   * Store a prepared output beside the task when it is over the threshold (one PUT, before
+   * the completion write). Returns the value to record inline, or the reference.
    */
   async putOutput(
     taskId: string,
-    json: string | null,
+    prepared: PreparedOutput,
   ): Promise<{ output: unknown; ref?: PayloadRef }> {
-    if (json === null) return { output: null };
-    const bytes = bytesOver(json, this.#inlineBytes);
-    if (bytes === null) return { output: JSON.parse(json) };
-    const write = await this.#put(taskId, "output", bytes);
+    if (!("bytes" in prepared)) return { output: prepared.output };
+    const write = await this.#put(taskId, "output", prepared.bytes);
     return { output: null, ref: write.ref };
   }
 

@@ -207,16 +207,15 @@ function nodeRequest(module: NodeHttp, agent: unknown, call: HttpCall): Promise<
     };
     req.on("error", fail);
     req.on("response", (res) => {
-      const chunks: Uint8Array[] = [];
-      res.on("data", (chunk) => void chunks.push(chunk));
+      const body = new BodyCollector(res.headers["content-length"]);
+      res.on("data", (chunk) => body.add(chunk));
       res.on("error", fail);
       res.on("end", () => {
         done();
         resolve({
           status: res.statusCode ?? 0,
           headers: new NodeHeaders(res.headers),
-          // One chunk is a Buffer that may view Node's pool: copy it, so the reply owns it.
-          body: chunks.length === 1 ? new Uint8Array(chunks[0]!) : concatBytes(chunks),
+          body: body.bytes(),
         });
       });
       res.on("close", () => {
@@ -225,6 +224,49 @@ function nodeRequest(module: NodeHttp, agent: unknown, call: HttpCall): Promise<
     });
     req.end(call.body);
   });
+}
+
+/**
+ * A response body read into memory that the reply owns (a chunk may view Node's shared
+ * pool). With a `content-length` the body is copied into one buffer of that size as it
+ * arrives, so a large body (a payload) is held once, not as chunks and then their
+ * concatenation; without one, or when more arrives than announced, chunks are kept and
+ * joined at the end.
+ */
+export class BodyCollector {
+  #buf: Uint8Array | null = null;
+  #at = 0;
+  #chunks: Uint8Array[] = [];
+
+  /** A collector for a body of `contentLength` bytes (a header value; may be absent). */
+  constructor(contentLength: unknown) {
+    const n = typeof contentLength === "string" ? Number(contentLength) : NaN;
+    if (Number.isSafeInteger(n) && n > 0) this.#buf = new Uint8Array(n);
+  }
+
+  /** Take the next chunk. */
+  add(chunk: Uint8Array): void {
+    const buf = this.#buf;
+    if (buf !== null && this.#at + chunk.length <= buf.length) {
+      buf.set(chunk, this.#at);
+      this.#at += chunk.length;
+      return;
+    }
+    if (buf !== null) { // longer than announced: fall back to chunks
+      this.#chunks.push(buf.subarray(0, this.#at));
+      this.#buf = null;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  /** The body (what arrived, when shorter than announced). */
+  bytes(): Uint8Array {
+    if (this.#buf !== null) {
+      return this.#at === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#at);
+    }
+    // Copied either way: a chunk may view Node's shared pool.
+    return this.#chunks.length === 1 ? new Uint8Array(this.#chunks[0]!) : concatBytes(this.#chunks);
+  }
 }
 
 /** `node:http`'s header object, read as a fetch `Headers` would be. */

@@ -10,6 +10,7 @@ import { checkSeconds, checkTime, MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS } from 
 import { checkPriority } from "./priority.ts";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry_policy.ts";
 import { TASK_SCHEMA_VERSION, type TaskRecord } from "./task.ts";
+import { utf8Length } from "./payload_ref.ts";
 
 /**
  * Options of `queue.submit`. Durations and times are bounded so that every time derived
@@ -119,7 +120,7 @@ function toJson(what: string, value: unknown): string | undefined {
 function checkBytes(what: string, json: string, maxBytes: number, option: string): void {
   // A UTF-16 unit is at most 3 UTF-8 bytes: a short text needs no encoding to be checked.
   if (json.length * 3 <= maxBytes) return;
-  const size = new TextEncoder().encode(json).length;
+  const size = utf8Length(json); // counted, not encoded: a large output is encoded once, later
   if (size > maxBytes) {
     throw new RangeError(
       `Task ${what} is ${size} bytes, over the limit of ${maxBytes} (queue option ${option})`,

@@ -119,6 +119,31 @@ export async function decodePayload(
 }
 
 /**
+ * The length of `text` in UTF-8 bytes, counted without encoding it (a lone surrogate counts
+ * as the 3 bytes of U+FFFD, as `TextEncoder` writes it): checking a large value's size
+ * allocates nothing.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "./payload_ref.ts";
+ * utf8Length("a\u00e9\u20ac\u{1F600}"); // 1 + 2 + 3 + 4 = 10
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+/**
  * The UTF-8 bytes of JSON text when they are over `limit`, else `null`: a value to store
  * beside its task, encoded once. Short text needs no encoding to be checked: a UTF-16 unit
  * is at most 3 UTF-8 bytes.

@@ -17,6 +17,7 @@ import {
 } from "./handler.ts";
 import { checkSeconds, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
 import { encodeOutputJson } from "../task/new_task.ts";
+import type { PreparedOutput } from "../protocol/payloads.ts";
 import { PayloadError } from "../task/payload_ref.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
 import { type Outcome, type Recorded, recordedOf, transitionFor } from "./outcome.ts";
@@ -318,10 +319,11 @@ export class Execution {
    */
   async #settle(outcome: Outcome, progress?: { value: unknown }): Promise<Recorded> {
     let o = outcome;
-    let json: string | null = null;
+    let prepared: PreparedOutput = { output: null };
     if (o.kind === "completed") {
       try {
-        json = encodeOutputJson(o.output, this.#queue.options.maxOutputBytes);
+        const max = this.#queue.options.maxOutputBytes;
+        prepared = this.#queue.payloads.prepareOutput(encodeOutputJson(o.output, max));
       } catch (e) {
         o = {
           kind: "failed",
@@ -335,7 +337,7 @@ export class Execution {
         // A large output is written before the completion that points to it: a crash or a
         // lost lease in between leaves an orphan payload (the sweep's), never a task without
         // its output.
-        const stored = await this.#queue.payloads.putOutput(this.taskId, json);
+        const stored = await this.#queue.payloads.putOutput(this.taskId, prepared);
         o = { kind: "completed", output: stored.output, outputRef: stored.ref };
       }
       return await this.#record(o, progress);
