@@ -10,6 +10,11 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Monitor } from "../src/monitor/monitor.ts";
+import { MemoryStore } from "../src/store/memory_store.ts";
+import type { GetOptions, PutOptions, PutResult } from "../src/store/types.ts";
+import { TransientStoreError } from "../src/base/errors.ts";
+import { Queue as QueueClass } from "../src/queue/queue.ts";
+import { FakeClock } from "./helpers.ts";
 import { reshard } from "../src/queue/reshard.ts";
 import { TaskCensus } from "../src/queue/census.ts";
 import type { Queue } from "../src/queue/queue.ts";
@@ -22,6 +27,10 @@ async function deadlineKeys(queue: Queue): Promise<string[]> {
 }
 
 const kinds = (keys: string[]) => keys.map((k) => k.slice(k.lastIndexOf(".") + 1)).sort();
+
+/** A one-shard queue (30 s timeouts) over a store a test has wrapped. */
+const queueOn = (store: MemoryStore): Queue =>
+  new QueueClass(store, { shardCount: 1, defaultTimeoutSeconds: 30, warn: () => {} });
 
 /** Workers a test started: each test stops its own in `finally` (see `cleanup`). */
 const started: Array<{ w: Worker; release: () => void }> = [];
@@ -122,6 +131,46 @@ describe("lease groups", () => {
       await w.drain();
       for (const t of tasks) assert.equal((await queue.get(t.id))?.status, "completed");
       await w.stop();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a named task the monitor cannot read now keeps the group's entry; the others are recovered", async () => {
+    class Unreadable extends MemoryStore {
+      failing = new Set<string>();
+      override get(key: string, options?: GetOptions) {
+        if (this.failing.has(key)) {
+          return Promise.reject(
+            new TransientStoreError("SlowDown", { operation: "GetObject", key, status: 503 }),
+          );
+        }
+        return super.get(key, options);
+      }
+    }
+    const clock = new FakeClock();
+    const store = new Unreadable({ clock: clock.now });
+    const queue = queueOn(store);
+    try {
+      const tasks = await queue.submitMany(Array.from({ length: 3 }, () => ["job", {}] as const));
+      const { claimed } = await holding(queue, 3); // never released: the worker is gone
+      assert.equal(claimed, 3, "three claims under one group");
+      store.failing.add(queue.keys.task(tasks[1]!.id));
+      const m = new Monitor(queue);
+      const errors: Error[] = [];
+      m.events.on("monitor:error", ({ error }) => void errors.push(error));
+      clock.advance(40_000); // past the leases (30 + 5 s) and the group's time
+      const r = await m.runOnce({ sweep: false });
+      assert.equal(r.recovered, 2, "the readable tasks are recovered in the same cycle");
+      assert.equal(errors.length, 1, "the failed read is reported");
+      assert.ok(errors[0] instanceof TransientStoreError, "as the store's error");
+      assert.equal((await queue.get(tasks[0]!.id))?.status, "pending", "first task recovered");
+      assert.equal((await queue.get(tasks[2]!.id))?.status, "pending", "third task recovered");
+      assert.deepEqual(kinds(await deadlineKeys(queue)), ["group"], "the entry stays for the rest");
+      store.failing.clear();
+      assert.equal((await m.runOnce({ sweep: false })).recovered, 1, "the next cycle ends it");
+      assert.equal((await queue.get(tasks[1]!.id))?.status, "pending", "second task recovered");
+      assert.deepEqual(await deadlineKeys(queue), [], "then the entry goes");
     } finally {
       await cleanup();
     }
@@ -269,6 +318,58 @@ describe("lease groups", () => {
       await w.drain();
       assert.deepEqual(await deadlineKeys(queue), [], "gone with its last task");
       assert.equal((await queue.stats()).total.running, 0, "and stats counts nothing running");
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a claim whose task write landed but whose answer was lost keeps the group's entry for the monitor", async () => {
+    /**
+     * The first claim write (a task PUT with If-Match) lands, then fails: an answer lost for
+     * good (the client's retries, which would find the write landed, spent).
+     */
+    class LostAnswer extends MemoryStore {
+      armed = true;
+      override async put(
+        key: string,
+        body: Uint8Array | string,
+        options?: PutOptions,
+      ): Promise<PutResult> {
+        const r = await super.put(key, body, options);
+        if (this.armed && /(^|\/)tasks\//.test(key) && options?.ifMatch !== undefined) {
+          this.armed = false;
+          // Not retryable: the claim sees an error after its write landed (retries spent).
+          throw new Error("the answer was lost");
+        }
+        return r;
+      }
+    }
+    const clock = new FakeClock();
+    const store = new LostAnswer({ clock: clock.now });
+    const queue = queueOn(store);
+    try {
+      const tasks = await queue.submitMany(Array.from({ length: 3 }, () => ["job", {}] as const));
+      const { w, claimed, release } = await holding(queue, 3);
+      w.on("worker:error", () => {});
+      assert.equal(claimed, 2, "two claims answered; the third's answer was lost");
+      release();
+      await w.drain();
+      const running = [];
+      for (const t of tasks) {
+        if ((await queue.get(t.id))?.status === "running") running.push(t.id);
+      }
+      assert.equal(
+        running.length,
+        1,
+        "the lost answer's task runs under the group, unknown to its worker",
+      );
+      assert.deepEqual(kinds(await deadlineKeys(queue)), ["group"], "so the group's entry stays");
+      await w.stop();
+      const m = new Monitor(queue);
+      clock.advance(40_000); // past the lease (30 + 5 s) and the group's time
+      assert.equal((await m.runOnce({ sweep: false })).recovered, 1, "the monitor recovers it");
+      assert.equal((await queue.get(running[0]!))?.status, "pending");
+      assert.deepEqual(await deadlineKeys(queue), [], "then the entry goes");
     } finally {
       await cleanup();
     }

@@ -9,6 +9,7 @@
  */
 
 import type { HasContext, QueueContext } from "../protocol/context.ts";
+import { mapLimit } from "../base/concurrency.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter, type EventSource } from "../base/events.ts";
 import { Loop } from "../base/loop.ts";
@@ -24,6 +25,9 @@ import {
 
 export type { MonitorOptions } from "./options.ts";
 import * as transitions from "../task/transitions.ts";
+
+/** Tasks of one expired lease group read at once. */
+const GROUP_READS = 8;
 
 /** What one {@link Monitor.runOnce} did. */
 export interface MonitorResult {
@@ -218,11 +222,18 @@ export class Monitor {
       this.#invalid(e);
       return;
     }
-    let done = true;
-    for (const taskId of group?.rec.task_ids ?? []) {
-      if (!(await this.#recover(taskId, ref.key, now, r))) done = false;
-    }
-    if (done) await this.#queue.tasks.deleteEntry(ref);
+    // A group names up to 100 tasks, most often ended or never claimed: read them a few at
+    // a time, so a dead worker's tasks wait for a few round trips rather than a hundred. A
+    // task that cannot be read now keeps the entry (reported); the others go on.
+    const outcomes = await mapLimit(group?.rec.task_ids ?? [], GROUP_READS, async (taskId) => {
+      try {
+        return await this.#recover(taskId, ref.key, now, r);
+      } catch (e) {
+        this.#events.emit("monitor:error", { error: e as Error });
+        return false;
+      }
+    });
+    if (outcomes.every(Boolean)) await this.#queue.tasks.deleteEntry(ref);
   }
 
   // Recover `taskId` if it still runs under the entry `key` with its lease expired. True

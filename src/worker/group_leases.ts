@@ -34,6 +34,11 @@ export interface OpenGroup {
   claiming: number;
   /** Still accepting claims. */
   open: boolean;
+  /**
+   * A claim under it failed in a way that may have landed (its task write's answer was
+   * lost): the entry stays for the monitor, which recovers that task at the group's time.
+   */
+  kept?: boolean;
   /** Its entry, once the first claim asked for it (`null`: the write failed). */
   written?: Promise<(WrittenGroup & { from: number }) | null>;
 }
@@ -129,10 +134,19 @@ export class GroupLeases {
     return g.written;
   }
 
-  /** A claim under `g` ended: `taskId` claimed under it (its attempt runs), or not. */
-  async settled(g: OpenGroup, taskId: string, claimed: boolean): Promise<void> {
+  /**
+   * A claim under `g` ended: `taskId` claimed under it (its attempt runs), not claimed, or
+   * unknown (the claim threw: its task write may have landed with the group named, and no
+   * attempt here will end it, so the group's entry is left for the monitor).
+   */
+  async settled(
+    g: OpenGroup,
+    taskId: string,
+    outcome: "claimed" | "not claimed" | "unknown",
+  ): Promise<void> {
     g.claiming--;
-    if (claimed) g.live.add(taskId);
+    if (outcome === "claimed") g.live.add(taskId);
+    if (outcome === "unknown") g.kept = true;
     await this.#deleteIfDone(g);
   }
 
@@ -174,6 +188,6 @@ export class GroupLeases {
     const w = await g.written;
     if (!w || !this.#byKey.has(w.ref.key)) return;
     this.#byKey.delete(w.ref.key);
-    await this.#queue.tasks.deleteEntry(w.ref);
+    if (!g.kept) await this.#queue.tasks.deleteEntry(w.ref);
   }
 }

@@ -224,8 +224,11 @@ export class LanePoller {
                 return null;
               },
             );
-          const underGroup = r?.kind === "claimed" && r.grouped;
-          if (group) await this.#groups.settled(group, c.entry.taskId, underGroup);
+          if (group) {
+            const claimed = r?.kind === "claimed" && r.grouped;
+            const outcome = claimed ? "claimed" : r === null ? "unknown" : "not claimed";
+            await this.#groups.settled(group, c.entry.taskId, outcome);
+          }
           if (r === null) return;
           if (r.kind === "claimed") {
             claimedHere++;
