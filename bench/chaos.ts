@@ -349,6 +349,29 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
     }
   }
 
+  // The slowest tasks, each version of their history: where a long tail spent its time.
+  if (histories) {
+    const span = (h: Task[]) => {
+      const done = h.find((v) => v.status === "completed");
+      return done && h[0] ? done.updatedAt.getTime() - h[0].createdAt.getTime() : Infinity;
+    };
+    const slow = histories.map((h, i) => ({ h, i, ms: span(h) })).sort((a, b) => b.ms - a.ms);
+    const clock = (d: Date) => d.toISOString().slice(11, 22);
+    const killed = (w: string) => kills.find((k) => k.worker === w);
+    log("slowest tasks (time: status attempt worker [killed at]; last error):");
+    for (const { h, i, ms } of slow.slice(0, 5)) {
+      const steps = h.map((v) => {
+        const k = v.status === "running" && v.workerId ? killed(v.workerId) : undefined;
+        return `${clock(v.updatedAt)} ${v.status} a${v.attempt}` +
+          `${v.workerId ? ` ${v.workerId}` : ""}` +
+          `${k ? ` [killed ${clock(new Date(k.wall))}]` : ""}${
+            v.status === "pending" && v.lastError ? ` (${v.lastError.slice(0, 40)})` : ""
+          }`;
+      });
+      log(`  ${ids[i]} ${(ms / 1000).toFixed(1)} s: ${steps.join(" | ")}`);
+    }
+  }
+
   // Executions: handler starts, from every process, killed ones included.
   const execs: FixtureEvent[] = procs.flatMap((p) => p.events.filter((e) => e.ev === "exec"));
   const byTask = new Map<string, FixtureEvent[]>();
