@@ -258,6 +258,31 @@ describe("workers under a concurrency limit", () => {
     }
   });
 
+  it("a worker that gives a slot back claims the type's next task at its next poll, not after its back-off", async () => {
+    const { queue, clock } = memQueue({ shardCount: 1 });
+    await queue.setLimit("a", { concurrency: 1 });
+    const f = fleet(queue, clock, 1);
+    const [w] = f.workers;
+    try {
+      await queue.submitMany([["a", { n: 1 }], ["a", { n: 2 }]]);
+      assert.equal((await w!.pollOnce()).claimed, 1, "the first task takes the only slot");
+      // The type is full: each look backs the lane off further (0.5, 1, 2, 4 s).
+      for (const step of [500, 1000, 2000]) {
+        await settle();
+        assert.equal((await w!.pollOnce()).claimed, 0, "full: nothing claimed");
+        clock.advance(step);
+      }
+      assert.equal((await w!.pollOnce()).claimed, 0, "still full (the back-off is now 4 s)");
+      await f.stop(); // the first task ends: its outcome is written, its slot given back
+      assert.equal(f.spans.length, 1, "one task ran");
+      assert.equal((await w!.pollOnce()).claimed, 1, "the freed slot is reused at once");
+      await f.stop();
+      assert.equal(f.spans.length, 2, "both tasks ran");
+    } finally {
+      await f.stop();
+    }
+  });
+
   it("a crashed worker's slot is freed when its lease ends, not before and not never", async () => {
     const { queue, clock, store } = memQueue({ shardCount: 1 });
     await queue.setLimit("a", { concurrency: 1 });

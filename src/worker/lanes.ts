@@ -62,6 +62,8 @@ export class LanePoller {
     { candidates: Candidate[]; nextDueAt: number | null; until: number }
   >();
   #schedule: PollSchedule;
+  /** Lanes waiting because their type's limits are reached (src/worker/limiter.ts). */
+  readonly #heldBack = new Map<string, Lane>();
 
   /** Poll `shards` for `taskTypes` on behalf of worker `workerId`. */
   constructor(
@@ -79,7 +81,11 @@ export class LanePoller {
     this.#host = host;
     this.#watcher = new SignalWatcher(queue.store, queue.keys);
     this.#paused = new PausedTypes(queue, options.safetyPollIntervalMs);
-    this.#limiter = new Limiter(queue, (e, context) => host.emit(e, context));
+    this.#limiter = new Limiter(
+      queue,
+      (e, context) => host.emit(e, context),
+      (taskType) => this.#freed(taskType),
+    );
     this.#groups = new GroupLeases(queue, workerId, (e) => host.emit(e, "lease group"));
     this.#schedule = new PollSchedule(shards, taskTypes, options, queue.clock.now());
   }
@@ -101,6 +107,7 @@ export class LanePoller {
   setShards(shards: readonly string[]): void {
     void this.#groups.closeAll();
     this.#buffers.clear();
+    this.#heldBack.clear();
     this.#schedule = new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now());
   }
 
@@ -187,6 +194,7 @@ export class LanePoller {
         ? await this.#room(lane, now, roomOf)
         : { room: Infinity };
       if (limited === null) continue;
+      this.#heldBack.delete(laneKey);
       let room = limited.room;
       const candidates = buffered.candidates;
       let nextAt = buffered.nextDueAt;
@@ -301,6 +309,16 @@ export class LanePoller {
     const at = Math.max(retryAt ?? now, now + this.#o.pollIntervalMs);
     this.#schedule.listed(lane, now, 0, at);
     lane.activeAt = now;
+    this.#heldBack.set(laneKeyOf(lane), lane);
+  }
+
+  // This worker gave back a slot of `taskType`: its lanes of the type that the limit held
+  // back look again at the next poll (the worker loop wakes when the attempt ends), so a
+  // worker with more of the type's work reuses the slot instead of waiting out its back-off.
+  #freed(taskType: string): void {
+    const lanes = [...this.#heldBack.values()].filter((l) => l.taskType === taskType);
+    for (const lane of lanes) this.#heldBack.delete(laneKeyOf(lane));
+    this.#schedule.wakeLanes(lanes, this.#queue.clock.now());
   }
 
   // A paused type's lanes are not listed (no request) and go idle as empty lanes do; the

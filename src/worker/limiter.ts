@@ -48,6 +48,7 @@ const DEV_WEIGHT = 1 / 4;
 export class Limiter {
   readonly #ctx: QueueContext;
   readonly #onError: (error: Error, context: string) => void;
+  readonly #onFreed: (taskType: string) => void;
   readonly #slots = new Map<string, Slots>();
   readonly #rates = new Map<string, RateLog>();
   /**
@@ -56,10 +57,20 @@ export class Limiter {
    */
   readonly #latency = new Map<string, { mean: number; dev: number }>();
 
-  /** Limits over `ctx`; `onError` hears of releases that failed (their slot frees at lease end). */
-  constructor(ctx: QueueContext, onError: (error: Error, context: string) => void) {
+  /**
+   * Limits over `ctx`; `onError` hears of releases that failed (their slot frees at lease
+   * end); `onFreed` hears of each slot this worker gave back (its own lanes held back by the
+   * type's limit may claim again at once: other workers hear of it through the type's
+   * signal, coalesced, or at their next look).
+   */
+  constructor(
+    ctx: QueueContext,
+    onError: (error: Error, context: string) => void,
+    onFreed: (taskType: string) => void = () => {},
+  ) {
     this.#ctx = ctx;
     this.#onError = onError;
+    this.#onFreed = onFreed;
   }
 
   /**
@@ -182,6 +193,7 @@ export class Limiter {
         released = true;
         try {
           const before = await this.#slotsOf(taskType).release(holder);
+          if (before > 0) this.#onFreed(taskType);
           // Workers that found the type full back off: wake them (coalesced per type).
           if (before >= (limits.concurrency ?? Infinity)) await this.#ctx.signals.touch(taskType);
         } catch (e) {

@@ -150,6 +150,15 @@ export class PollSchedule {
     }
   }
 
+  /** These lanes are due now and active, their back-off restarted (a slot of their type freed). */
+  wakeLanes(lanes: Iterable<Lane>, now: number): void {
+    for (const lane of lanes) {
+      lane.nextListAt = now;
+      lane.emptyStreak = 0;
+      lane.activeAt = now;
+    }
+  }
+
   /** Work of `taskType` in `shard` becomes due at `at` (e.g. a retry this worker wrote). */
   dueAt(shard: string, taskType: string, at: number, now: number): void {
     for (const lane of this.lanes) {
