@@ -59,3 +59,33 @@ export function startTimes(procs: readonly FixtureProcess[], ids: ReadonlySet<st
     p.events.filter((e) => e.ev === "exec" && ids.has(e.task as string)).map((e) => e.at as number)
   );
 }
+
+/**
+ * How well a concurrency limit of `limit` was used by the runs `iv` (finite ones): the
+ * share of `limit` x (first start to last end) that handlers ran, and the total time a slot
+ * stood free between the first start and the last start (work was waiting then, in a
+ * backlog run).
+ */
+export function slotUse(
+  iv: ReadonlyArray<[number, number]>,
+  limit: number,
+): { share: number; freeSlotMs: number } {
+  const done = iv.filter(([, e]) => Number.isFinite(e));
+  if (done.length === 0) return { share: 0, freeSlotMs: 0 };
+  const first = Math.min(...done.map(([s]) => s));
+  const last = Math.max(...done.map(([, e]) => e));
+  const lastStart = Math.max(...done.map(([s]) => s));
+  const busy = done.reduce((sum, [s, e]) => sum + (e - s), 0);
+  const points = done.flatMap(([s, e]) => [[s, 1], [e, -1]] as Array<[number, number]>)
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let cur = 0;
+  let at = first;
+  let freeSlotMs = 0;
+  for (const [t, d] of points) {
+    const until = Math.min(t, lastStart);
+    if (until > at) freeSlotMs += (until - at) * Math.max(0, limit - cur);
+    at = Math.max(at, t);
+    cur += d;
+  }
+  return { share: busy / (limit * Math.max(1, last - first)), freeSlotMs };
+}

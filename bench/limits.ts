@@ -20,7 +20,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { Queue } from "../mod.ts";
 import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/procs.ts";
 import { startBackend } from "./backends.ts";
-import { intervals, maxInWindow, maxOverlap, startTimes } from "./limit_checks.ts";
+import { intervals, maxInWindow, maxOverlap, slotUse, startTimes } from "./limit_checks.ts";
 
 const { values } = parseArgs({
   options: {
@@ -95,7 +95,9 @@ try {
   };
   const limDone = await waitAll(limIds, 240_000);
   const phase1Ms = Date.now() - t0;
-  const overlap = maxOverlap(intervals(procs, limIds, killedAt));
+  const limRuns = intervals(procs, limIds, killedAt);
+  const overlap = maxOverlap(limRuns);
+  const use = slotUse(limRuns, N);
 
   // Phase 2: the rate limit (and an unlimited type beside it).
   const t1 = Date.now();
@@ -142,7 +144,11 @@ try {
     `Concurrency: ${T} tasks of \`lim\` (limit ${N}, each sleeps 400 ms, timeout 10 s); ` +
       `worker w0 SIGKILLed while running one. Completed ${limDone}/${T} in ${phase1Ms} ms. ` +
       `**Maximum overlap of handler runs: ${overlap} (limit ${N})**, by wall time on this machine, ` +
-      `the killed worker's run counted until the kill.`,
+      `the killed worker's run counted until the kill. Slots in use ${
+        (use.share * 100).toFixed(0)
+      }% of ${N} x (first start to last end); a slot stood free while work waited for ${
+        (use.freeSlotMs / 1000).toFixed(1)
+      } slot-s (the killed worker's slot until its lease ended included).`,
     "",
     `Rate: ${TR} tasks of \`rated\` (limit ${R}/s, each sleeps 50 ms) beside 20 unlimited ones. ` +
       `Completed ${ratedDone}/${TR} in ${phase2Ms} ms. **Most handler starts in any 1 s window: ` +
