@@ -11,10 +11,11 @@
  * A rate-limited start is recorded `lead` ms ahead of the clock: the claim's expected
  * latency (lease entry, task write, ready entry delete, input read), learnt from this
  * worker's recent claims of the type. Just before the handler is called
- * ({@link Permit.beforeStart}) the worker waits until the recorded start if it is early,
- * and gives the task back unstarted (attempt unspent, slot freed first) if it is more than
- * {@link START_SLACK_MS} late: the handler starts within [r, r + START_SLACK_MS] of its
- * recorded start r, which is what the rate bound rests on (src/protocol/rate.ts).
+ * ({@link Permit.beforeStart}) the worker waits until the recorded start if it is early;
+ * if it is more than {@link START_SLACK_MS} late it records a new start now when the window
+ * has room, and otherwise gives the task back unstarted (attempt unspent, slot freed
+ * first): the handler starts within [r, r + START_SLACK_MS] of a recorded start r, which
+ * is what the rate bound rests on (src/protocol/rate.ts).
  *
  * @module
  */
@@ -139,7 +140,8 @@ export class Limiter {
         return { retryAt: r.kind === "limited" ? r.retryAt : null };
       }
       const recorded = r.at;
-      permit.beforeStart = () => this.#startAt(taskType, recorded, recorded - lead, permit);
+      const rate = limits.rate;
+      permit.beforeStart = () => this.#startAt(taskType, rate, recorded, recorded - lead, permit);
     }
     return { permit };
   }
@@ -159,9 +161,12 @@ export class Limiter {
   }
 
   // The start check of a rate-limited claim recorded at `recorded`: wait until then if early;
-  // if later than the slack allows, free the slot and give the task back unstarted.
+  // if later than the slack allows, record a new start now when the window has room (one
+  // more write; the late record stays and is counted, which only errs on the safe side),
+  // else free the slot and give the task back unstarted.
   async #startAt(
     taskType: string,
+    rate: { limit: number; windowMs: number },
     recorded: number,
     readAt: number,
     permit: Permit,
@@ -180,6 +185,13 @@ export class Limiter {
       now = this.#ctx.clock.now();
     }
     if (now <= recorded + START_SLACK_MS) return true;
+    const again = await this.#rateOf(taskType).admit(rate.limit, rate.windowMs).catch((e) => {
+      this.#onError(e as Error, `record a late start of ${taskType}`);
+      return null;
+    });
+    if (again?.kind === "admitted" && this.#ctx.clock.now() <= again.at + START_SLACK_MS) {
+      return true;
+    }
     await permit.release();
     return false;
   }
