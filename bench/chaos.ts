@@ -21,8 +21,9 @@
  * --limit-rate, default 5, starts per second): their handler runs (by wall time, a killed
  * worker's run counted until the kill) must never exceed the limits, and nothing is lost.
  * A killed worker's slot stays taken until its lease ends (that is the limit's guarantee),
- * so under a SIGKILL every few seconds a limit of 2 spends much of the run held by the
- * dead: --quick --limits allows 300 s instead of 100 (`--max-s`).
+ * and on moto every request slows as the run's ListObjectVersions pile up, so limited types
+ * are slow there: --quick --limits allows 300 s instead of 100 (`--max-s`; on Ceph it takes
+ * about 30 s).
  *
  * Other flags: --concurrency C, --task-ms MS (handler time, plus up to as much jitter),
  * --timeout-s S (task timeout), --lease-grace-s S, --monitor-interval-s S, --restart-after MS,
@@ -467,11 +468,11 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
   const limitOverlap = limits ? maxOverlap(limRuns) : null;
   if (limits) {
     const use = slotUse(limRuns, limitConcurrency);
-    const kills_ = new Set(killedAt.values());
+    const killTimes = new Set(killedAt.values());
     log(
       `chaos_lim: slots in use ${(use.share * 100).toFixed(0)}% of the time, a slot free while ` +
         `work waited ${(use.freeSlotMs / 1000).toFixed(1)} slot-s; ${
-          limRuns.filter(([, e]) => kills_.has(e)).length
+          limRuns.filter(([, e]) => killTimes.has(e)).length
         } runs cut by a kill (each keeps its slot until its lease ends)`,
     );
   }

@@ -14,12 +14,11 @@ import { MemoryStore } from "../src/store/memory_store.ts";
 import type { GetOptions, PutOptions, PutResult } from "../src/store/types.ts";
 import { TransientStoreError } from "../src/base/errors.ts";
 import { Queue as QueueClass } from "../src/queue/queue.ts";
-import { FakeClock } from "./helpers.ts";
 import { reshard } from "../src/queue/reshard.ts";
 import { TaskCensus } from "../src/queue/census.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { it, memQueue } from "./helpers.ts";
+import { FakeClock, it, memQueue } from "./helpers.ts";
 
 async function deadlineKeys(queue: Queue): Promise<string[]> {
   const page = await queue.store.listVersions({ prefix: `${queue.keys.prefix}deadlines/` });
