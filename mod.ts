@@ -72,6 +72,7 @@ export {
   TaskAbortedError,
 } from "./src/worker/handler.ts";
 export { PayloadError, type PayloadRef } from "./src/task/payload_ref.ts";
+export { Bytes, bytes, type ByteSource } from "./src/task/bytes.ts";
 export type { Handler, TaskContext } from "./src/worker/handler.ts";
 export { Task, TASK_STATUSES, TaskStatus } from "./src/task/task.ts";
 export { DEFAULT_RETRY_POLICY } from "./src/task/retry_policy.ts";
@@ -104,9 +105,12 @@ export type {
   NotModified,
   ObjectInfo,
   ObjectStore,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamBody,
+  StreamedObject,
   VersionInfo,
   VersioningState,
   VersionPage,

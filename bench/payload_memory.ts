@@ -1,11 +1,13 @@
 /**
  * Peak memory of a worker handling a large input and output stored by reference.
  *
- *     node --import tsx bench/payload_memory.ts [--mb 50] [--runtime node|bun|deno]
+ *     node --import tsx bench/payload_memory.ts [--mb 50] [--runtime node|bun|deno] [--bytes]
  *
  * Starts an in-process `oq dev` server (memory), submits one task with an input of `--mb`
  * MiB of JSON (a string), then runs a worker in a child process of `--runtime` whose
- * handler returns an output of the same size. The child reports its resident set after
+ * handler returns an output of the same size. With `--bytes` the input is raw bytes
+ * (`bytes(...)`), which the handler reads as a stream, and the output is raw bytes made
+ * as they are sent: nothing holds the payload whole. The child reports its resident set after
  * connecting (before the task) and its peak (VmHWM from /proc/self/status, Linux) once the
  * task is recorded; the harness checks the task completed with its output beside it.
  */
@@ -14,6 +16,7 @@ import { connect } from "../src/queue/connect.ts";
 import { initBucket } from "../src/queue/init.ts";
 import { S3Store } from "../src/store/s3_store.ts";
 import { Worker } from "../src/worker/worker.ts";
+import { type Bytes, bytes, iterate } from "../src/task/bytes.ts";
 import {
   cliArgs,
   execPath,
@@ -49,10 +52,15 @@ async function workerRole(): Promise<void> {
   const queue = await connect({ ...options(args.get("endpoint")!, args.get("bucket")!) });
   const before = await status();
   let inputChars = 0;
-  const worker = new Worker(queue, "mem").task("big", (input: { blob: string }) => {
-    inputChars = input.blob.length;
-    return { blob: "b".repeat(input.blob.length) };
-  });
+  const worker = new Worker(queue, "mem")
+    .task("big", (input: { blob: string }) => {
+      inputChars = input.blob.length;
+      return { blob: "b".repeat(input.blob.length) };
+    })
+    .task("raw", async (input: Bytes) => {
+      for await (const chunk of iterate(input.stream())) inputChars += chunk.length;
+      return bytes(madeAsSent(input.size));
+    });
   await worker.pollOnce();
   await worker.drain();
   await worker.stop();
@@ -62,6 +70,24 @@ async function workerRole(): Promise<void> {
     JSON.stringify({ runtime: runtimeName(), inputChars, baselineKb: before.rssKb, ...after }) +
       "\n",
   );
+}
+
+/** A source of `n` bytes made 64 KiB at a time as they are read (never held whole). */
+function madeAsSent(n: number) {
+  return {
+    size: n,
+    stream(): ReadableStream<Uint8Array> {
+      let at = 0;
+      return new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (at >= n) return c.close();
+          const len = Math.min(65536, n - at);
+          c.enqueue(new Uint8Array(len).fill(98));
+          at += len;
+        },
+      });
+    },
+  };
 }
 
 function command(runtime: string, script: string): { command: string; args: string[] } {
@@ -81,7 +107,10 @@ async function harness(): Promise<void> {
     const o = options(dev.url, bucket);
     await initBucket(new S3Store(o));
     const queue = await connect(o);
-    const t = await queue.submit("big", { blob: "a".repeat(mb * MB) });
+    const raw = args.has("bytes");
+    const t = raw
+      ? await queue.submit("raw", bytes(madeAsSent(mb * MB)))
+      : await queue.submit("big", { blob: "a".repeat(mb * MB) });
     const script = new URL(import.meta.url).pathname;
     const c = command(runtime, script);
     const out: Uint8Array[] = [];
@@ -109,7 +138,9 @@ async function harness(): Promise<void> {
     const f = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
     writeStd(
       "stdout",
-      `${runtime}: input ${done.inputRef!.size} B, output ${done.outputRef.size} B; ` +
+      `${runtime}${raw ? " (bytes)" : ""}: input ${
+        done.inputRef!.size
+      } B, output ${done.outputRef.size} B; ` +
         `worker RSS after connect ${f(r.baselineKb)}, peak ${f(r.hwmKb)} ` +
         `(+${f(r.hwmKb - r.baselineKb)}, ${((r.hwmKb - r.baselineKb) / 1024 / mb).toFixed(1)}x ` +
         `the payload)\n`,

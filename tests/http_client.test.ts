@@ -2,13 +2,13 @@
 // The S3 client's HTTP sender (src/runtime/http_client.ts) as each runtime picks it
 // (node:http on Node, fetch on Bun and Deno), against a local node:http server: bodies both
 // ways, HEAD, the length of a bodiless PUT, redirects not followed, keep-alive reuse, the
-// timeout, the caller's abort and a refused connection.
+// timeout, the caller's abort and a refused connection; streamed bodies both ways.
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { httpSender, HttpTimeoutError } from "../src/runtime/http_client.ts";
-import { it } from "./helpers.ts";
+import { it, until } from "./helpers.ts";
 
 type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
 
@@ -143,5 +143,96 @@ describe("httpSender: the runtime's own HTTP client", () => {
       send({ method: "GET", url, headers: {}, timeoutMs: 30_000 }),
       (e) => e instanceof Error && !(e instanceof HttpTimeoutError),
     );
+  });
+
+  it("streams a request body with its Content-Length (never chunked), again for a retry", async () => {
+    await withServer(echo, async (url) => {
+      const parts = ["ab", "cde", "", "\u00fc".repeat(30_000)].map((t) =>
+        new TextEncoder().encode(t)
+      );
+      const size = parts.reduce((n, p) => n + p.length, 0);
+      const body = {
+        size,
+        chunks: async function* () {
+          yield* parts;
+        },
+      };
+      for (const round of [1, 2]) {
+        const r = await send({ method: "PUT", url, headers: {}, body, timeoutMs: 30_000 });
+        const seen = JSON.parse(dec.decode(r.body));
+        assert.equal(seen.length, String(size), `round ${round}: Content-Length sent`);
+        assert.equal(seen.chunked, null, `round ${round}: not chunked`);
+        assert.equal(seen.body, "abcde" + "\u00fc".repeat(30_000), `round ${round}: the bytes`);
+      }
+    });
+  });
+
+  it("a request body stream that fails or ends short fails the request", async () => {
+    await withServer(echo, async (url) => {
+      const failing = {
+        size: 10,
+        chunks: async function* () {
+          yield new Uint8Array(4);
+          throw new Error("source broke");
+        },
+      };
+      await assert.rejects(
+        send({ method: "PUT", url, headers: {}, body: failing, timeoutMs: 5000 }),
+      );
+      const short = {
+        size: 10,
+        chunks: async function* () {
+          yield new Uint8Array(4);
+        },
+      };
+      await assert.rejects(send({ method: "PUT", url, headers: {}, body: short, timeoutMs: 5000 }));
+    });
+  });
+
+  it("streams a response: chunks in order; a slow reader is not cut off, a stalled server is", async () => {
+    const parts = ["one,", "two,", "three"];
+    let stall = false;
+    const trickle: Handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      if (stall) return void res.write("first,"); // then nothing
+      for (const p of parts) res.write(p);
+      res.end();
+    };
+    await withServer(trickle, async (url) => {
+      const r = await send({ method: "GET", url, headers: {}, stream: true, timeoutMs: 1000 });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.length, 0, "the body comes as chunks");
+      let text = "";
+      for await (const c of r.chunks!) {
+        text += dec.decode(c);
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // longer than the timeout
+      }
+      assert.equal(text, parts.join(""));
+
+      stall = true;
+      const s = await send({ method: "GET", url, headers: {}, stream: true, timeoutMs: 1000 });
+      const it = s.chunks![Symbol.asyncIterator]();
+      assert.equal(dec.decode((await it.next()).value), "first,");
+      await assert.rejects(it.next(), (e) => e instanceof HttpTimeoutError);
+    });
+  });
+
+  it("stopping early closes the streamed response's connection", async () => {
+    let closed = false;
+    const endless: Handler = (_req, _body, res) => {
+      res.writeHead(200);
+      res.on("close", () => void (closed = true));
+      const timer = setInterval(() => res.write(new Uint8Array(16_384)), 5);
+      res.on("close", () => clearInterval(timer));
+    };
+    await withServer(endless, async (url) => {
+      const r = await send({ method: "GET", url, headers: {}, stream: true, timeoutMs: 30_000 });
+      let n = 0;
+      for await (const c of r.chunks!) {
+        n += c.length;
+        if (n > 50_000) break;
+      }
+      await until(() => closed, 30_000, "the server sees the connection closed");
+    });
   });
 });

@@ -2,15 +2,19 @@
 /**
  * Payload references on real servers: a 50 MB input and a 50 MB output round-trip through
  * a worker on moto and on an in-process `oq dev`, and `oq get` shows the reference while
- * `oq get --payload` reads the value.
+ * `oq get --payload` reads the value; 50 MB of raw bytes streamed in and out.
  */
 import { after, describe } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Worker } from "../src/worker/worker.ts";
+import { Bytes, bytes, iterate } from "../src/task/bytes.ts";
 import { cephBackend, testBucket } from "./backends.ts";
 import { Queue } from "../src/queue/queue.ts";
 import { devAndMoto, killAll, run, sourceRunner } from "./cli_helpers.ts";
-import { it } from "./helpers.ts";
+import { it, until } from "./helpers.ts";
 
 const MB = 1024 * 1024;
 const cli = sourceRunner();
@@ -52,6 +56,107 @@ for (const [name, open, skip] of backends) {
         assert.ok(/^b+$/.test(output.blob), "/^b+$/.test(output.blob)");
         assert.equal((done?.input as { blob: string }).blob, blob);
       } finally {
+        if (name === "oq dev") await backend.close();
+      }
+    });
+
+    it("50 MB of raw bytes in and out, streamed through a worker and checked", {
+      skip,
+      timeout: 300_000,
+    }, async () => {
+      const backend = await open();
+      try {
+        const queue = await backend.prepare(testBucket());
+        const data = new Uint8Array(50 * MB).map((_, i) => (i * 7) & 0xff);
+        const t = await queue.submit("raw", bytes(new Blob([data])));
+        assert.equal(t.inputRef?.format, "bytes");
+        let seen = 0;
+        let mismatch = -1;
+        const worker = new Worker(queue, "w").task("raw", async (input: Bytes) => {
+          for await (const chunk of iterate(input.stream())) {
+            for (let i = 0; i < chunk.length && mismatch < 0; i++) {
+              if (chunk[i] !== ((seen + i) * 7 & 0xff)) mismatch = seen + i;
+            }
+            seen += chunk.length;
+          }
+          return input; // streamed back out as the output
+        });
+        try {
+          await worker.pollOnce();
+          await worker.drain();
+        } finally {
+          await worker.stop();
+        }
+        assert.equal(seen, 50 * MB, "the handler streamed the whole input");
+        assert.equal(mismatch, -1, "and every byte was right");
+        const done = await queue.get(t.id);
+        assert.equal(done?.status, "completed", done?.lastError ?? "");
+        assert.ok(done?.output instanceof Bytes, "the output is Bytes");
+        assert.equal(done.outputRef?.sha256, t.inputRef?.sha256);
+        assert.deepEqual(await done.output.bytes(), data);
+      } finally {
+        if (name === "oq dev") await backend.close();
+      }
+    });
+
+    it("oq submit --bytes FILE, oq get shows it as raw, oq payload writes it back checked", {
+      skip,
+    }, async () => {
+      const backend = await open();
+      const dir = mkdtempSync(join(tmpdir(), "oq-bytes-"));
+      try {
+        const bucket = testBucket();
+        const queue = await backend.prepare(bucket);
+        const env = backend.env(bucket);
+        const letters = "abcdefghijklmnopqrstuvwxyz0123456789";
+        const text = Array.from({ length: 3 * MB }, (_, i) => letters[(i * 7919) % 36]).join("");
+        const file = join(dir, "in.bin");
+        writeFileSync(file, text);
+        const sub = await run(cli, ["submit", "-t", "raw", "--bytes", file, "--json"], { env });
+        assert.equal(sub.code, 0, sub.stderr);
+        const id = (JSON.parse(sub.stdout) as { id: string }).id;
+        const t = await queue.get(id, { payloads: false });
+        assert.equal(t?.inputRef?.format, "bytes");
+        assert.equal(t?.inputRef?.size, 3 * MB);
+        const worker = new Worker(queue, "w").task("raw", (input: Bytes) => input);
+        // Submitted by another process: the worker polls for it as it would in production.
+        const running = worker.run({ withMonitor: false, pollIntervalMs: 100 });
+        try {
+          await until(
+            async () => (await queue.get(id, { payloads: false }))?.status === "completed",
+            120_000,
+            "the task completes",
+          );
+        } finally {
+          await worker.stop();
+          await running;
+        }
+        const shown = await run(cli, ["get", id], { env });
+        assert.match(
+          shown.stdout,
+          new RegExp(`output +stored beside the task: ${3 * MB} bytes \\(raw\\)`),
+        );
+        const back = await run(cli, ["payload", id, "output"], { env });
+        assert.equal(back.code, 0, back.stderr);
+        assert.ok(back.stdout === text, "oq payload wrote the bytes that were submitted");
+
+        // Bytes that no longer match: what was read is written, and the command fails.
+        const done = await queue.get(id, { payloads: false });
+        await queue.store.put(
+          queue.keys.payload(id, "output", done!.outputRef!.sha256),
+          "x".repeat(3 * MB),
+        );
+        const bad = await run(cli, ["payload", id, "output"], { env });
+        assert.equal(bad.code, 1, bad.stderr);
+        assert.match(bad.stderr, /has SHA-256 [0-9a-f]{64}, but the task recorded/);
+        const none = await run(cli, ["payload", "0-01JD3XW1Q8AAAAAAAAAAAAAAAA", "input"], { env });
+        assert.equal(none.code, 3, none.stderr);
+        const usage = await run(cli, ["submit", "-t", "raw", "--bytes", join(dir, "missing")], {
+          env,
+        });
+        assert.equal(usage.code, 2, usage.stderr);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
         if (name === "oq dev") await backend.close();
       }
     });

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { Bytes } from "../task/bytes.ts";
 import {
   PermanentError,
   RetryableError,
@@ -142,8 +143,10 @@ export class ExecRunner {
         OQ_TIMEOUT_SECONDS: String(t.timeoutSeconds),
         OQ_WORKER_ID: ctx.workerId,
         OQ_SNOOZES: String(t.snoozes),
+        OQ_INPUT_FORMAT: input instanceof Bytes ? "bytes" : "json",
       },
-      stdin: `${JSON.stringify(input)}\n`,
+      // Raw bytes (`bytes(...)` at submit) reach the command as they are, not as JSON.
+      stdin: input instanceof Bytes ? await input.bytes() : `${JSON.stringify(input)}\n`,
       newProcessGroup: true,
       onStdout: (c) => {
         stdoutBytes += c.length;

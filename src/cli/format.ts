@@ -7,6 +7,7 @@
 import type { Task } from "../task/task.ts";
 import type { Keys } from "../protocol/keys.ts";
 import type { PayloadRef } from "../task/payload_ref.ts";
+import { Bytes } from "../task/bytes.ts";
 import { printable } from "./errors.ts";
 import type { Style } from "./io.ts";
 
@@ -107,9 +108,15 @@ export const TASK_HEADERS = [
 export function taskDetails(t: Task, now: number, style: Style, keys?: Keys): string {
   // A reference that was not loaded: what is stored where (`oq get --payload` reads it).
   const stored = (r: PayloadRef, kind: "input" | "output") =>
-    `stored beside the task: ${r.size} bytes, sha256 ${r.sha256}` +
+    `stored beside the task: ${r.size} bytes${r.format === "bytes" ? " (raw)" : ""}, ` +
+    `sha256 ${r.sha256}` +
     (keys ? ` (${printable(keys.payload(t.id, kind, r.sha256))})` : "") +
-    style.paint("dim", "; --payload shows it");
+    style.paint(
+      "dim",
+      r.format === "bytes" ? `; oq payload ${t.id} ${kind} writes it` : "; --payload shows it",
+    );
+  // Raw bytes are never printed here, loaded or not: their reference says where they are.
+  const loaded = (v: unknown) => v !== null && !(v instanceof Bytes);
   const time = (d: Date | null) => d ? `${d.toISOString()} (${relativeTime(d, now)})` : "-";
   const json = (v: unknown) => printable(JSON.stringify(v) ?? "undefined");
   const fields: Array<[string, string]> = [
@@ -127,8 +134,8 @@ export function taskDetails(t: Task, now: number, style: Style, keys?: Keys): st
     ["lease until", time(t.leaseExpiresAt)],
     ["completed", time(t.completedAt)],
     ["idempotency", printable(t.idempotencyKey ?? "-")],
-    ["input", t.inputRef && t.input === null ? stored(t.inputRef, "input") : json(t.input)],
-    ["output", t.outputRef && t.output === null ? stored(t.outputRef, "output") : json(t.output)],
+    ["input", t.inputRef && !loaded(t.input) ? stored(t.inputRef, "input") : json(t.input)],
+    ["output", t.outputRef && !loaded(t.output) ? stored(t.outputRef, "output") : json(t.output)],
     ["last error", printable(t.lastError ?? "-")],
   ];
   if (t.cancelReason) fields.push(["cancel reason", printable(t.cancelReason)]);

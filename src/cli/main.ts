@@ -15,6 +15,7 @@ import { registerFlow } from "./flow.ts";
 import { registerLimits } from "./limits.ts";
 import { describeError, EXIT } from "./errors.ts";
 import { registerInspect } from "./inspect.ts";
+import { registerPayload } from "./payload.ts";
 import { err } from "./io.ts";
 import { registerLayout } from "./layout.ts";
 import { registerMonitor } from "./monitor.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Program {
   program.configureHelp({ showGlobalOptions: true, sortSubcommands: false });
   registerSubmit(program);
   registerInspect(program);
+  registerPayload(program);
   registerTail(program);
   registerCancel(program);
   registerWait(program);

@@ -21,7 +21,18 @@ import {
   readTextFlag,
 } from "./parse.ts";
 import { examples, globals, type Program } from "./program.ts";
-import { readStdin } from "../runtime/mod.ts";
+import { fileByteSource, readStdin } from "../runtime/mod.ts";
+import { bytes, type ByteSource } from "../task/bytes.ts";
+
+// `--bytes PATH`: the file as a source read twice (hashed, then sent), never held whole.
+async function bytesFlag(path: string): Promise<ByteSource> {
+  if (path === "-") {
+    throw usageError("--bytes takes a file path: stdin has no size to announce (save it first)");
+  }
+  const source = await fileByteSource(path);
+  if (source === null) throw usageError(`--bytes: file ${JSON.stringify(path)} not found`);
+  return source;
+}
 
 /** The flags of `oq submit` that become submit options. */
 interface SubmitFlags {
@@ -199,6 +210,7 @@ export function registerSubmit(program: Program): void {
     .option("-t, --type <type>", "task type")
     .option("-i, --input <json>", "input: JSON, @file.json, or - for stdin (default: null)")
     .option("-f, --file <path>", "submit one task per line of a JSON-lines file (- for stdin)")
+    .option("--bytes <path>", "input: the raw bytes of this file, streamed beside the task")
     .option("--at <time>", "not before this RFC 3339 time")
     .option("--delay <duration>", "not before now + duration (30s, 5m, 1h)")
     .option("--ttl <duration>", "expire if not started within this duration")
@@ -220,12 +232,16 @@ export function registerSubmit(program: Program): void {
         "oq submit -t send_email -i @urgent.json --priority 5",
         `echo '{"n":1}' | oq submit -t compute -i - --json`,
         "oq submit -t resize --file inputs.jsonl           # one input per line",
+        "oq submit -t transcode --bytes video.mp4          # raw bytes, any size up to 5 GiB",
         `oq submit --file tasks.jsonl   # lines like {"type":"resize","input":{...},"delaySeconds":60}`,
       ) +
         "\n\nWith --file, prints one id per line; progress goes to stderr on a terminal.",
     )
     .action(async (flags, cmd) => {
       const shared = submitOptions(flags);
+      if (flags.bytes !== undefined && (flags.input !== undefined || flags.file !== undefined)) {
+        throw usageError("Give one of --input, --file and --bytes");
+      }
       if (flags.file !== undefined) {
         if (flags.input !== undefined) throw usageError("Give --input or --file, not both");
         if (flags.idempotencyKey !== undefined) {
@@ -250,7 +266,11 @@ export function registerSubmit(program: Program): void {
       if (flags.idempotencyTtl !== undefined && flags.idempotencyKey === undefined) {
         throw usageError("--idempotency-ttl needs --idempotency-key (it is the key's window)");
       }
-      const input = flags.input === undefined ? null : await readJsonInput(flags.input, "--input");
+      const input = flags.bytes !== undefined
+        ? bytes(await bytesFlag(flags.bytes))
+        : flags.input === undefined
+        ? null
+        : await readJsonInput(flags.input, "--input");
       const queue = await openQueue(globals(cmd));
       const task = await queue.submit(flags.type, input, shared).catch((e) => {
         throw withFlagNames(e);

@@ -19,9 +19,11 @@ import type {
   NotModified,
   ObjectInfo,
   ObjectStore,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamedObject,
   VersioningState,
   VersionPage,
 } from "../store/types.ts";
@@ -104,8 +106,15 @@ export class MeteredStore implements ObjectStore {
   head(key: string, options?: GetOptions): Promise<ObjectInfo | null> {
     return this.#count("HEAD", 1, () => this.inner.head(key, options));
   }
+  /** GetObject, streamed (GET). */
+  getStream(
+    key: string,
+    options?: Pick<GetOptions, "versionId" | "signal">,
+  ): Promise<StreamedObject | null> {
+    return this.#count("GET", 1, () => this.inner.getStream(key, options));
+  }
   /** PutObject (PUT). */
-  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<PutResult> {
+  put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult> {
     return this.#count("PUT", 1, () => this.inner.put(key, body, options));
   }
   /** DeleteObject (DELETE). */

@@ -11,8 +11,10 @@
  *   points to (an idempotent re-submit with another input writes another key);
  * - every read checks the size and SHA-256 the task recorded.
  *
- * The store seam takes and returns whole bodies (`Uint8Array`), so a payload is held in
- * memory while it is written or read: see docs/format.md for the bound.
+ * Payloads are streamed: a write sends the JSON text's UTF-8 bytes a chunk at a time (its
+ * size and SHA-256 computed first, chunk by chunk), a read hashes and decodes the response
+ * as it arrives, so the bytes are never held whole; the JSON text and the value are (see
+ * docs/format.md, "Memory").
  *
  * @module
  */
@@ -22,13 +24,16 @@ import type { Transition } from "../task/transitions.ts";
 import type { Keys } from "./keys.ts";
 import { versionPages } from "../store/paging.ts";
 import { hasPayloadRef, TASK_SCHEMA_VERSION, type TaskRecord } from "../task/task.ts";
+import { sha256Hex } from "../runtime/hash.ts";
+import { Bytes } from "../task/bytes.ts";
+import { bytesBody, storedBytes } from "../task/bytes_io.ts";
 import {
-  bytesOver,
-  decodePayload,
-  encodePayload,
+  jsonBody,
   PayloadError,
   type PayloadKind,
   type PayloadRef,
+  readJsonPayload,
+  utf8Length,
 } from "../task/payload_ref.ts";
 
 /** A payload this process wrote: where, and which version (to undo exactly that write). */
@@ -41,8 +46,8 @@ export interface PayloadWrite {
   ref: PayloadRef;
 }
 
-/** An output ready to record: inline, or bytes to store by reference. */
-export type PreparedOutput = { output: unknown } | { bytes: Uint8Array };
+/** An output ready to record: inline, JSON text to store by reference, or raw bytes. */
+export type PreparedOutput = { output: unknown } | { json: string } | { bytes: Bytes };
 
 /** Values of a record's references, read and checked. */
 export interface LoadedPayloads {
@@ -77,26 +82,35 @@ export class PayloadStore {
   }
 
   /**
-   * Store a new task's input beside it when its JSON is over the threshold (one PUT) and
-   * return the record to create (input `null`, `input_ref`, version 2) with the write;
-   * a small input leaves the record as it is and sends nothing.
+   * Store a new task's input beside it when its JSON is over the threshold, or when it is
+   * raw bytes (one PUT, streamed), and return the record to create (input `null`,
+   * `input_ref`, version 2) with the write; a small input leaves the record as it is and
+   * sends nothing.
    */
   async putInput(rec: TaskRecord): Promise<{ rec: TaskRecord; write: PayloadWrite | null }> {
-    const bytes = bytesOver(JSON.stringify(rec.input) ?? "null", this.#inlineBytes);
-    if (bytes === null) return { rec, write: null };
-    const write = await this.#put(rec.id, "input", bytes);
+    let write: PayloadWrite;
+    if (rec.input instanceof Bytes) write = await this.#put(rec.id, "input", rec.input);
+    else {
+      const json = JSON.stringify(rec.input) ?? "null";
+      if (!this.#over(json)) return { rec, write: null };
+      write = await this.#put(rec.id, "input", json);
+    }
     return { rec: withRefs({ ...rec, input: null, input_ref: write.ref }), write };
   }
 
   /**
    * A handler's output (its JSON text, already bounded by `maxOutputBytes`) as it will be
-   * recorded: the value to store inline, or the UTF-8 bytes to store beside the task. The
-   * text is not kept: a large output is held once, as bytes, while it is written.
+   * recorded: the value to store inline, or the JSON text to stream beside the task.
    */
   prepareOutput(json: string | null): PreparedOutput {
     if (json === null) return { output: null };
-    const bytes = bytesOver(json, this.#inlineBytes);
-    return bytes === null ? { output: JSON.parse(json) } : { bytes };
+    return this.#over(json) ? { json } : { output: JSON.parse(json) };
+  }
+
+  // Whether JSON text is over the threshold in UTF-8 bytes; short text is not even counted
+  // (a UTF-16 unit is at most 3 bytes).
+  #over(json: string): boolean {
+    return json.length * 3 > this.#inlineBytes && utf8Length(json) > this.#inlineBytes;
   }
 
   /**
@@ -107,16 +121,26 @@ export class PayloadStore {
     taskId: string,
     prepared: PreparedOutput,
   ): Promise<{ output: unknown; ref?: PayloadRef }> {
-    if (!("bytes" in prepared)) return { output: prepared.output };
-    const write = await this.#put(taskId, "output", prepared.bytes);
+    if ("output" in prepared) return { output: prepared.output };
+    const write = await this.#put(
+      taskId,
+      "output",
+      "json" in prepared ? prepared.json : prepared.bytes,
+    );
     return { output: null, ref: write.ref };
   }
 
-  async #put(taskId: string, kind: PayloadKind, json: Uint8Array): Promise<PayloadWrite> {
-    const { bytes, ref } = await encodePayload(json);
+  // One PUT of JSON text or raw bytes, streamed; the key is named by the content's hash.
+  async #put(taskId: string, kind: PayloadKind, value: string | Bytes): Promise<PayloadWrite> {
+    const body = value instanceof Bytes ? await bytesBody(value) : jsonBody(value);
+    const ref: PayloadRef = body instanceof Uint8Array
+      ? { sha256: await sha256Hex(body), size: body.length }
+      : { sha256: body.sha256, size: body.size };
+    if (value instanceof Bytes) ref.format = "bytes";
     const key = this.#keys.payload(taskId, kind, ref.sha256);
     // Unconditional: the key is the content's hash, so a repeat writes the same bytes.
-    const r = await this.#store.put(key, bytes, { contentType: "application/json" });
+    const contentType = value instanceof Bytes ? "application/octet-stream" : "application/json";
+    const r = await this.#store.put(key, body, { contentType });
     return { key, versionId: r.versionId, ref };
   }
 
@@ -133,8 +157,9 @@ export class PayloadStore {
   }
 
   /**
-   * Read one payload (one GET) and check it against its reference. A missing object or one
-   * that does not match is a {@link PayloadError}.
+   * Read one payload (one GET, streamed) and check it against its reference. A missing
+   * object or one that does not match is a {@link PayloadError}. Raw bytes are returned
+   * as a {@link Bytes} without a request; each read of it is one GET, checked as it streams.
    */
   async read(
     taskId: string,
@@ -143,8 +168,9 @@ export class PayloadStore {
     signal?: AbortSignal,
   ): Promise<unknown> {
     const key = this.#keys.payload(taskId, kind, ref.sha256);
-    const o = await this.#store.get(key, { signal });
-    if (o === null || o.kind !== "object") {
+    if (ref.format === "bytes") return this.open(taskId, kind, ref); // read when streamed
+    const o = await this.#store.getStream(key, { signal });
+    if (o === null) {
       throw new PayloadError(
         "PayloadMissing",
         key,
@@ -152,7 +178,17 @@ export class PayloadStore {
           `SHA-256 ${ref.sha256})`,
       );
     }
-    return await decodePayload(key, o.body, ref);
+    return await readJsonPayload(key, o.chunks, ref);
+  }
+
+  /**
+   * A stored payload as {@link Bytes}, as stored (raw bytes, or a value's JSON text), with
+   * no request yet: each `stream()` is one GET, checked against the reference as it
+   * streams (`oq payload` writes it out this way).
+   */
+  open(taskId: string, kind: PayloadKind, ref: PayloadRef): Bytes {
+    const key = this.#keys.payload(taskId, kind, ref.sha256);
+    return storedBytes(key, ref, async () => (await this.#store.getStream(key))?.chunks ?? null);
   }
 
   /** Read every reference of a record (one GET each); `{}` for a record without any. */

@@ -23,6 +23,16 @@ export interface NativeHashing {
   hmacSha256(key: HashInput, data: HashInput): Uint8Array;
   /** The HMAC-SHA-256 of `data` under `key` in lowercase hex. */
   hmacSha256Hex(key: HashInput, data: HashInput): string;
+  /** A SHA-256 fed piece by piece (a payload hashed as it streams, never held whole). */
+  sha256Stream(): Sha256Stream;
+}
+
+/** An incremental SHA-256 (see {@link NativeHashing.sha256Stream}). */
+export interface Sha256Stream {
+  /** Hash the next bytes. */
+  update(data: Uint8Array): void;
+  /** The digest of everything given, in lowercase hex; the stream is done. */
+  hex(): string;
 }
 
 interface NodeHash {
@@ -70,6 +80,13 @@ function loadNative(): NativeHashing | null {
     sha256Hex: (data) => nodeCrypto.createHash("sha256").update(data).digest("hex"),
     hmacSha256: (key, data) => nodeCrypto.createHmac("sha256", key).update(data).digest(),
     hmacSha256Hex: (key, data) => nodeCrypto.createHmac("sha256", key).update(data).digest("hex"),
+    sha256Stream: () => {
+      const h = nodeCrypto.createHash("sha256");
+      return {
+        update: (data) => void h.update(data),
+        hex: () => h.digest("hex"),
+      };
+    },
   };
 }
 

@@ -178,6 +178,41 @@ export async function readFileRange(
   }, { highWaterMark: 0 });
 }
 
+/**
+ * A file as a source of bytes read as a stream, each time from the start (`{ size,
+ * stream() }`, what `bytes(...)` takes); `null` when the file does not exist. The size is
+ * taken now: a file that changes size before it is read fails the read.
+ */
+export async function fileByteSource(
+  path: string,
+): Promise<{ size: number; stream(): ReadableStream<Uint8Array> } | null> {
+  const size = await fileSize(path);
+  if (size === null) return null;
+  return {
+    size,
+    stream() {
+      let inner: ReadableStream<Uint8Array> | null | undefined;
+      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (size === 0) return controller.close();
+          if (inner === undefined) {
+            inner = await readFileRange(path, 0, size - 1);
+            if (inner === null) throw new Error(`File "${path}" no longer exists`);
+            reader = inner.getReader();
+          }
+          const r = await reader!.read();
+          if (r.done) controller.close();
+          else controller.enqueue(r.value);
+        },
+        async cancel() {
+          await reader?.cancel();
+        },
+      }, { highWaterMark: 0 });
+    },
+  };
+}
+
 /** Copy a file (the destination is replaced) and flush the copy to disk. */
 export async function copyFile(from: string, to: string): Promise<void> {
   const fs = await import("node:fs/promises");

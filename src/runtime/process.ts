@@ -89,7 +89,7 @@ let brokenPipe = false;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Write text to stdout or stderr, synchronously: the call returns when the bytes are in the
+ * Write text (or bytes, as they are) to stdout or stderr, synchronously: the call returns when the bytes are in the
  * descriptor (a pipe's buffer, a file, a terminal), so nothing is pending when the process
  * exits and order between the two streams is kept. A pipe whose reader is slow makes the
  * call wait (as a shell tool does); a descriptor left non-blocking by another process
@@ -100,10 +100,10 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * and drop what is left at `process.exit`, its write callback does not mean "written", and
  * Node's flush cannot wait for a reader slower than its time limit.
  */
-export function writeStd(stream: "stdout" | "stderr", text: string): void {
-  if (brokenPipe || text === "") return;
+export function writeStd(stream: "stdout" | "stderr", text: string | Uint8Array): void {
+  if (brokenPipe || text.length === 0) return;
   const fs = fsModule ??= builtin<FsSync>("node:fs");
-  let bytes = new TextEncoder().encode(text);
+  let bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
   let pauseMs = 1;
   while (bytes.length > 0) {
     try {

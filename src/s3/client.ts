@@ -19,9 +19,11 @@ import type {
   ListVersionsOptions,
   NotModified,
   ObjectInfo,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamedObject,
   VersioningState,
   VersionPage,
 } from "./types.ts";
@@ -33,6 +35,7 @@ import { RequestSigner } from "./sign.ts";
 import * as listOps from "./list_ops.ts";
 import { type S3Call, type S3Reply, S3Transport } from "./transport.ts";
 import { describeBucket, validateKey } from "./url.ts";
+import { mapS3Error } from "./errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -127,6 +130,41 @@ export class S3Client {
     key: string,
     options: GetOptions = {},
   ): Promise<StoredObject | NotModified | null> {
+    const reply = await this.#get(key, options, false);
+    if (reply === null) return null;
+    if (reply.status === 304) {
+      const etag = reply.headers.get("etag") ?? options.ifNoneMatch ?? "";
+      return { kind: "not-modified", etag: unquoteEtag(etag) };
+    }
+    return withContentType<StoredObject>(reply, {
+      kind: "object",
+      ...objectInfo(key, reply, reply.body.length),
+      body: reply.body,
+    });
+  }
+
+  /**
+   * GetObject with the body as a stream: `null` when the key or version does not exist or
+   * is a delete marker. The request (and its retries) ends when the response's headers
+   * arrive; a failure while the chunks are read is not retried and rejects the iteration
+   * with a TransientStoreError (the caller may read again from the start).
+   */
+  async getObjectStream(
+    key: string,
+    options: Pick<GetOptions, "versionId" | "signal"> = {},
+  ): Promise<StreamedObject | null> {
+    const reply = await this.#get(key, options, true);
+    if (reply === null) return null;
+    const size = Number(reply.headers.get("content-length") ?? NaN);
+    const where = { operation: "GetObject", bucket: this.config.bucket, key };
+    return withContentType<StreamedObject>(reply, {
+      ...objectInfo(key, reply, Number.isSafeInteger(size) ? size : -1),
+      chunks: storeErrors(reply.chunks ?? oneChunk(reply.body), where, options.signal),
+    });
+  }
+
+  // One GetObject, whole or streamed; conditions as headers.
+  #get(key: string, options: GetOptions, stream: boolean): Promise<S3Reply | null> {
     validateKey(key);
     const headers: Record<string, string> = {};
     if (options.ifMatch !== undefined) {
@@ -135,7 +173,7 @@ export class S3Client {
     if (options.ifNoneMatch !== undefined) {
       headers["if-none-match"] = conditionalEtag(options.ifNoneMatch, "GET");
     }
-    const reply = await this.#read({
+    return this.#read({
       operation: "GetObject",
       kind: "GET",
       method: "GET",
@@ -143,21 +181,9 @@ export class S3Client {
       query: [["versionId", options.versionId]],
       headers,
       accept: [304],
+      stream,
       signal: options.signal,
     });
-    if (reply === null) return null;
-    if (reply.status === 304) {
-      const etag = reply.headers.get("etag") ?? options.ifNoneMatch ?? "";
-      return { kind: "not-modified", etag: unquoteEtag(etag) };
-    }
-    const object: StoredObject = {
-      kind: "object",
-      ...objectInfo(key, reply, reply.body.length),
-      body: reply.body,
-    };
-    const contentType = reply.headers.get("content-type");
-    if (contentType !== null) object.contentType = contentType;
-    return object;
   }
 
   /**
@@ -191,7 +217,7 @@ export class S3Client {
    */
   async putObject(
     key: string,
-    body: Uint8Array | string,
+    body: PutBody,
     options: PutOptions = {},
   ): Promise<PutResult> {
     validateKey(key);
@@ -255,6 +281,46 @@ export class S3Client {
       if ((status === 404 || status === 405) && !(e instanceof NoSuchBucketError)) return null;
       throw e;
     }
+  }
+}
+
+function withContentType<T extends { contentType?: string }>(reply: S3Reply, object: T): T {
+  const contentType = reply.headers.get("content-type");
+  if (contentType !== null) object.contentType = contentType;
+  return object;
+}
+
+async function* oneChunk(body: Uint8Array): AsyncGenerator<Uint8Array> {
+  if (body.length > 0) yield body;
+}
+
+/** A streamed body whose read failures are store errors (the caller's abort as itself). */
+async function* storeErrors(
+  chunks: AsyncIterable<Uint8Array>,
+  where: { operation: string; bucket: string; key: string },
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  const it = chunks[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        const timeout = e instanceof Error && e.name === "TimeoutError";
+        throw mapS3Error({
+          ...where,
+          kind: timeout ? "timeout" : "network",
+          s3Code: timeout ? "Timeout" : "NetworkError",
+          detail: `reading the body: ${e instanceof Error ? e.message : String(e)}`,
+        });
+      }
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
   }
 }
 

@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { StreamBody } from "./types.ts";
 import {
   importHmacKey,
   type NativeHashing,
@@ -52,13 +53,17 @@ export interface UnsignedRequest {
   url: string;
   /** Headers to send (and sign, except the few SigV4 leaves unsigned). */
   headers: Record<string, string>;
-  /** Body bytes, if any. */
-  body?: Uint8Array;
+  /** Body bytes, if any, or a streamed body whose SHA-256 is known (signed as it is). */
+  body?: Uint8Array | StreamBody;
   /** Signing time in ms since the epoch: the store's clock, so a skewed local clock is harmless. */
   timeMs: number;
 }
 
 const SERVICE = "s3";
+
+function bodySize(body: Uint8Array | StreamBody): number {
+  return body instanceof Uint8Array ? body.length : body.size;
+}
 
 // Headers left out of the signature (proxies and fetch implementations may set or
 // rewrite them); the same list as aws4fetch's.
@@ -163,8 +168,10 @@ export class RequestSigner {
    */
   async sign(r: UnsignedRequest): Promise<Record<string, string>> {
     const native = this.#native;
-    const payloadHash = r.body === undefined || r.body.length === 0
+    const payloadHash = r.body === undefined || bodySize(r.body) === 0
       ? await sha256Hex("")
+      : !(r.body instanceof Uint8Array)
+      ? r.body.sha256
       : native
       ? native.sha256Hex(r.body)
       : toHex(await webSha256(r.body));

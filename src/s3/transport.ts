@@ -26,6 +26,7 @@ import {
 } from "../runtime/http_client.ts";
 import type { RequestSigner } from "./sign.ts";
 import { buildUrl, type Query } from "./url.ts";
+import type { StreamBody } from "./types.ts";
 import { childText, parseXml } from "./xml.ts";
 
 /** One S3 operation to send. */
@@ -42,8 +43,10 @@ export interface S3Call {
   query?: Query;
   /** Extra headers. */
   headers?: Record<string, string>;
-  /** Body. */
-  body?: Uint8Array;
+  /** Body: whole, or a stream with its length and hash known. */
+  body?: Uint8Array | StreamBody;
+  /** Answer a 2xx response with its body as chunks ({@link S3Reply.chunks}). */
+  stream?: boolean;
   /** Caller's abort signal: aborting stops the request and any further retry. */
   signal?: AbortSignal;
   /** Non-2xx statuses handed back to the caller instead of thrown (e.g. 304). */
@@ -56,8 +59,10 @@ export interface S3Reply {
   status: number;
   /** Response headers. */
   headers: ReplyHeaders;
-  /** Body bytes (empty for HEAD). */
+  /** Body bytes (empty for HEAD, and when streamed). */
   body: Uint8Array;
+  /** The body as it arrives, for a 2xx answer to a call with `stream: true`. */
+  chunks?: AsyncIterable<Uint8Array>;
 }
 
 type Outcome = { reply: S3Reply } | { failure: S3Failure };
@@ -148,6 +153,7 @@ export class S3Transport {
         url,
         headers: signed,
         body: call.body,
+        stream: call.stream,
         signal: call.signal,
         timeoutMs: this.#config.requestTimeoutMs,
       });

@@ -24,6 +24,49 @@ export interface ObjectInfo {
   versionId?: string;
 }
 
+/**
+ * A body written as it is produced (a payload of many megabytes never held whole): its
+ * length and SHA-256 known up front (the SHA-256 is signed as the payload hash, so the
+ * store refuses bytes that differ), its bytes chunk by chunk. `chunks()` starts again from
+ * the first byte on each call (a retried request sends the body again).
+ *
+ * @example
+ * ```ts
+ * import type { StreamBody } from "./types.ts";
+ * const body: StreamBody = {
+ *   size: 3,
+ *   sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", // "abc"
+ *   async *chunks() {
+ *     yield new TextEncoder().encode("abc");
+ *   },
+ * };
+ * ```
+ */
+export interface StreamBody {
+  /** Length in bytes of all the chunks together. */
+  readonly size: number;
+  /** Lowercase hex SHA-256 of all the bytes. */
+  readonly sha256: string;
+  /** The bytes, in order, from the start. */
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** What `ObjectStore.put` writes: bytes, a string (as UTF-8) or a {@link StreamBody}. */
+export type PutBody = Uint8Array | string | StreamBody;
+
+/**
+ * An object read as a stream (`ObjectStore.getStream`): its metadata, then its bytes as
+ * they arrive. Iterate `chunks` to the end, or stop early (`break`), which closes the
+ * connection; a chunk is valid until the next one is asked for. A failure while reading
+ * rejects the iteration with a `StoreError`.
+ */
+export interface StreamedObject extends ObjectInfo {
+  /** Content-Type as stored. */
+  contentType?: string;
+  /** The body, chunk by chunk. */
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 /** An object read with its body. */
 export interface StoredObject extends ObjectInfo {
   /** Discriminant against {@link NotModified}. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Bytes } from "../task/bytes.ts";
 import { submitTask } from "../protocol/submit.ts";
 import { listPages } from "../store/paging.ts";
 import type { QueueContext } from "../protocol/context.ts";
@@ -108,6 +109,11 @@ export async function createSchedule(
     if (options[k] !== undefined && typeof options[k] !== "boolean") {
       throw new TypeError(`Invalid ${k}: ${JSON.stringify(options[k])} (true or false)`);
     }
+  }
+  if (input instanceof Bytes) {
+    throw new TypeError(
+      "A schedule's input is kept inside the schedule as JSON: it cannot be bytes(...)",
+    );
   }
   // Validate type, input, timeout and retries exactly as a submit of a run will.
   const submit = runOptions({

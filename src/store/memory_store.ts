@@ -26,12 +26,16 @@ import type {
   NotModified,
   ObjectInfo,
   ObjectStore,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamBody,
+  StreamedObject,
   VersioningState,
   VersionPage,
 } from "./types.ts";
+import { chunksOf, collectBody, isStreamBody, StreamBodyError } from "./streams.ts";
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -159,6 +163,19 @@ export class MemoryStore implements ObjectStore {
     return this.#op("GET", "GetObject", key, () => this.#read(key, options));
   }
 
+  /** See {@link ObjectStore}: the stored bytes handed out in chunks of 64 KiB. */
+  getStream(
+    key: string,
+    options: Pick<GetOptions, "versionId" | "signal"> = {},
+  ): Promise<StreamedObject | null> {
+    return this.#op("GET", "GetObject", key, () => {
+      const r = this.#read(key, { versionId: options.versionId });
+      if (r === null || r.kind === "not-modified") return null;
+      const { body, kind: _kind, ...meta } = r;
+      return { ...meta, chunks: chunksOf(body) };
+    });
+  }
+
   /** See {@link ObjectStore}. */
   head(key: string, options: GetOptions = {}): Promise<ObjectInfo | null> {
     return this.#op("HEAD", "HeadObject", key, () => {
@@ -171,7 +188,8 @@ export class MemoryStore implements ObjectStore {
   }
 
   /** See {@link ObjectStore}. */
-  put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<PutResult> {
+  put(key: string, body: PutBody, options: PutOptions = {}): Promise<PutResult> {
+    if (isStreamBody(body)) return this.#putStream(key, body, options);
     const bytes = typeof body === "string" ? encoder.encode(body) : body;
     return this.#op("PUT", "PutObject", key, () => {
       try {
@@ -236,6 +254,19 @@ export class MemoryStore implements ObjectStore {
       undefined,
       () => this.engine.listVersions(this.bucket, options),
     );
+  }
+
+  // A streamed body is read whole first (a refused one is still a request), then written.
+  async #putStream(key: string, body: StreamBody, options: PutOptions): Promise<PutResult> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await collectBody(body);
+    } catch (e) {
+      if (!(e instanceof StreamBodyError)) throw e;
+      this.#counters.add("PUT");
+      throw new StoreError(e.code, this.#ctx("PutObject", key, 400, e.code), e.message);
+    }
+    return await this.put(key, bytes, options);
   }
 
   #read(key: string, options: GetOptions): StoredObject | NotModified | null {

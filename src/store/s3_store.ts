@@ -20,9 +20,11 @@ import type {
   NotModified,
   ObjectInfo,
   ObjectStore,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamedObject,
   VersioningState,
   VersionPage,
 } from "./types.ts";
@@ -107,13 +109,21 @@ export class S3Store implements ObjectStore {
     return this.client.getObject(key, options);
   }
 
+  /** GetObject, the body streamed. */
+  getStream(
+    key: string,
+    options?: Pick<GetOptions, "versionId" | "signal">,
+  ): Promise<StreamedObject | null> {
+    return this.client.getObjectStream(key, options);
+  }
+
   /** HeadObject. */
   head(key: string, options?: GetOptions): Promise<ObjectInfo | null> {
     return this.client.headObject(key, options);
   }
 
   /** PutObject. */
-  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<PutResult> {
+  put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult> {
     return this.client.putObject(key, body, options);
   }
 

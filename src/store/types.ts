@@ -21,9 +21,11 @@ import type {
   ListVersionsOptions,
   NotModified,
   ObjectInfo,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamedObject,
   VersioningState,
   VersionPage,
 } from "../s3/types.ts";
@@ -39,9 +41,12 @@ export type {
   ListVersionsOptions,
   NotModified,
   ObjectInfo,
+  PutBody,
   PutOptions,
   PutResult,
   StoredObject,
+  StreamBody,
+  StreamedObject,
   VersionInfo,
   VersioningState,
   VersionPage,
@@ -83,10 +88,22 @@ export interface ObjectStore {
 
   /** GetObject. `null` when the key (or version) does not exist or is a delete marker. */
   get(key: string, options?: GetOptions): Promise<StoredObject | NotModified | null>;
+  /**
+   * GetObject with the body as a stream (a payload of many megabytes is never held whole):
+   * `null` when the key (or version) does not exist or is a delete marker. Iterate `chunks`
+   * to the end or stop early; a failure while reading rejects the iteration.
+   */
+  getStream(
+    key: string,
+    options?: Pick<GetOptions, "versionId" | "signal">,
+  ): Promise<StreamedObject | null>;
   /** HeadObject. `null` when absent. */
   head(key: string, options?: GetOptions): Promise<ObjectInfo | null>;
-  /** PutObject, optionally conditional. */
-  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<PutResult>;
+  /**
+   * PutObject, optionally conditional. The body is bytes, a string (written as UTF-8), or a
+   * {@link StreamBody} sent as it is produced (its size and SHA-256 known up front).
+   */
+  put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult>;
   /** DeleteObject. Deleting an absent key succeeds. */
   delete(
     key: string,

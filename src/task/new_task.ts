@@ -4,6 +4,7 @@
  * @module
  */
 
+import { Bytes } from "./bytes.ts";
 import { fnv1a, hashId, newTaskId, nonce } from "../base/ids.ts";
 import { validateName } from "./names.ts";
 import { checkSeconds, checkTime, MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS } from "../base/limits.ts";
@@ -77,6 +78,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d
 
 /** Serialize and bound a task input; `TypeError`/`RangeError` with a clear message otherwise. */
 export function encodeInput(input: unknown, maxBytes: number): unknown {
+  if (input instanceof Bytes) return input; // streamed beside the task, never JSON
   const json = toJson("input", input);
   if (json === undefined) {
     throw new TypeError("Task input is not JSON-serializable (undefined, a function or a symbol)");

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Bytes } from "../task/bytes.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import {
   coerceError,
@@ -323,7 +324,9 @@ export class Execution {
     if (o.kind === "completed") {
       try {
         const max = this.#queue.options.maxOutputBytes;
-        prepared = this.#queue.payloads.prepareOutput(encodeOutputJson(o.output, max));
+        prepared = o.output instanceof Bytes
+          ? { bytes: o.output } // streamed beside the task, whatever its size
+          : this.#queue.payloads.prepareOutput(encodeOutputJson(o.output, max));
       } catch (e) {
         o = {
           kind: "failed",
