@@ -38,6 +38,8 @@ export interface LaneListing {
   nextDueAt: number | null;
   /** Entry versions to delete: delete markers and noncurrent versions left by others. */
   junk: EntryRef[];
+  /** The page held the whole lane (it was not truncated): nothing more was due then. */
+  complete: boolean;
 }
 
 /** List one lane (one LIST request; ListObjectVersions so every entry has its version id). */
@@ -50,7 +52,12 @@ export async function listLane(
   signal?: AbortSignal,
 ): Promise<LaneListing> {
   const page = await queue.tasks.laneVersions(shard, taskType, limit, signal);
-  const out: LaneListing = { candidates: [], nextDueAt: null, junk: [] };
+  const out: LaneListing = {
+    candidates: [],
+    nextDueAt: null,
+    junk: [],
+    complete: !page.isTruncated,
+  };
   const deadKeys = new Set<string>();
   for (const v of page.versions) {
     if (v.isDeleteMarker && v.isLatest) deadKeys.add(v.key);

@@ -59,7 +59,7 @@ export class LanePoller {
   readonly #badTasks = new Map<string, number>();
   readonly #buffers = new Map<
     string,
-    { candidates: Candidate[]; nextDueAt: number | null; until: number }
+    { candidates: Candidate[]; nextDueAt: number | null; until: number; complete: boolean }
   >();
   #schedule: PollSchedule;
   /** Lanes waiting because their type's limits are reached (src/worker/limiter.ts). */
@@ -161,6 +161,7 @@ export class LanePoller {
           candidates,
           nextDueAt: listing.nextDueAt,
           until: now + this.#o.candidateTtlMs,
+          complete: listing.complete,
         });
       } catch (e) {
         failedLanes.add(laneKey);
@@ -262,7 +263,7 @@ export class LanePoller {
       // the GETs it would take to find out.
       if (candidates.length > 0 && taken === 0) {
         // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
-        this.#buffers.set(laneKey, { candidates, nextDueAt: nextAt, until: buffered.until });
+        this.#buffers.set(laneKey, { ...buffered, candidates, nextDueAt: nextAt });
       } else {
         await this.#groups.closeLane(lane.shard, lane.taskType);
       }
@@ -272,8 +273,17 @@ export class LanePoller {
         this.#wait(lane, now, limitedUntil);
         continue;
       }
-      // The lane stays hot only if it gave work or still holds unclaimed candidates.
-      schedule.listed(lane, now, claimedHere + (taken === 0 ? candidates.length : 0), nextAt);
+      // The lane stays hot only if it gave work or still holds unclaimed candidates. A lane
+      // this worker emptied (its listing held all of it, all claimed here) is not listed
+      // again at once: nothing was left to find.
+      const drained = buffered.complete && candidates.length === 0 && taken === 0;
+      schedule.listed(
+        lane,
+        now,
+        claimedHere + (taken === 0 ? candidates.length : 0),
+        nextAt,
+        drained,
+      );
     }
     return result;
   }

@@ -3,7 +3,8 @@
  * machine over lanes (one lane = one shard x one task type the worker handles). All times
  * are the store's clock in ms.
  *
- * - A lane that yielded work is listed again as soon as the worker has a free slot.
+ * - A lane that yielded work is listed again as soon as the worker has a free slot, or
+ *   after `pollIntervalMs` when that listing held the whole lane and all of it was claimed.
  * - An empty lane backs off: `pollIntervalMs`, doubling, up to `maxPollIntervalMs`, while
  *   the lane was active (work or a wake-up) within `idleAfterMs`.
  * - An idle lane is not listed at all, except at the due time of the earliest future
@@ -114,13 +115,25 @@ export class PollSchedule {
 
   /**
    * Record a LIST of `lane`: how many claimable entries it returned, and the due time of
-   * the earliest entry still in the future (`null` if none was seen).
+   * the earliest entry still in the future (`null` if none was seen). A lane that gave
+   * work is listed again at once, unless `drained` (the listing held the whole lane and
+   * this worker claimed all of it): then after `pollIntervalMs`, still active, since a
+   * LIST at once would find only what arrived in the meantime.
    */
-  listed(lane: Lane, now: number, claimable: number, nextDueAt: number | null): void {
+  listed(
+    lane: Lane,
+    now: number,
+    claimable: number,
+    nextDueAt: number | null,
+    drained = false,
+  ): void {
     if (claimable > 0) {
       lane.emptyStreak = 0;
       lane.activeAt = now;
-      lane.nextListAt = now;
+      lane.nextListAt = drained ? now + this.#s.pollIntervalMs : now;
+      if (drained && nextDueAt !== null) {
+        lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
+      }
       return;
     }
     lane.emptyStreak++;
