@@ -215,7 +215,7 @@ describe("payload references (memory store)", () => {
   });
 
   it("an output stored by a cancelled attempt gives way to the next attempt's inline output", async () => {
-    const { queue } = memQueue({ shardCount: 1, inlinePayloadBytes: INLINE });
+    const { queue, clock } = memQueue({ shardCount: 1, inlinePayloadBytes: INLINE });
     let release = () => {};
     let big = true;
     const w = new Worker(queue, "w1").task("job", async () => {
@@ -233,6 +233,7 @@ describe("payload references (memory store)", () => {
     assert.deepEqual(cancelled?.output, { echo: "y".repeat(5000) });
     big = false;
     await queue.retry(t.id);
+    clock.advance(1000); // the worker emptied the lane: it lists it again after pollIntervalMs
     await w.pollOnce();
     await w.drain();
     const raw = (await queue.context.tasks.read(t.id))!.rec;
