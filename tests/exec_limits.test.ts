@@ -11,6 +11,7 @@ import { commandWord, ExecRunner } from "../src/cli/exec.ts";
 import { StderrLines } from "../src/cli/stderr_log.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { Worker } from "../src/worker/worker.ts";
+import { bytes as rawBytes } from "../src/task/bytes.ts";
 import { it, memQueue } from "./helpers.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -178,5 +179,32 @@ describe("ExecRunner", { timeout: 60_000 }, () => {
     assert.equal(commandWord("echo $(rm -rf /)"), "echo");
     assert.equal(commandWord("$(evil)"), null);
     assert.equal(commandWord("a;b"), null);
+  });
+
+  it("raw bytes stream to the command's stdin; bytes that do not match fail the task for good", async () => {
+    const { queue, store } = memQueue({ shardCount: 1 });
+    const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) & 0xff);
+    const good = await queue.submit("count", rawBytes(data), { maxRetries: 3 });
+    const bad = await queue.submit("count", rawBytes(data), { maxRetries: 3 });
+    // The second task's payload no longer matches its reference (same size, other bytes).
+    await store.put(
+      queue.keys.payload(bad.id, "input", bad.inputRef!.sha256),
+      data.map((b) => b ^ 1),
+    );
+    const w = new Worker(queue, "w1").task(
+      "count",
+      new ExecRunner().handler(`test "$OQ_INPUT_FORMAT" = bytes && cksum`),
+    );
+    w.configure({ withMonitor: false, concurrency: 2 });
+    await w.pollOnce();
+    await w.drain();
+    const ok = (await queue.get(good.id))!;
+    assert.equal(ok.status, "completed", ok.lastError ?? "");
+    const [crc, size] = String(ok.output).trim().split(/\s+/);
+    assert.equal(Number(size), data.length, "the command read every byte");
+    assert.match(crc!, /^\d+$/);
+    const failed = (await queue.get(bad.id, { payloads: false }))!;
+    assert.equal(failed.status, "failed", "no retry: the stored bytes would not change");
+    assert.match(failed.lastError ?? "", /but the task recorded/);
   });
 });

@@ -16,6 +16,7 @@
  */
 
 import { Bytes } from "../task/bytes.ts";
+import { PayloadError } from "../task/payload_ref.ts";
 import {
   PermanentError,
   RetryableError,
@@ -131,6 +132,7 @@ export class ExecRunner {
         this.#o.stderrLogMaxBytes,
       )
       : undefined;
+    let inputError: unknown;
     const child = await spawnProcess({
       command: "/bin/sh",
       args: ["-c", command],
@@ -145,8 +147,10 @@ export class ExecRunner {
         OQ_SNOOZES: String(t.snoozes),
         OQ_INPUT_FORMAT: input instanceof Bytes ? "bytes" : "json",
       },
-      // Raw bytes (`bytes(...)` at submit) reach the command as they are, not as JSON.
-      stdin: input instanceof Bytes ? await input.bytes() : `${JSON.stringify(input)}\n`,
+      // Raw bytes (`bytes(...)` at submit) stream to the command as they are, not as JSON.
+      stdin: input instanceof Bytes
+        ? watched(input.stream(), (e) => (inputError ??= e))
+        : `${JSON.stringify(input)}\n`,
       newProcessGroup: true,
       onStdout: (c) => {
         stdoutBytes += c.length;
@@ -174,6 +178,11 @@ export class ExecRunner {
       if (dropped && dropped.lines > 0) this.#o.onStderrDropped?.(ref, dropped);
     }
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (inputError !== undefined) {
+      // The command read a truncated input: whatever it did with it is not the task's result.
+      const e = inputError as Error;
+      throw e instanceof PayloadError ? new PermanentError(e.message) : e;
+    }
     const errText = new TextDecoder().decode(tail).trim();
     if ((EXIT_NOT_FOUND as readonly (number | null)[]).includes(status.code)) {
       const what = status.code === 127 ? "command not found" : "command not executable";
@@ -315,4 +324,27 @@ export function commandWord(command: string): string | null {
 function keepTail(tail: Uint8Array, chunk: Uint8Array, max: number): Uint8Array {
   const joined = concatBytes([tail, chunk]);
   return joined.length <= max ? joined : joined.slice(joined.length - max);
+}
+
+/** A stream passed through, its failure (a payload that does not match) reported to `onError`. */
+function watched(
+  source: ReadableStream<Uint8Array>,
+  onError: (e: unknown) => void,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const r = await reader.read();
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
+      } catch (e) {
+        onError(e);
+        throw e;
+      }
+    },
+    async cancel(reason) {
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }

@@ -179,8 +179,12 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Working directory. @default the current one */
   cwd?: string;
-  /** Written to the child's stdin, which is then closed. @default stdin is closed at once */
-  stdin?: Uint8Array | string;
+  /**
+   * Written to the child's stdin, which is then closed; a stream is written as it is read,
+   * waiting for the child to take each chunk (never held whole). A child that exits or
+   * closes its stdin early ends the writing quietly. @default stdin is closed at once
+   */
+  stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
   /** Receives stdout chunks; without it stdout is discarded. */
   onStdout?: (chunk: Uint8Array) => void;
   /** Receives stderr chunks; without it stderr is discarded. */
@@ -208,6 +212,41 @@ export interface Subprocess {
   readonly exited: Promise<ProcessStatus>;
   /** Send a signal (to the whole process group when started with `newProcessGroup`). */
   kill(signal?: "SIGTERM" | "SIGKILL" | "SIGINT"): boolean;
+}
+
+interface ChildStdin {
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  once(event: "drain" | "close" | "error", f: () => void): void;
+  readonly destroyed: boolean;
+}
+
+// Write a stream to a child's stdin with backpressure; stop (and cancel the stream) when the
+// child's stdin closes first, or the stream fails.
+async function pipeToStdin(
+  stream: ReadableStream<Uint8Array>,
+  stdin: ChildStdin | null | undefined,
+): Promise<void> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      if (!stdin || stdin.destroyed) break;
+      const r = await reader.read();
+      if (r.done) break;
+      if (!stdin.write(r.value)) {
+        await new Promise<void>((resolve) => {
+          stdin.once("drain", resolve);
+          stdin.once("close", resolve);
+          stdin.once("error", resolve);
+        });
+      }
+    }
+  } catch {
+    // The source failed: the child sees its input end early.
+  } finally {
+    await reader.cancel().catch(() => undefined);
+    if (stdin && !stdin.destroyed) stdin.end();
+  }
 }
 
 /**
@@ -239,7 +278,8 @@ export async function spawnProcess(o: SpawnOptions): Promise<Subprocess> {
     child.once("close", (code, signal) => resolve({ code, signal: signal ?? null }));
   });
   child.stdin?.on("error", () => {}); // the child may exit without reading its input
-  if (o.stdin !== undefined) child.stdin?.end(o.stdin);
+  if (o.stdin instanceof ReadableStream) void pipeToStdin(o.stdin, child.stdin);
+  else if (o.stdin !== undefined) child.stdin?.end(o.stdin);
   else child.stdin?.end();
   if (o.onStdout) child.stdout?.on("data", (c: Uint8Array) => o.onStdout!(new Uint8Array(c)));
   if (o.onStderr) child.stderr?.on("data", (c: Uint8Array) => o.onStderr!(new Uint8Array(c)));
