@@ -21,6 +21,59 @@ async function rejectsWith<T>(p: Promise<unknown>, cls: new (...a: never[]) => T
   assert.fail(`expected ${cls.name}`);
 }
 
+describe("S3Client over a stubbed fetch: streamed bodies", () => {
+  it("a streamed PUT is signed with its SHA-256 and sent again in full after a 503", async () => {
+    const { client, requests } = stubClient([
+      { status: 503, body: errorXml("ServiceUnavailable") },
+      { status: 200, headers: { etag: ETAG } },
+    ]);
+    const parts = ['{"blob":"', "x".repeat(100_000), '"}'].map((p) => enc.encode(p));
+    const whole = parts.map((p) => new TextDecoder().decode(p)).join("");
+    const sha256 = createHash("sha256").update(whole).digest("hex");
+    let opened = 0;
+    const body = {
+      size: enc.encode(whole).length,
+      sha256,
+      chunks: async function* () {
+        opened++;
+        yield* parts;
+      },
+    };
+    const r = await client.putObject("payloads/0/t/input-x", body);
+    assert.equal(r.etag, "9b2cf535f27731c974343645a3985328");
+    assert.equal(requests.length, 2, "retried once");
+    assert.equal(opened, 2, "the body was produced again for the retry");
+    for (const req of requests) {
+      assert.equal(req.body, whole, "each attempt sent the whole body");
+      assert.equal(req.headers.get("x-amz-content-sha256"), sha256);
+    }
+  });
+
+  it("a streamed GET gives its chunks; a failure while reading is a TransientStoreError", async () => {
+    const { client } = stubClient([() => {
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (!sent) {
+            sent = true;
+            c.enqueue(enc.encode("first"));
+          } else c.error(new Error("connection reset"));
+        },
+      });
+      return new Response(body, { status: 200, headers: { etag: ETAG, "content-length": "10" } });
+    }]);
+    const o = await client.getObjectStream("payloads/0/t/input-x");
+    assert.ok(o !== null, "found");
+    assert.equal(o.size, 10);
+    const it = o.chunks[Symbol.asyncIterator]();
+    assert.equal(new TextDecoder().decode((await it.next()).value), "first");
+    const e = await rejectsWith(it.next(), StoreError);
+    assert.equal(e.code, "NetworkError");
+    assert.equal(e.name, "TransientStoreError");
+    assert.match(e.message, /reading the body: connection reset/);
+  });
+});
+
 describe("S3Client over a stubbed fetch: requests", () => {
   it("signs with the real payload SHA-256 and sends the body", async () => {
     const { client, requests } = stubClient([{
