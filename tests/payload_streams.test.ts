@@ -160,9 +160,9 @@ describe("raw bytes payloads (memory store)", () => {
     );
   });
 
-  it("a handler reading bytes that do not match fails its attempt with the reason", async () => {
+  it("a handler reading its input bytes that do not match fails the task without a retry", async () => {
     const { queue, store } = memQueue({ shardCount: 1 });
-    const t = await queue.submit("x", bytes(pattern(5000)), { maxRetries: 0 });
+    const t = await queue.submit("x", bytes(pattern(5000)), { maxRetries: 3 });
     await store.put(queue.keys.payload(t.id, "input", t.inputRef!.sha256), pattern(5000, 5));
     const w = new Worker(queue, "w1").task(
       "x",
@@ -171,8 +171,20 @@ describe("raw bytes payloads (memory store)", () => {
     await w.pollOnce();
     await w.drain();
     const done = await queue.get(t.id, { payloads: false });
-    assert.equal(done?.status, "failed");
+    assert.equal(done?.status, "failed", "no retry: reading again gives the same bytes");
+    assert.equal(done?.attempt, 1);
     assert.match(done?.lastError ?? "", /but the task recorded/);
+    // Another payload's error is the handler's own business: retried as any failure.
+    const other = await queue.submit("y", {}, { maxRetries: 3 });
+    const w2 = new Worker(queue, "w2").task("y", async () => {
+      await (got as Bytes).bytes(); // t's input, not y's
+    });
+    const got = (await queue.get(t.id))?.input;
+    await w2.pollOnce();
+    await w2.drain();
+    const retried = await queue.get(other.id, { payloads: false });
+    assert.equal(retried?.status, "pending", "retried with back-off");
+    assert.match(retried?.lastError ?? "", /but the task recorded/);
   });
 
   it("retention's purge removes bytes payloads with their task", async () => {

@@ -21,7 +21,13 @@ import { encodeOutputJson } from "../task/new_task.ts";
 import type { PreparedOutput } from "../protocol/payloads.ts";
 import { PayloadError } from "../task/payload_ref.ts";
 import { Task, type TaskRecord } from "../task/task.ts";
-import { type Outcome, type Recorded, recordedOf, transitionFor } from "./outcome.ts";
+import {
+  handlerFailure,
+  type Outcome,
+  type Recorded,
+  recordedOf,
+  transitionFor,
+} from "./outcome.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import type { LongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
@@ -145,23 +151,7 @@ export class Execution {
         const output = await handler(input, ctx);
         return { kind: "completed", output };
       } catch (e) {
-        const reason = this.#abort.signal.reason;
-        if (reason instanceof TaskAbortedError) {
-          if (reason.kind === "shutdown") return { kind: "released" };
-          // Whatever the handler threw once its signal was aborted for a timeout or a cancel
-          // request, that is why the attempt ended (an --exec command killed on a cancel
-          // is a cancellation, not a timeout).
-          if (reason.kind === "timeout" || reason.kind === "cancelled") {
-            return { kind: "failed", error: reason, failure: reason.kind };
-          }
-        }
-        if (e instanceof SnoozeError) return { kind: "snoozed", seconds: e.seconds };
-        const error = coerceError(e);
-        return {
-          kind: "failed",
-          error,
-          failure: error instanceof PermanentError ? "permanent" : "retryable",
-        };
+        return handlerFailure(e, this.#abort.signal.reason, this.#ownInputKey());
       }
     })();
     return await Promise.race([handled, aborted]);
@@ -199,6 +189,12 @@ export class Execution {
       this.#s.cancelCheckIntervalMs,
       { unref: true },
     );
+  }
+
+  // The key of the task's own input payload, if it has one (see handlerFailure).
+  #ownInputKey(): string | undefined {
+    const ref = this.#current.rec.input_ref;
+    return ref && this.#queue.keys.payload(this.taskId, "input", ref.sha256);
   }
 
   // The handler's input: inline, or read from beside the task (one GET, hash checked).

@@ -5,7 +5,8 @@
  */
 
 import { withOutputRef } from "../protocol/payloads.ts";
-import type { PayloadRef } from "../task/payload_ref.ts";
+import { PayloadError, type PayloadRef } from "../task/payload_ref.ts";
+import { coerceError, PermanentError, SnoozeError, TaskAbortedError } from "./handler.ts";
 import type { Task, TaskRecord } from "../task/task.ts";
 import * as transitions from "../task/transitions.ts";
 
@@ -67,4 +68,33 @@ export function recordedOf(outcome: Outcome, task: Task): Recorded {
         ? { kind: "snoozed", task, retryAt: task.availableAt }
         : { kind: "retried", task, error, retryAt: task.availableAt };
   }
+}
+
+/**
+ * The outcome of a handler that threw `e`, its signal's abort `reason` known.
+ *
+ * - A shutdown gives the task back. A timeout or a cancel request, once the signal was
+ *   aborted for it, is why the attempt ended, whatever the handler threw: an `--exec`
+ *   command killed on a cancel is a cancellation, not a timeout.
+ * - `SnoozeError` snoozes the task.
+ * - `PermanentError` fails it at once. So does a `PayloadError` of the task's own input
+ *   (`ownInputKey`: raw bytes the handler streamed), since reading again gives the same bytes.
+ * - Anything else is retryable.
+ */
+export function handlerFailure(e: unknown, reason: unknown, ownInputKey?: string): Outcome {
+  if (reason instanceof TaskAbortedError) {
+    if (reason.kind === "shutdown") return { kind: "released" };
+    if (reason.kind === "timeout" || reason.kind === "cancelled") {
+      return { kind: "failed", error: reason, failure: reason.kind };
+    }
+  }
+  if (e instanceof SnoozeError) return { kind: "snoozed", seconds: e.seconds };
+  const error = coerceError(e);
+  const ownInput = error instanceof PayloadError && ownInputKey !== undefined &&
+    error.key === ownInputKey;
+  return {
+    kind: "failed",
+    error,
+    failure: error instanceof PermanentError || ownInput ? "permanent" : "retryable",
+  };
 }
