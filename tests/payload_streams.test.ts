@@ -15,6 +15,10 @@ import { concatBytes } from "../src/runtime/portable.ts";
 import { chunksOf } from "../src/store/streams.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { it, memQueue } from "./helpers.ts";
+import { MemoryStore } from "../src/store/memory_store.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { PreconditionFailedError } from "../src/base/errors.ts";
+import type { PutBody, PutOptions, PutResult } from "../src/store/types.ts";
 
 const pattern = (n: number, seed = 7) => new Uint8Array(n).map((_, i) => (i * seed + 3) & 0xff);
 
@@ -185,6 +189,32 @@ describe("raw bytes payloads (memory store)", () => {
     const retried = await queue.get(other.id, { payloads: false });
     assert.equal(retried?.status, "pending", "retried with back-off");
     assert.match(retried?.lastError ?? "", /but the task recorded/);
+  });
+
+  it("a submit whose create landed but was answered 412 (a retry the fetch made unseen) keeps its payload", async () => {
+    // Deno's fetch can send a request again by itself after a dropped connection: the task
+    // is created, and the answer oq sees is a plain 412 on its first attempt.
+    class HiddenRetry extends MemoryStore {
+      fired = false;
+      override put(key: string, body: PutBody, options?: PutOptions): Promise<PutResult> {
+        if (this.fired || !key.startsWith("tasks/") || options?.ifNoneMatch !== "*") {
+          return super.put(key, body, options);
+        }
+        this.fired = true;
+        return super.put(key, body, options).then(() => {
+          throw new PreconditionFailedError("PreconditionFailed", { operation: "PutObject", key });
+        });
+      }
+    }
+    for (const input of [bytes(pattern(5000)), { blob: "x".repeat(300_000) }]) {
+      const store = new HiddenRetry();
+      const queue = new Queue(store, { shardCount: 1, warn: () => {} });
+      const t = await queue.submit("x", input);
+      assert.ok(store.fired, "the create was answered 412");
+      const got = await queue.get(t.id);
+      const value = got?.input instanceof Bytes ? (await got.input.bytes()).length : got?.input;
+      assert.deepEqual(value, input instanceof Bytes ? 5000 : input, "the payload is still there");
+    }
   });
 
   it("retention's purge removes bytes payloads with their task", async () => {

@@ -31,6 +31,7 @@ interface NodeClientRequest {
   on(event: "response", f: (res: NodeIncoming) => void): void;
   on(event: "error", f: (e: Error) => void): void;
   once(event: "drain" | "close", f: () => void): void;
+  off(event: "drain" | "close", f: () => void): void;
   write(chunk: Uint8Array): boolean;
   end(body?: Uint8Array): void;
   readonly destroyed: boolean;
@@ -151,8 +152,13 @@ async function writeStream(req: NodeRequestHandle, body: BodyStream): Promise<vo
     sent += chunk.length;
     if (!req.write(chunk)) {
       await new Promise<void>((resolve) => {
-        req.once("drain", resolve);
-        req.once("close", resolve);
+        const go = () => {
+          req.off("drain", go);
+          req.off("close", go);
+          resolve();
+        };
+        req.once("drain", go);
+        req.once("close", go);
       });
     }
   }
