@@ -1,6 +1,6 @@
 /**
  * Stored JSON objects (tasks, schedules, last-run records): schema-checked reads, and the
- * conditional write that recognises its own write after a lost answer (invariant 4).
+ * conditional write that recognises its own write by its `write_id` (invariant 4).
  *
  * @module
  */
@@ -36,12 +36,50 @@ export async function readStored<T>(
   return { rec: parseStored(key, o.body, schema, version), etag: o.etag };
 }
 
+/** What a conditional write found: its own write, or (when it lost) the object as it is now. */
+export type WriteOutcome<T> = { written: Stored<T> } | { current: Stored<T> | null };
+
 /**
- * A conditional write (`If-None-Match: *` to create, `If-Match` to replace). `null` when
- * the condition lost: someone else wrote first. A definite 412 on the first attempt means
- * our write was not applied; after a lost answer (an ambiguous 412, or a transient failure)
- * it may have been, so the object is re-read and the write counts as ours when its
- * `write_id` is there.
+ * A conditional write (`If-None-Match: *` to create, `If-Match` to replace) that, when it
+ * loses, re-reads the object with `read` and returns what it found. Every 412 is checked
+ * this way, not only one met after a lost answer: an HTTP stack or a proxy may send a
+ * request again without telling us (Deno's fetch does, after a dropped connection), and
+ * the 412 then answers our own earlier copy. The write counts as ours when the object holds
+ * its `write_id`. One GET per lost race, which the caller would spend anyway to decide
+ * again. A failing re-read throws: the original error after a transient failure, the
+ * read's own otherwise.
+ */
+export async function writeOrRead<T extends { write_id: string }>(
+  store: ObjectStore,
+  key: string,
+  rec: T,
+  cond: { ifNoneMatch: "*" } | { ifMatch: string },
+  read: (key: string) => Promise<Stored<T> | null>,
+): Promise<WriteOutcome<T>> {
+  try {
+    const r = await store.put(key, JSON.stringify(rec), {
+      ...cond,
+      contentType: "application/json",
+    });
+    return { written: { rec, etag: r.etag } };
+  } catch (e) {
+    const lost = e instanceof PreconditionFailedError;
+    if (!lost && !(e instanceof TransientStoreError)) throw e;
+    let current: Stored<T> | null;
+    try {
+      current = await read(key);
+    } catch (readError) {
+      throw lost ? readError : e;
+    }
+    if (current !== null && current.rec.write_id === rec.write_id) return { written: current };
+    if (lost) return { current };
+    throw e;
+  }
+}
+
+/**
+ * {@link writeOrRead} for callers that only need to know whether the write is theirs:
+ * `null` when the condition lost (someone else wrote first), also when the re-read fails.
  */
 export async function writeStored<T extends { write_id: string }>(
   store: ObjectStore,
@@ -51,19 +89,10 @@ export async function writeStored<T extends { write_id: string }>(
   schema: z.ZodType<T>,
   version: number,
 ): Promise<Stored<T> | null> {
-  try {
-    const r = await store.put(key, JSON.stringify(rec), {
-      ...cond,
-      contentType: "application/json",
-    });
-    return { rec, etag: r.etag };
-  } catch (e) {
-    const lost = e instanceof PreconditionFailedError;
-    if (lost && !e.ambiguous) return null;
-    if (!lost && !(e instanceof TransientStoreError)) throw e;
-    const current = await readStored(store, key, schema, version).catch(() => null);
-    if (current && current !== "unchanged" && current.rec.write_id === rec.write_id) return current;
-    if (lost) return null;
-    throw e;
-  }
+  // A re-read that fails counts as not ours: a lost race gives `null`, a transient failure
+  // its own error (as if no re-read had been tried).
+  const read = (k: string) =>
+    readStored(store, k, schema, version).then((r) => r === "unchanged" ? null : r, () => null);
+  const w = await writeOrRead(store, key, rec, cond, read);
+  return "written" in w ? w.written : null;
 }

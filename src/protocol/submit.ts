@@ -63,10 +63,12 @@ export async function submitTask(
   // pollers and the monitor), never a pending task that no index points to.
   const entry = await tasks.putReady(rec);
   if (rec.expires_at !== null) await tasks.putExpiry(rec);
-  let created = await tasks.create(rec);
-  for (let round = 1; created === null; round++) {
+  // A write that loses returns the task as it is now (read to check the write was not our
+  // own, sent twice by the HTTP stack): no second read to decide again.
+  let w = await tasks.writeOrRead(rec);
+  for (let round = 1; !("written" in w); round++) {
     // The id exists: an idempotent re-submit (or a schedule run already submitted).
-    const existing = await tasks.read(rec.id);
+    const existing = w.current;
     if (existing !== null && existing.rec.deleting_at !== undefined && deletions < 2) {
       // Its task is being deleted (a delete in progress, or one a crash left marked): for
       // readers it is gone. Finish the delete (which also removes what this submit wrote
@@ -89,10 +91,11 @@ export async function submitTask(
     // its task has finished: replace it under the same id. If-Match makes one of several
     // concurrent re-submits win; the others read its task (pending: not replaceable) in the
     // next round and return it.
-    created = existing === null
-      ? await tasks.create(rec)
-      : await tasks.replace(replacementOf(rec, existing.rec), existing.etag);
+    w = existing === null
+      ? await tasks.writeOrRead(rec)
+      : await tasks.writeOrRead(replacementOf(rec, existing.rec), existing.etag);
   }
+  const created = w.written;
   await ctx.signals.touch(taskType);
   // The caller's input is the value: no need to read back what was just written.
   return { task: new Task(created.rec, payload ? { input: built.input } : {}), created: true };

@@ -11,16 +11,10 @@
  * @module
  */
 
-import { writeStored } from "./stored.ts";
+import { writeOrRead, type WriteOutcome } from "./stored.ts";
 import type { Keys } from "./keys.ts";
 import type { SignalWriter } from "./signals.ts";
-import {
-  hasPayloadRef,
-  parseTaskRecord,
-  TASK_SCHEMA_VERSION_REFS,
-  type TaskRecord,
-  TaskRecordSchema,
-} from "../task/task.ts";
+import { hasPayloadRef, parseTaskRecord, type TaskRecord } from "../task/task.ts";
 import { SchemaError } from "../base/errors.ts";
 import { listPages, versionPages } from "../store/paging.ts";
 import type { ListPage, ObjectStore, VersionPage } from "../store/types.ts";
@@ -210,27 +204,34 @@ export class TaskStore {
   }
 
   /** Create a task (If-None-Match: *). Returns the new version, or `null` if the id exists. */
-  create(rec: TaskRecord): Promise<Versioned | null> {
-    return this.#write(rec, { ifNoneMatch: "*" });
+  async create(rec: TaskRecord): Promise<Versioned | null> {
+    return written(await this.#write(rec, { ifNoneMatch: "*" }, true));
   }
 
   /** Compare-and-swap a task from `etag` to `next`. `null` when another write came first. */
-  replace(next: TaskRecord, etag: string): Promise<Versioned | null> {
-    return this.#write(next, { ifMatch: etag });
+  async replace(next: TaskRecord, etag: string): Promise<Versioned | null> {
+    return written(await this.#write(next, { ifMatch: etag }, true));
+  }
+
+  /**
+   * {@link create} (no `etag`) or {@link replace} that, when it loses, returns the task as
+   * it is now (`current`, `null` when absent) from the re-read the write made to check it
+   * was not its own: the caller decides again without reading it once more.
+   */
+  writeOrRead(rec: TaskRecord, etag?: string): Promise<WriteOutcome<TaskRecord>> {
+    return this.#write(rec, etag === undefined ? { ifNoneMatch: "*" } : { ifMatch: etag }, false);
   }
 
   #write(
     rec: TaskRecord,
     cond: { ifNoneMatch: "*" } | { ifMatch: string },
-  ): Promise<Versioned | null> {
-    return writeStored(
-      this.store,
-      this.keys.task(rec.id),
-      rec,
-      cond,
-      TaskRecordSchema,
-      TASK_SCHEMA_VERSION_REFS,
-    );
+    quiet: boolean,
+  ): Promise<WriteOutcome<TaskRecord>> {
+    // `quiet`: a re-read that fails counts as "not ours" (a lost race is then just lost).
+    const read = quiet
+      ? (k: string) => this.readAt(k).catch(() => null)
+      : (k: string) => this.readAt(k);
+    return writeOrRead(this.store, this.keys.task(rec.id), rec, cond, read);
   }
 
   /** Write a ready entry (claimable from `available_at`). */
@@ -316,4 +317,9 @@ export interface EntryRef {
   key: string;
   /** Version id from the PUT or from ListObjectVersions (absent or "null" when unversioned). */
   versionId?: string;
+}
+
+/** The version a write produced, `null` when it lost. */
+function written(w: WriteOutcome<TaskRecord>): Versioned | null {
+  return "written" in w ? w.written : null;
 }
