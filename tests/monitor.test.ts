@@ -7,7 +7,8 @@ import type { Queue } from "../src/queue/queue.ts";
 import { it, memQueue, until } from "./helpers.ts";
 import { Queue as QueueClass } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
-import { claimCandidate, listLane } from "../src/worker/claim.ts";
+import { claimCandidate } from "../src/worker/claim.ts";
+import { listLane } from "../src/worker/listing.ts";
 
 /** A worker whose handler never returns (a hung or dead worker), holding `n` claimed tasks. */
 async function hang(queue: Queue, type: string, n = 1) {

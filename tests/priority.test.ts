@@ -10,7 +10,7 @@ import { RequestCounters } from "../src/s3/counters.ts";
 import { Keys } from "../src/protocol/keys.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { MAX_PRIORITY_SHIFT_MS, PRIORITY_STEP_MS } from "../src/task/priority.ts";
-import { shuffleLevels } from "../src/worker/lanes.ts";
+import { shuffleLevels } from "../src/worker/listing.ts";
 import type { Candidate } from "../src/worker/claim.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { FakeClock, it, memQueue } from "./helpers.ts";

@@ -1,6 +1,6 @@
 /**
- * Finding and claiming work: list one lane of the ready index, then claim a candidate with
- * one compare-and-swap on the task object. Losing the race is normal flow.
+ * Claiming work: a candidate (from a listing of the ready index, src/worker/listing.ts) is
+ * claimed with one compare-and-swap on the task object. Losing the race is normal flow.
  *
  * Cost of a successful claim: one GET (the task), two PUTs (lease entry, then the task),
  * one DELETE (the ready entry, by version id: free, and no delete marker); under a lease
@@ -16,7 +16,6 @@ import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { ReadyEntry } from "../protocol/keys.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
-import { MAX_PRIORITY_SHIFT_MS } from "../task/priority.ts";
 import type { TaskRecord } from "../task/task.ts";
 import * as transitions from "../task/transitions.ts";
 
@@ -28,55 +27,6 @@ export interface Candidate {
   versionId: string;
   /** When the entry was written. */
   writtenAt: number;
-}
-
-/** What one LIST of a lane found. */
-export interface LaneListing {
-  /** Due entries, in the order they sort (due time moved by priority). */
-  candidates: Candidate[];
-  /** Earliest due time of the future entries the page reached, if any. */
-  nextDueAt: number | null;
-  /** Entry versions to delete: delete markers and noncurrent versions left by others. */
-  junk: EntryRef[];
-  /** The page held the whole lane (it was not truncated): nothing more was due then. */
-  complete: boolean;
-}
-
-/** List one lane (one LIST request; ListObjectVersions so every entry has its version id). */
-export async function listLane(
-  queue: QueueContext,
-  shard: string,
-  taskType: string,
-  now: number,
-  limit: number,
-  signal?: AbortSignal,
-): Promise<LaneListing> {
-  const page = await queue.tasks.laneVersions(shard, taskType, limit, signal);
-  const out: LaneListing = {
-    candidates: [],
-    nextDueAt: null,
-    junk: [],
-    complete: !page.isTruncated,
-  };
-  const deadKeys = new Set<string>();
-  for (const v of page.versions) {
-    if (v.isDeleteMarker && v.isLatest) deadKeys.add(v.key);
-    if (deadKeys.has(v.key) || !v.isLatest) {
-      out.junk.push({ key: v.key, versionId: v.versionId });
-      continue;
-    }
-    const entry = queue.keys.parseReady(v.key);
-    if (entry === null) continue; // not ours: leave it alone
-    if (entry.dueAt > now) {
-      out.nextDueAt = out.nextDueAt === null ? entry.dueAt : Math.min(out.nextDueAt, entry.dueAt);
-      // Keys sort by due time moved by the priority's worth (src/task/priority.ts): a
-      // lower level may be due further on, but past `now` plus the largest move nothing is.
-      if (entry.sortAt > now + MAX_PRIORITY_SHIFT_MS) break;
-      continue;
-    }
-    out.candidates.push({ entry, versionId: v.versionId, writtenAt: v.lastModified.getTime() });
-  }
-  return out;
 }
 
 /** Outcome of trying to claim one candidate. */

@@ -1,18 +1,18 @@
 /**
  * The claiming half of a worker: which lanes (shard x task type) to list when (its
- * {@link PollSchedule}), the candidates a listing found and not yet claimed (kept for
- * `candidateTtlMs`), tasks found invalid (skipped for ten minutes), the task types' flow
- * control ({@link PausedTypes}) and the wake-up signals. {@link LanePoller.poll} is one
+ * {@link PollSchedule}), what the listings found ({@link LaneListings}: candidates not yet
+ * claimed, tasks found invalid, lanes listed together while the index is small), the task
+ * types' flow control ({@link PausedTypes}) and the wake-up signals. {@link LanePoller.poll} is one
  * poll of `Worker.pollOnce`; the worker runs what it claims.
  *
  * @module
  */
 
-import { mapLimit } from "../base/concurrency.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { SignalWatcher } from "../protocol/signals.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
-import { type Candidate, claimCandidate, type ClaimGate, listLane, type Permit } from "./claim.ts";
+import { claimCandidate, type ClaimGate, type Permit } from "./claim.ts";
+import { laneKeyOf, LaneListings } from "./lane_listings.ts";
 import { Limiter } from "./limiter.ts";
 import { GroupLeases } from "./group_leases.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
@@ -56,11 +56,8 @@ export class LanePoller {
   readonly #paused: PausedTypes;
   readonly #limiter: Limiter;
   readonly #groups: GroupLeases;
-  readonly #badTasks = new Map<string, number>();
-  readonly #buffers = new Map<
-    string,
-    { candidates: Candidate[]; nextDueAt: number | null; until: number; complete: boolean }
-  >();
+  /** What the listings found, lane by lane (src/worker/lane_listings.ts). */
+  readonly #listings: LaneListings;
   #schedule: PollSchedule;
   /** Lanes waiting because their type's limits are reached (src/worker/limiter.ts). */
   readonly #heldBack = new Map<string, Lane>();
@@ -88,6 +85,7 @@ export class LanePoller {
     );
     this.#groups = new GroupLeases(queue, workerId, (e) => host.emit(e, "lease group"));
     this.#schedule = new PollSchedule(shards, taskTypes, options, queue.clock.now());
+    this.#listings = new LaneListings(queue, options, (e, context) => host.emit(e, context));
   }
 
   /**
@@ -106,7 +104,7 @@ export class LanePoller {
   /** Poll other shards from now on (after a reshard): their lanes are due at once. */
   setShards(shards: readonly string[]): void {
     void this.#groups.closeAll();
-    this.#buffers.clear();
+    this.#listings.clear();
     this.#heldBack.clear();
     this.#schedule = new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now());
   }
@@ -143,36 +141,19 @@ export class LanePoller {
       this.#host.emit(error, "flow control");
     }
     if (this.#host.free() === 0) return result;
-    const lanes = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
-    // List every due lane without fresh candidates at once (they are independent), then
+    const due = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
+    // List the due lanes without fresh candidates (together while the index is small), then
     // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.
     const failedLanes = new Set<string>();
     const roomOf = new Map<string, number>(); // limited types found full in this poll
-    await mapLimit(lanes.filter((l) => !this.#fresh(laneKeyOf(l), now)), 8, async (lane) => {
-      const laneKey = laneKeyOf(lane);
-      try {
-        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
-        result.listed++;
-        await Promise.all(listing.junk.map((j) => q.tasks.deleteEntry(j)));
-        const candidates = shuffleLevels(
-          listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
-        );
-        this.#buffers.set(laneKey, {
-          candidates,
-          nextDueAt: listing.nextDueAt,
-          until: now + this.#o.candidateTtlMs,
-          complete: listing.complete,
-        });
-      } catch (e) {
-        failedLanes.add(laneKey);
-        schedule.failed(lane, now);
-        this.#host.emit(e as Error, `poll ${laneKey}`);
-      }
+    const lanes = await this.#listings.list(due, this.#schedule, now, failedLanes, {
+      claimable: (l) => !this.#paused.isPaused(l.taskType) && !this.#heldBack.has(laneKeyOf(l)),
+      listed: () => result.listed++,
     });
     for (const lane of this.#claimOrder(lanes)) {
       const laneKey = laneKeyOf(lane);
       if (failedLanes.has(laneKey)) continue;
-      const buffered = this.#buffers.get(laneKey);
+      const buffered = this.#listings.get(laneKey);
       if (!buffered) continue;
       // The type's flow control is read before its first claim (one GET per type).
       if (buffered.candidates.length > 0) {
@@ -180,7 +161,7 @@ export class LanePoller {
           this.#host.emit(error, "flow control");
         }
         if (!this.#paused.mayClaim(lane.taskType)) {
-          this.#buffers.delete(laneKey);
+          this.#listings.delete(laneKey);
           schedule.listed(lane, now, 0, buffered.nextDueAt);
           continue;
         }
@@ -199,7 +180,7 @@ export class LanePoller {
       let room = limited.room;
       const candidates = buffered.candidates;
       let nextAt = buffered.nextDueAt;
-      this.#buffers.delete(laneKey);
+      this.#listings.delete(laneKey);
       let claimedHere = 0;
       let taken = 0; // candidates another worker had already taken
       let limitedUntil: number | null | undefined = undefined;
@@ -247,7 +228,7 @@ export class LanePoller {
             room = 0;
             limitedUntil = r.retryAt;
           } else if (r.kind === "invalid") {
-            this.#badTasks.set(c.entry.taskId, now + 600_000);
+            this.#listings.markBad(c.entry.taskId, now + 600_000);
             this.#host.error(r.error, `task ${c.entry.taskId} skipped`);
           } else {
             result.skipped++;
@@ -263,7 +244,7 @@ export class LanePoller {
       // the GETs it would take to find out.
       if (candidates.length > 0 && taken === 0) {
         // Keep the listing's own expiry: a buffer never outlives candidateTtlMs.
-        this.#buffers.set(laneKey, { ...buffered, candidates, nextDueAt: nextAt });
+        this.#listings.set(laneKey, { ...buffered, candidates, nextDueAt: nextAt });
       } else {
         await this.#groups.closeLane(lane.shard, lane.taskType);
       }
@@ -335,7 +316,7 @@ export class LanePoller {
   // resume's signal wakes them.
   #claimable(lane: Lane, now: number): boolean {
     if (!this.#paused.isPaused(lane.taskType)) return true;
-    this.#buffers.delete(laneKeyOf(lane));
+    this.#listings.delete(laneKeyOf(lane));
     this.#schedule.listed(lane, now, 0, null);
     return false;
   }
@@ -344,43 +325,8 @@ export class LanePoller {
   // lane whose first candidate sorts first goes first, so the highest level available (as
   // aged by its wait) is claimed first across lanes too.
   #claimOrder(lanes: Lane[]): Lane[] {
-    const head = (l: Lane) => this.#buffers.get(laneKeyOf(l))?.candidates[0]?.entry;
+    const head = (l: Lane) => this.#listings.get(laneKeyOf(l))?.candidates[0]?.entry;
     if (!lanes.some((l) => (head(l)?.priority ?? 0) !== 0)) return lanes;
     return [...lanes].sort((a, b) => (head(a)?.sortAt ?? Infinity) - (head(b)?.sortAt ?? Infinity));
   }
-
-  #fresh(laneKey: string, now: number): boolean {
-    const b = this.#buffers.get(laneKey);
-    return b !== undefined && b.until >= now && b.candidates.length > 0;
-  }
-
-  #isBad(taskId: string, now: number): boolean {
-    const until = this.#badTasks.get(taskId);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.#badTasks.delete(taskId);
-    return false;
-  }
-}
-
-function laneKeyOf(lane: { shard: string; taskType: string }): string {
-  return `${lane.shard}/${lane.taskType}`;
-}
-
-/**
- * Shuffle candidates so that workers listing the same lane try different tasks first, but
- * only within runs of one priority level: the order between levels (by sort time, which is
- * what makes priorities and their aging work) is kept. Without priorities, a full shuffle.
- */
-export function shuffleLevels(a: Candidate[]): Candidate[] {
-  let start = 0;
-  for (let end = 1; end <= a.length; end++) {
-    if (end < a.length && a[end]!.entry.priority === a[start]!.entry.priority) continue;
-    for (let i = end - 1; i > start; i--) {
-      const j = start + Math.floor(Math.random() * (i - start + 1));
-      [a[i], a[j]] = [a[j]!, a[i]!];
-    }
-    start = end;
-  }
-  return a;
 }

@@ -1,0 +1,190 @@
+/**
+ * What a worker's listings found, lane by lane: the candidates not yet claimed (kept for
+ * `candidateTtlMs`), tasks found invalid (skipped for a while), and the listing of the due
+ * lanes, together while the ready index is small (src/worker/listing.ts).
+ *
+ * @module
+ */
+
+import { mapLimit } from "../base/concurrency.ts";
+import type { QueueContext } from "../protocol/context.ts";
+import type { Candidate } from "./claim.ts";
+import {
+  combinedPrefix,
+  type LaneListing,
+  ListingMode,
+  listLane,
+  listLanes,
+  shuffleLevels,
+} from "./listing.ts";
+import type { Lane, PollSchedule } from "./poll_schedule.ts";
+
+/** A lane's candidates from its last listing. */
+export interface Buffered {
+  /** Candidates not claimed yet, in the order to try them. */
+  candidates: Candidate[];
+  /** Earliest due time of the future entries the listing saw. */
+  nextDueAt: number | null;
+  /** Store time after which the candidates are too old to try. */
+  until: number;
+  /** The listing held the whole lane. */
+  complete: boolean;
+}
+
+/** The key of a lane in maps: `{shard}/{type}`. */
+export function laneKeyOf(lane: { shard: string; taskType: string }): string {
+  return `${lane.shard}/${lane.taskType}`;
+}
+
+/** The settings the listings use. */
+export interface ListingSettings {
+  /** Entries per lane listing. */
+  listLimit: number;
+  /** How long candidates stay worth trying. */
+  candidateTtlMs: number;
+  /** How long a truncated combined listing sends the worker lane by lane. */
+  idleAfterMs: number;
+}
+
+/**
+ * The listings of one worker.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, Worker } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * await queue.submit("email", {});
+ * const worker = new Worker(queue, "w1").task("email", () => ({ sent: true }));
+ * (await worker.pollOnce()).listed; // 1: every lane of the worker with one LIST
+ * await worker.drain();
+ * ```
+ */
+export class LaneListings {
+  readonly #queue: QueueContext;
+  readonly #o: ListingSettings;
+  readonly #emit: (error: Error, context: string) => void;
+  readonly #mode: ListingMode;
+  readonly #bad = new Map<string, number>();
+  readonly #buffers = new Map<string, Buffered>();
+
+  /** Listings for a worker of `queue`; `emit` reports a failed LIST. */
+  constructor(
+    queue: QueueContext,
+    settings: ListingSettings,
+    emit: (error: Error, context: string) => void,
+  ) {
+    this.#queue = queue;
+    this.#o = settings;
+    this.#emit = emit;
+    this.#mode = new ListingMode(settings.idleAfterMs);
+  }
+
+  /** A lane's buffered candidates. */
+  get(laneKey: string): Buffered | undefined {
+    return this.#buffers.get(laneKey);
+  }
+
+  /** Keep what is left of a lane's candidates. */
+  set(laneKey: string, buffered: Buffered): void {
+    this.#buffers.set(laneKey, buffered);
+  }
+
+  /** Drop a lane's candidates. */
+  delete(laneKey: string): void {
+    this.#buffers.delete(laneKey);
+  }
+
+  /** Drop every lane's candidates (the shards changed). */
+  clear(): void {
+    this.#buffers.clear();
+  }
+
+  /** Skip a task found invalid until `until`. */
+  markBad(taskId: string, until: number): void {
+    this.#bad.set(taskId, until);
+  }
+
+  /**
+   * List the `due` lanes that have no fresh candidates. While the index is small, one LIST
+   * of the common prefix of every lane `claimable` answers for all of them: lanes it found
+   * work in join the lanes to claim from, the empty ones count as listed in `schedule`.
+   * Lanes whose LIST failed are added to `failed`. Returns the lanes to claim from.
+   */
+  async list(
+    due: Lane[],
+    schedule: PollSchedule,
+    now: number,
+    failed: Set<string>,
+    hooks: { claimable: (lane: Lane) => boolean; listed: () => void },
+  ): Promise<Lane[]> {
+    const q = this.#queue;
+    let perLane = due.filter((l) => !this.#fresh(laneKeyOf(l), now));
+    const extra: Lane[] = [];
+    const all = perLane.length === 0 || !this.#mode.combined(now) ? [] : [
+      ...perLane,
+      ...schedule.lanes.filter((l) => !perLane.includes(l) && hooks.claimable(l)),
+    ];
+    const prefix = combinedPrefix(q, all);
+    if (prefix !== null) {
+      try {
+        const limit = Math.min(1000, this.#o.listLimit * all.length);
+        const c = await listLanes(q, prefix, all, now, limit);
+        hooks.listed();
+        if (c.truncated) this.#mode.truncated(now);
+        for (const [lane, listing] of c.listings) {
+          await this.#keep(lane, listing, now);
+          if (due.includes(lane)) continue;
+          if (listing.candidates.length > 0) extra.push(lane);
+          else schedule.listed(lane, now, 0, listing.nextDueAt);
+        }
+        perLane = perLane.filter((l) => !c.listings.has(l));
+      } catch (e) {
+        for (const lane of perLane) {
+          failed.add(laneKeyOf(lane));
+          schedule.failed(lane, now);
+        }
+        this.#emit(e as Error, `poll ${prefix}`);
+        return due;
+      }
+    }
+    await mapLimit(perLane, 8, async (lane) => {
+      try {
+        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
+        hooks.listed();
+        await this.#keep(lane, listing, now);
+      } catch (e) {
+        failed.add(laneKeyOf(lane));
+        schedule.failed(lane, now);
+        this.#emit(e as Error, `poll ${laneKeyOf(lane)}`);
+      }
+    });
+    return [...due, ...extra];
+  }
+
+  // A lane's listing: its junk deleted, its candidates buffered (tasks found invalid left out).
+  async #keep(lane: Lane, listing: LaneListing, now: number): Promise<void> {
+    await Promise.all(listing.junk.map((j) => this.#queue.tasks.deleteEntry(j)));
+    const candidates = shuffleLevels(
+      listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
+    );
+    this.#buffers.set(laneKeyOf(lane), {
+      candidates,
+      nextDueAt: listing.nextDueAt,
+      until: now + this.#o.candidateTtlMs,
+      complete: listing.complete,
+    });
+  }
+
+  #fresh(laneKey: string, now: number): boolean {
+    const b = this.#buffers.get(laneKey);
+    return b !== undefined && b.until >= now && b.candidates.length > 0;
+  }
+
+  #isBad(taskId: string, now: number): boolean {
+    const until = this.#bad.get(taskId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#bad.delete(taskId);
+    return false;
+  }
+}
