@@ -31,6 +31,7 @@
  */
 import { Monitor } from "../src/monitor/monitor.ts";
 import { Queue } from "../src/queue/queue.ts";
+import { Worker } from "../src/worker/worker.ts";
 import { mapLimit } from "../src/base/concurrency.ts";
 import {
   cliArgs,
@@ -441,8 +442,9 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
     ]);
   const [readyLeft, deadlinesLeft] = await left();
   // Entries left behind are stale hints (a worker killed between its task write and the
-  // cleanup). Say what they point to, then let one monitor cycle past their deadlines
-  // remove them: they must not outlive it.
+  // cleanup). Say what they point to, then let one monitor cycle past their deadlines and
+  // one worker's listing of the lanes (a ready entry that indexed a finished task's lease
+  // is a worker's to remove) remove them: they must not outlive those.
   const leftoverPointsTo: Record<string, number> = {};
   let latest = 0;
   for (const o of [...readyLeft.objects, ...deadlinesLeft.objects]) {
@@ -458,6 +460,15 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
   if (readyLeft.objects.length + deadlinesLeft.objects.length > 0) {
     await sleep(Math.max(0, latest - direct.store.now()) + 2000);
     await new Monitor(direct).runOnce({ sweep: false });
+    const types = limits ? ["chaos", "chaos_lim", "chaos_rated"] : ["chaos"];
+    const lister = types.reduce(
+      (w, t) =>
+        w.task(t, () => {
+          throw new Error("every task has finished: nothing to run");
+        }),
+      new Worker(direct, "chaos-check"),
+    );
+    await lister.runUntilIdle({ maxTimeMs: 30_000 });
     const [r2, d2] = await left();
     leftAfterMonitor = r2.objects.length + d2.objects.length;
   }

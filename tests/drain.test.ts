@@ -166,7 +166,7 @@ describe("drain mode on the memory store", () => {
     // extends its lease, and its handler never returns.
     const deadQueue = new Queue(store, { warn: () => {}, clock: new FakeClock(clock.ms) });
     const dead = new Worker(deadQueue, "dead").task("ok", () => new Promise(() => {}));
-    dead.configure({ withMonitor: false, leaseGraceSeconds: 1 });
+    dead.configure({ withMonitor: false, leaseGraceSeconds: 1, leaseEntryAfterMs: 0 });
     assert.equal((await dead.pollOnce()).claimed, 1);
     clock.advance(60_000); // the lease (5 s + 1 s grace) has long expired
     const worker = new Worker(queue, "cron-5").task("ok", () => "done");

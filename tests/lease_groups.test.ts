@@ -57,7 +57,12 @@ async function holding(queue: Queue, n: number, id = "w1") {
     await held;
     return "done";
   });
-  w.configure({ concurrency: n, leaseGraceSeconds: 5, cancelCheckIntervalMs: 3_600_000 });
+  w.configure({
+    concurrency: n,
+    leaseGraceSeconds: 5,
+    cancelCheckIntervalMs: 3_600_000,
+    leaseEntryAfterMs: 0, // lease entries at the claim: groups
+  });
   started.push({ w, release: () => release() });
   const r = await w.pollOnce();
   return { w, claimed: r.claimed, release };
@@ -125,7 +130,7 @@ describe("lease groups", () => {
       // The survivors run them.
       clock.advance(120_000);
       const w = new Worker(queue, "w2").task("job", () => "ok");
-      w.configure({ concurrency: 3 });
+      w.configure({ concurrency: 3, leaseEntryAfterMs: 0 });
       await w.pollOnce();
       await w.drain();
       for (const t of tasks) assert.equal((await queue.get(t.id))?.status, "completed");
@@ -212,7 +217,7 @@ describe("lease groups", () => {
         await held;
         return "done";
       });
-      w.configure({ concurrency: 2 });
+      w.configure({ concurrency: 2, leaseEntryAfterMs: 0 });
       started.push({ w, release: () => release() });
       await w.pollOnce();
       await didExtend;
@@ -300,9 +305,9 @@ describe("lease groups", () => {
     started.push({ w, release: () => releases.forEach((r) => r()) });
     try {
       await queue.submitMany(Array.from({ length: 3 }, () => ["job", {}] as const));
-      w.configure({ concurrency: 3 });
+      w.configure({ concurrency: 3, leaseEntryAfterMs: 0 });
       assert.equal((await w.pollOnce()).claimed, 3);
-      w.configure({ concurrency: 3 }); // a new poller: the old one's group is closed, not dropped
+      w.configure({ concurrency: 3, leaseEntryAfterMs: 0 }); // a new poller: the old one's group is closed, not dropped
       // Wait (bounded) for what the handlers and the worker do, not for a time.
       const waitFor = async (ok: () => boolean) => {
         for (let i = 0; i < 2000 && !ok(); i++) await new Promise((r) => setTimeout(r, 1));

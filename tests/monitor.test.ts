@@ -16,7 +16,13 @@ async function hang(queue: Queue, type: string, n = 1) {
     type,
     () => new Promise(() => {}),
   );
-  w.configure({ concurrency: n, leaseGraceSeconds: 5, cancelCheckIntervalMs: 3_600_000 });
+  // Each claim writes its lease entry (the monitor's to find), not indexed by the ready entry.
+  w.configure({
+    concurrency: n,
+    leaseGraceSeconds: 5,
+    cancelCheckIntervalMs: 3_600_000,
+    leaseEntryAfterMs: 0,
+  });
   await w.pollOnce();
   return w;
 }

@@ -25,8 +25,8 @@ async function leaseEntries(store: MemoryStore): Promise<string[]> {
   );
 }
 
-async function runOne(worker: Worker): Promise<void> {
-  worker.configure({ withMonitor: false });
+async function runOne(worker: Worker, options: { leaseEntryAfterMs?: number } = {}): Promise<void> {
+  worker.configure({ withMonitor: false, ...options });
   assert.equal((await worker.pollOnce()).claimed, 1);
   await worker.drain();
 }
@@ -135,7 +135,7 @@ describe("an outcome that cannot be written", { timeout: 30_000 }, () => {
       return { ok: true };
     });
     w.on("task:lost", ({ reason }) => void lost.push(reason));
-    await runOne(w);
+    await runOne(w, { leaseEntryAfterMs: 0 }); // a lease entry at the claim: the monitor's
     store.failing = false;
     assert.equal(lost.length, 1);
     assert.match(lost[0]!, /the outcome could not be recorded: .*503/);
@@ -149,6 +149,32 @@ describe("an outcome that cannot be written", { timeout: 30_000 }, () => {
     assert.equal((await queue.get(task.id))!.status, "pending");
   });
 
+  it("under the ready entry: the entry is kept, and a worker of the type recovers the task once its lease ends", async () => {
+    const { queue, store, clock } = flakyQueue();
+    const task = await queue.submit("t", {}, { timeoutSeconds: 60 });
+    const lost: string[] = [];
+    const w = new Worker(queue, "w1").task("t", () => {
+      store.failing = true;
+      return { ok: true };
+    });
+    w.on("task:lost", ({ reason }) => void lost.push(reason));
+    await runOne(w);
+    store.failing = false;
+    assert.equal(lost.length, 1);
+    assert.equal((await queue.get(task.id))!.status, "running", "nothing could be written");
+    const ready = await store.list({ prefix: "ready/" });
+    // The claim's entry, and the retry's written before its failed task write (stale).
+    assert.ok(ready.objects.length >= 1, "the ready entry is kept: it indexes the lease");
+    clock.advance(60_000 + 10_000 + 1);
+    const w2 = new Worker(queue, "w2").task("t", () => "again");
+    w2.configure({ withMonitor: false });
+    await w2.pollOnce(); // finds the entry, the lease ended: recovered
+    await w2.drain();
+    const t = (await queue.get(task.id))!;
+    assert.equal(t.status, "pending");
+    assert.equal(t.errors[0]?.kind, "lease_expired");
+  });
+
   it("a lost race whose re-read fails keeps the lease entry too (the task may still be ours)", async () => {
     const { queue, store, clock } = flakyQueue();
     const task = await queue.submit("t", {}, { timeoutSeconds: 60 });
@@ -159,7 +185,7 @@ describe("an outcome that cannot be written", { timeout: 30_000 }, () => {
       return "done";
     });
     w.on("task:lost", ({ reason }) => void lost.push(reason));
-    w.configure({ withMonitor: false, cancelCheckIntervalMs: 3_600_000 });
+    w.configure({ withMonitor: false, cancelCheckIntervalMs: 3_600_000, leaseEntryAfterMs: 0 });
     await w.pollOnce();
     await w.drain();
     store.failingReads = false;

@@ -32,7 +32,7 @@ function worker(queue: ReturnType<typeof memQueue>["queue"], seen: unknown[] = [
 }
 
 describe("payload references (memory store)", () => {
-  it("a task under the threshold costs what it cost before: 5 PUT + 1 GET + 2 DELETE + the LIST", async () => {
+  it("a task under the threshold costs what it cost before: 4 PUT + 1 GET + 1 DELETE + the LIST", async () => {
     const { queue, store } = memQueue({ shardCount: 1, inlinePayloadBytes: INLINE });
     await queue.syncLayout();
     const w = worker(queue);
@@ -41,9 +41,9 @@ describe("payload references (memory store)", () => {
     await w.pollOnce();
     await w.drain();
     const d = RequestCounters.diff(store.counters.snapshot(), s0);
-    assert.equal(d.PUT, 5 + 2, "ready, task, lease, claim, completion + the two wake-up PUTs");
+    assert.equal(d.PUT, 4 + 2, "ready, task, claim, completion + the two wake-up PUTs");
     assert.equal(d.GET, 1 + 1, "the claim's GET + the type's flow control (once per worker)");
-    assert.equal(d.DELETE, 2);
+    assert.equal(d.DELETE, 1, "the ready entry, which indexed the lease");
     assert.equal(d.LIST_VERSIONS, 1);
     assert.equal(d.LIST, 0);
     const raw = await queue.context.tasks.read(t.id);
@@ -69,7 +69,7 @@ describe("payload references (memory store)", () => {
     assert.equal(RequestCounters.diff(s1, s0).PUT, 3 + 2, "payload, ready, task + wake-ups");
     const work = RequestCounters.diff(s2, s1);
     assert.equal(work.GET, 2 + 1, "the claim's GET, the input's, the flow control (once)");
-    assert.equal(work.PUT, 4, "lease, claim, output payload, completion");
+    assert.equal(work.PUT, 3, "claim, output payload, completion (the ready entry is the lease's)");
     assert.deepEqual(seen, [input, input], "the handler and ctx.task see the value");
 
     const raw = (await queue.context.tasks.read(t.id))!.rec;

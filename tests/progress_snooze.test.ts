@@ -42,7 +42,8 @@ describe("progress", () => {
       ctx.progress({ done: 12, of: 12 }); // never written alone: rides on the completion
       return "ok";
     });
-    w.configure({ withMonitor: false, progressIntervalMs: 5000 });
+    // (No lease entry written while it runs: only progress PUTs are counted.)
+    w.configure({ withMonitor: false, progressIntervalMs: 5000, leaseEntryAfterMs: 60_000 });
     try {
       await w.pollOnce();
       await settle();

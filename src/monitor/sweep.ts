@@ -182,7 +182,7 @@ export class Sweeper {
           r.leaseRepaired++;
           r.requests++;
         }
-      } else if (rec.lease_expires_at !== null && !(await tasks.hasEntry(tasks.leaseKey(rec)))) {
+      } else if (rec.lease_expires_at !== null && !(await this.#leaseIndexed(rec, now))) {
         await tasks.putLease(rec);
         r.leaseRepaired++;
         r.requests++;
@@ -217,6 +217,19 @@ export class Sweeper {
   }
 
   /** Delete every version of a task (its whole history) and its payloads. */
+  // A running task's lease has its entry: its own lease entry, or (`lease_index: "ready"`)
+  // its ready entry or its lease entry. Once such a lease has ended, only its lease entry
+  // counts: the ready entry makes workers of the type recover the task, the lease entry
+  // makes the monitor do it too (none of the type may be running). One HEAD, two at most.
+  async #leaseIndexed(rec: TaskRecord, now: number): Promise<boolean> {
+    const tasks = this.#queue.tasks;
+    const ended = Date.parse(rec.lease_expires_at ?? "") <= now;
+    if (rec.lease_index === "ready" && !ended && await tasks.hasEntry(tasks.readyKey(rec))) {
+      return true;
+    }
+    return await tasks.hasEntry(tasks.leaseKey(rec));
+  }
+
   async #purge(rec: TaskRecord): Promise<void> {
     await this.#queue.tasks.purge(rec.id, rec);
     this.#settled.delete(this.#queue.keys.task(rec.id));

@@ -174,9 +174,11 @@ export async function moveTask(
       return "moved-pending";
     }
     // A lease group's entry covers other tasks too: it is left to its worker and monitor.
+    // A lease indexed by the ready entry may have its lease entry too.
     if (rec.lease_expires_at !== null && rec.lease_group === undefined) {
       await tasks.deleteAllVersions(tasks.leaseKey(rec));
     }
+    if (rec.lease_index === "ready") await tasks.deleteAllVersions(tasks.readyKey(rec));
     return "moved-running";
   }
   throw new Error(`Task ${taskId} kept changing while it was moved; run the reshard again`);

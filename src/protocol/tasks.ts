@@ -164,9 +164,10 @@ export class TaskStore {
     taskType: string,
     maxKeys: number,
     signal?: AbortSignal,
+    after?: { keyMarker: string; versionIdMarker?: string },
   ): Promise<VersionPage> {
     const prefix = this.keys.readyTypePrefix(shard, taskType);
-    return this.store.listVersions({ prefix, maxKeys, signal });
+    return this.store.listVersions({ prefix, maxKeys, signal, ...after });
   }
 
   /** One page of a shard's deadline index (lease and TTL entries), soonest first. */

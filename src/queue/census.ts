@@ -229,8 +229,13 @@ export class TaskCensus {
     ]);
     // What the indexes say each active task is; the task object decides when they disagree.
     const says = new Map<string, TaskStatus>();
+    // A ready entry also indexes the lease of a task claimed under it (`lease_index:
+    // "ready"`): a task known running since that claim (the same available_at) agrees.
+    const readyDue = new Map<string, number>();
     for (const o of ready.objects) {
-      says.set(q.keys.task(q.keys.parseReady(o.key)!.taskId), "pending");
+      const e = q.keys.parseReady(o.key)!;
+      says.set(q.keys.task(e.taskId), "pending");
+      readyDue.set(q.keys.task(e.taskId), e.dueAt);
     }
     const groups = new Map<string, string[]>();
     for (const o of deadlines.objects) {
@@ -246,7 +251,10 @@ export class TaskCensus {
     this.#groups = groups;
     const toRead = new Set<string>();
     for (const [key, status] of says) {
-      if (this.#known.get(key)?.entry?.status !== status) toRead.add(key);
+      const known = this.#known.get(key)?.entry;
+      const leased = status === "pending" && known?.status === "running" &&
+        known.availableAt.getTime() === readyDue.get(key);
+      if (known?.status !== status && !leased) toRead.add(key);
     }
     for (const [key, k] of this.#known) {
       const st = k.entry?.status;

@@ -100,6 +100,13 @@ export interface TaskRecord {
    * `deadlines/{shard}/{lease_group}.group`); absent: the lease has its own entry.
    */
   lease_group?: string;
+  /**
+   * `"ready"`: this attempt's lease is indexed by the task's ready entry (the key
+   * `readyKey` gives for the record), kept since the claim, or by the lease entry its worker
+   * writes once the attempt has run for a while (`leaseEntryAfterMs`), whichever exists.
+   * Absent: by its own lease entry or its lease group's (docs/format.md, "Leases").
+   */
+  lease_index?: "ready";
 }
 
 /** Schema of {@link AttemptError}. */
@@ -156,6 +163,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   idempotency_expires_at: isoDate.optional(),
   deleting_at: isoDate.optional(),
   lease_group: z.string().regex(/^\d{8}T\d{6}\.\d{3}Z\/g[A-Za-z0-9_-]{16}$/).optional(),
+  lease_index: z.literal("ready").optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),

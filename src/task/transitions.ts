@@ -21,11 +21,9 @@ import type { AttemptError, TaskRecord, TaskStatus } from "./task.ts";
 export const MAX_ERRORS_KEPT = 20;
 
 /** A transition's outcome: the next record, or why it does not apply. */
-export type Transition = { ok: true; next: TaskRecord } | {
-  ok: false;
-  reason: string;
-  status: TaskStatus;
-};
+export type Transition =
+  | { ok: true; next: TaskRecord }
+  | { ok: false; reason: string; status: TaskStatus };
 
 /** The identity of one attempt: only its worker may record its outcome. */
 export interface AttemptRef {
@@ -57,10 +55,11 @@ function write(
     revision: rec.revision + 1,
     write_id: nonce(),
   };
-  // A lease group covers one lease in one lane: a claim under it says so; any other change of
-  // the lease (its end, an extension) or of the lane (a reshard's move) leaves the group.
+  // A lease group (or the ready entry, `lease_index`) indexes one lease in one lane: a claim
+  // says so; any other change of the lease (its end, an extension) or lane (a move) leaves it.
   const leaseMoves = "lease_expires_at" in changes || "shard" in changes;
   if (leaseMoves && !("lease_group" in changes)) delete next.lease_group;
+  if (leaseMoves && !("lease_index" in changes)) delete next.lease_index;
   return { ok: true, next };
 }
 
@@ -77,13 +76,13 @@ function withError(rec: TaskRecord, e: AttemptError): AttemptError[] {
   return [...rec.errors, e].slice(-MAX_ERRORS_KEPT);
 }
 
-/** pending → running for `workerId` with a lease of `leaseMs` (under `leaseGroup` if given). */
+/** pending → running for `workerId`, its lease (`leaseMs`) indexed by its own entry or `index`. */
 export function claim(
   rec: TaskRecord,
   now: number,
   workerId: string,
   leaseMs: number,
-  leaseGroup?: string,
+  index?: { group: string } | "ready",
 ): Transition {
   const refused = refusal("claim", rec.status);
   if (refused !== null) return no(rec, refused);
@@ -98,7 +97,8 @@ export function claim(
     claimed_at: iso(now),
     lease_expires_at: iso(now + leaseMs),
     cancel_requested: false,
-    ...(leaseGroup === undefined ? {} : { lease_group: leaseGroup }),
+    ...(index === "ready" ? { lease_index: index } : {}),
+    ...(typeof index === "object" ? { lease_group: index.group } : {}),
   });
 }
 

@@ -40,7 +40,14 @@ export type ClaimResult =
     /** The lease is the group's (`lease` is its entry). */
     grouped: boolean;
   }
-  | { kind: "skipped"; reason: string; notBefore?: number }
+  | {
+    kind: "skipped";
+    reason: string;
+    /** A task running under its ready entry: not claimable before (its lease's end). */
+    notBefore?: number;
+    /** ... and when it was claimed. */
+    claimedAt?: number;
+  }
   | { kind: "invalid"; error: SchemaError }
   /** The type's limit refused the claim (nothing written to the task): retry at `retryAt`. */
   | { kind: "limited"; retryAt: number | null };
@@ -88,9 +95,12 @@ export interface GroupEntry {
 
 /**
  * Claim one candidate for `workerId`: read the task, and if it is claimable write the
- * lease entry (unless `group`'s entry, written before, covers the lease), then the task
- * (compare-and-swap), then delete the ready entry. Stale entries met on the way are
- * deleted (by version id). Never throws for a lost race.
+ * lease entry (unless `leaseBy` says where the lease is indexed: `group`'s entry, written
+ * before, or the ready entry itself, kept until the attempt ends), then the task
+ * (compare-and-swap), then delete the ready entry (not when it indexes the lease). Stale
+ * entries met on the way are deleted (by version id); a ready entry that indexes a running
+ * task's lease is kept, and the task recovered once its lease has ended. Never throws for a
+ * lost race.
  */
 export async function claimCandidate(
   queue: QueueContext,
@@ -99,7 +109,7 @@ export async function claimCandidate(
   leaseGraceMs: number,
   signal?: AbortSignal,
   gate?: ClaimGate,
-  group?: ClaimGroup,
+  leaseBy?: ClaimGroup | "ready",
 ): Promise<ClaimResult> {
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
   let current: Versioned | null;
@@ -120,6 +130,7 @@ export async function claimCandidate(
     await queue.tasks.deleteEntry(ref);
     return { kind: "skipped", reason: "entry type does not match the task" };
   }
+  if (leasedByEntry(queue, rec, c.entry.key)) return await leasedTask(queue, current, ref);
   if (rec.status !== "pending") {
     await queue.tasks.deleteEntry(ref);
     return { kind: "skipped", reason: `task is ${rec.status}` };
@@ -141,7 +152,14 @@ export async function claimCandidate(
   const margin = delayed ? queue.store.clockUncertaintyMs() : 0;
   const leaseMs = rec.timeout_seconds * 1000 + leaseGraceMs;
   // Fail early when the claim cannot apply (before any write, the group's included).
-  const check = transitions.claim(rec, now - margin, workerId, leaseMs);
+  const inReady = leaseBy === "ready";
+  const check = transitions.claim(
+    rec,
+    now - margin,
+    workerId,
+    leaseMs,
+    inReady ? "ready" : undefined,
+  );
   if (!check.ok) return { kind: "skipped", reason: check.reason };
   let permit: Permit | undefined;
   if (gate) {
@@ -153,22 +171,55 @@ export async function claimCandidate(
   // the holder stays until its claim window and lease end, then is checked (and the task
   // fenced if still pending) and evicted.
   // Index first: a crash after the entry's PUT leaves an entry the monitor checks and drops.
-  // The group's entry covers the lease only if the lease ends within its bounds.
+  // The group's entry covers the lease only if the lease ends within its bounds. Under
+  // "ready", the ready entry is the index already: no write before the task's.
+  const group = leaseBy === undefined || inReady ? undefined : leaseBy;
   const g = group ? await group.entry(leaseMs) : null;
   const leaseEnd = now - margin + leaseMs;
   const grouped = g !== null && leaseEnd <= g.at && leaseEnd >= g.from;
-  const t = grouped ? transitions.claim(rec, now - margin, workerId, leaseMs, g.tail) : check;
+  const t = grouped
+    ? transitions.claim(rec, now - margin, workerId, leaseMs, { group: g.tail })
+    : check;
   if (!t.ok) { // (not reached: the same claim as `check`, with the group named)
     await permit?.release();
     return { kind: "skipped", reason: t.reason };
   }
-  const lease = grouped ? g.ref : await queue.tasks.putLease(t.next);
+  const lease = inReady ? ref : grouped ? g.ref : await queue.tasks.putLease(t.next);
   const claimed = await queue.tasks.replace(t.next, current.etag);
   if (claimed === null) {
-    if (!grouped) await queue.tasks.deleteEntry(lease);
+    if (!grouped && !inReady) await queue.tasks.deleteEntry(lease);
     await permit?.release();
     return { kind: "skipped", reason: "lost the race" };
   }
-  await queue.tasks.deleteEntry(ref);
+  if (!inReady) await queue.tasks.deleteEntry(ref);
   return { kind: "claimed", claimed, lease, permit, grouped };
+}
+
+/** True when the ready entry `key` indexes the lease of `rec`, a running task. */
+export function leasedByEntry(queue: QueueContext, rec: TaskRecord, key: string): boolean {
+  return rec.status === "running" && rec.lease_index === "ready" &&
+    queue.tasks.readyKey(rec) === key;
+}
+
+// A running task whose lease the entry indexes: left alone until the lease ends (the
+// poller skips it until then, `notBefore`), then recovered as the monitor recovers an
+// expired lease entry (src/monitor/monitor.ts), deciding with the store's time minus its
+// uncertainty. A recovered task no longer needs the entry (a retry has its own, written
+// first); one that changed meanwhile is left to the next listing.
+async function leasedTask(queue: QueueContext, v: Versioned, ref: EntryRef): Promise<ClaimResult> {
+  const now = queue.clock.now() - queue.store.clockUncertaintyMs();
+  const leaseEnd = Date.parse(v.rec.lease_expires_at ?? "");
+  if (!(leaseEnd <= now)) {
+    const claimedAt = Date.parse(v.rec.claimed_at ?? "");
+    return { kind: "skipped", reason: "task is running", notBefore: leaseEnd + 1, claimedAt };
+  }
+  const t = transitions.recoverLease(v.rec, now);
+  if (!t.ok) return { kind: "skipped", reason: t.reason };
+  const w = t.next.status === "pending"
+    ? await queue.tasks.makePending(t.next, v.etag)
+    : await queue.tasks.replace(t.next, v.etag);
+  if (w !== null && !(w.rec.status === "pending" && queue.tasks.readyKey(w.rec) === ref.key)) {
+    await queue.tasks.deleteEntry(ref);
+  }
+  return { kind: "skipped", reason: w === null ? "task changed" : "lease ended: recovered" };
 }

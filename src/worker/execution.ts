@@ -34,6 +34,7 @@ import * as transitions from "../task/transitions.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, ProgressReporter } from "./progress.ts";
 
 import type { ExecutionSettings } from "./execution_settings.ts";
+import { AttemptLease } from "./attempt_lease.ts";
 
 export type { Outcome, Recorded } from "./outcome.ts";
 export type { ExecutionSettings } from "./execution_settings.ts";
@@ -47,7 +48,7 @@ export class Execution {
   readonly #queue: QueueContext;
   readonly #s: ExecutionSettings;
   #current: Versioned;
-  #lease: EntryRef;
+  readonly #lease: AttemptLease;
   readonly #abort = new AbortController();
   #cancelRequested = false;
   #deadline: number;
@@ -68,7 +69,11 @@ export class Execution {
     this.#queue = queue;
     this.#s = settings;
     this.#current = claimed;
-    this.#lease = lease;
+    this.#lease = new AttemptLease(
+      queue,
+      lease,
+      (l) => (settings.releaseLease ?? ((e) => queue.tasks.deleteEntry(e)))(l, this.taskId),
+    );
     this.taskId = claimed.rec.id;
     this.#deadline = this.#queue.clock.now() + claimed.rec.timeout_seconds * 1000;
     this.#progress = new ProgressReporter(
@@ -116,14 +121,16 @@ export class Execution {
    * its lease ends instead of the slow sweep finding a running task without one.
    */
   async run(handler: Handler): Promise<Recorded> {
+    this.#lease.arm(() => this.#current.rec, this.#s.leaseEntryAfterMs ?? 10_000);
     const outcome = await this.#runHandler(handler);
     this.#finished = true;
     this.#timer?.cancel();
     this.#checker?.cancel();
+    this.#lease.disarm();
     // The last progress value not yet stored rides on the outcome's write (no extra PUT).
     const progress = await this.#progress.close();
     const recorded = await this.#settle(outcome, progress);
-    if (!this.#keepLease) await this.#releaseLease(this.#lease);
+    if (!this.#keepLease) await this.#lease.release(this.#current.rec);
     return recorded;
   }
 
@@ -220,12 +227,12 @@ export class Execution {
     };
   }
 
-  #releaseLease(lease: EntryRef): Promise<void> {
-    return (this.#s.releaseLease ?? ((l) => this.#queue.tasks.deleteEntry(l)))(lease, this.taskId);
+  async #extendLease(seconds: number): Promise<void> {
+    checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS); // a rejection, not a throw
+    return await this.#lease.serial(() => this.#extend(seconds));
   }
 
-  async #extendLease(seconds: number): Promise<void> {
-    checkSeconds("lease extension", seconds, MAX_TIMEOUT_SECONDS);
+  async #extend(seconds: number): Promise<void> {
     const ref = { workerId: this.#s.workerId, attempt: this.#current.rec.attempt };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const base = this.#current; // the version this write replaces (others may write meanwhile)
@@ -239,10 +246,8 @@ export class Execution {
       const lease = await this.#queue.tasks.putLease(t.next);
       const w = await this.#queue.tasks.replace(t.next, base.etag);
       if (w) {
-        const old = this.#lease;
         this.#current = w;
-        this.#lease = lease;
-        await this.#releaseLease(old);
+        await this.#lease.replace(lease);
         this.#deadline = this.#queue.clock.now() + seconds * 1000;
         this.#armTimeout();
         return;
@@ -374,6 +379,7 @@ export class Execution {
         ? await q.tasks.makePending(t.next, this.#current.etag)
         : await q.tasks.replace(t.next, this.#current.etag);
       if (w) {
+        this.#current = w;
         return recordedOf(outcome, new Task(w.rec));
       }
       // Someone wrote first (a cancel request, or the monitor after our lease expired):

@@ -23,6 +23,11 @@ export interface ExecutionSettings {
    * it; the worker's lease groups keep a group's entry until its last task ends).
    */
   releaseLease?: (lease: EntryRef, taskId: string) => Promise<void>;
+  /**
+   * A lease indexed by the task's ready entry (`lease_index: "ready"`) gets its own lease
+   * entry once the attempt has run this long, and the ready entry goes. @default 10000
+   */
+  leaseEntryAfterMs?: number;
   /** Asked just before the handler runs (limiter.ts); false: give the task back unstarted. */
   beforeStart?: () => Promise<boolean>;
 }

@@ -19,12 +19,20 @@ import {
 } from "./listing.ts";
 import type { Lane, PollSchedule } from "./poll_schedule.ts";
 
+// Pages of one lane listed in one poll when every due entry is left out.
+const MAX_PAGES = 5;
+
+// Skips kept before the ended ones are dropped (checked when one is added).
+const MAX_SKIPPED = 10_000;
+
 /** A lane's candidates from its last listing. */
 export interface Buffered {
   /** Candidates not claimed yet, in the order to try them. */
   candidates: Candidate[];
   /** Earliest due time of the future entries the listing saw. */
   nextDueAt: number | null;
+  /** Store time of the listing. */
+  listedAt: number;
   /** Store time after which the candidates are too old to try. */
   until: number;
   /** The listing held the whole lane. */
@@ -65,6 +73,7 @@ export class LaneListings {
   readonly #emit: (error: Error, context: string) => void;
   readonly #mode: ListingMode;
   readonly #bad = new Map<string, number>();
+  readonly #skips = new Map<string, number>();
   readonly #buffers = new Map<string, Buffered>();
 
   /** Listings for a worker of `queue`; `emit` reports a failed LIST. */
@@ -99,9 +108,25 @@ export class LaneListings {
     this.#buffers.clear();
   }
 
-  /** Skip a task found invalid until `until`. */
-  markBad(taskId: string, until: number): void {
+  /** Leave a task found invalid out of this worker's candidates until `until`. */
+  markBad(taskId: string, until: number, now: number): void {
     this.#bad.set(taskId, until);
+    if (this.#bad.size > MAX_SKIPPED) prune(this.#bad, now);
+  }
+
+  /**
+   * Leave a ready entry out of this worker's candidates until `until`: it indexes a running
+   * task's lease (claimed here or by another worker). By key: the task's next entry (a
+   * retry's) is a candidate as soon as it is due.
+   */
+  skipEntry(key: string, until: number, now: number): void {
+    this.#skips.set(key, until);
+    if (this.#skips.size > MAX_SKIPPED) prune(this.#skips, now);
+  }
+
+  /** A ready entry is a candidate again (the attempt claimed under it ended). */
+  unskip(key: string): void {
+    this.#skips.delete(key);
   }
 
   /**
@@ -149,8 +174,23 @@ export class LaneListings {
     }
     await mapLimit(perLane, 8, async (lane) => {
       try {
-        const listing = await listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit);
+        const list = (after?: LaneListing["next"]) =>
+          listLane(q, lane.shard, lane.taskType, now, this.#o.listLimit, undefined, after);
+        let listing = await list();
         hooks.listed();
+        // A full page of entries this worker leaves out (running tasks' leases, listed first
+        // as the oldest due): the next pages, a few at most, so that the lane's pending tasks
+        // behind them are reached.
+        for (
+          let page = 1;
+          page < MAX_PAGES && listing.next && this.#noneLeft(listing, now);
+          page++
+        ) {
+          await this.#deleteJunk(listing);
+          const more = await list(listing.next);
+          hooks.listed();
+          listing = { ...more, candidates: [...listing.candidates, ...more.candidates] };
+        }
         await this.#keep(lane, listing, now);
       } catch (e) {
         failed.add(laneKeyOf(lane));
@@ -161,15 +201,31 @@ export class LaneListings {
     return [...due, ...extra];
   }
 
+  // Due entries were listed, and every one is left out.
+  #noneLeft(listing: LaneListing, now: number): boolean {
+    return listing.candidates.length > 0 &&
+      listing.candidates.every((c) =>
+        this.#isBad(c.entry.taskId, now) || (this.#skips.get(c.entry.key) ?? 0) > now
+      );
+  }
+
+  #deleteJunk(listing: LaneListing): Promise<unknown> {
+    const junk = listing.junk.splice(0);
+    return Promise.all(junk.map((j) => this.#queue.tasks.deleteEntry(j)));
+  }
+
   // A lane's listing: its junk deleted, its candidates buffered (tasks found invalid left out).
   async #keep(lane: Lane, listing: LaneListing, now: number): Promise<void> {
-    await Promise.all(listing.junk.map((j) => this.#queue.tasks.deleteEntry(j)));
+    await this.#deleteJunk(listing);
     const candidates = shuffleLevels(
-      listing.candidates.filter((c) => !this.#isBad(c.entry.taskId, now)),
+      listing.candidates.filter((c) =>
+        !this.#isBad(c.entry.taskId, now) && !((this.#skips.get(c.entry.key) ?? 0) > now)
+      ),
     );
     this.#buffers.set(laneKeyOf(lane), {
       candidates,
       nextDueAt: listing.nextDueAt,
+      listedAt: now,
       until: now + this.#o.candidateTtlMs,
       complete: listing.complete,
     });
@@ -187,4 +243,9 @@ export class LaneListings {
     this.#bad.delete(taskId);
     return false;
   }
+}
+
+// Forget skips that have ended (entries not listed again are never looked up).
+function prune(skips: Map<string, number>, now: number): void {
+  for (const [k, until] of skips) if (until <= now) skips.delete(k);
 }

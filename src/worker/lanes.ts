@@ -96,6 +96,14 @@ export class LanePoller {
     return this.#groups.release(lease, taskId);
   }
 
+  /**
+   * An attempt claimed from this poller has ended: the ready entry it was claimed under is
+   * no longer left out of the candidates (the task may be pending under the same key).
+   */
+  attemptEnded(lease: EntryRef): void {
+    this.#listings.unskip(lease.key);
+  }
+
   /** Claim nothing more under the lease groups open (the worker stops). */
   closeGroups(): Promise<void> {
     return this.#groups.closeAll();
@@ -190,8 +198,10 @@ export class LanePoller {
       ) {
         const batch = candidates.splice(0, Math.min(this.#host.free(), room));
         room -= batch.length;
-        // One lease group's entry for the claims from this listing (none for a lone task).
-        const group = await this.#groups.cover(
+        // Leases indexed by the ready entries (no write), or one lease group's entry for the
+        // claims from this listing (none for a lone task).
+        const inReady = this.#o.leaseEntryAfterMs > 0;
+        const group = inReady ? null : await this.#groups.cover(
           lane.shard,
           lane.taskType,
           batch.map((c) => c.entry.taskId),
@@ -206,7 +216,11 @@ export class LanePoller {
             this.#o.leaseGraceSeconds * 1000,
             undefined,
             limited.gate,
-            group ? { entry: (leaseMs) => this.#groups.entry(group, leaseMs) } : undefined,
+            inReady
+              ? "ready"
+              : group
+              ? { entry: (leaseMs) => this.#groups.entry(group, leaseMs) }
+              : undefined,
           )
             .catch(
               (e) => {
@@ -222,18 +236,24 @@ export class LanePoller {
           if (r === null) return;
           if (r.kind === "claimed") {
             claimedHere++;
+            // Its entry stays in the lane while it runs: not a candidate for this worker.
+            const leaseEnd = Date.parse(r.claimed.rec.lease_expires_at ?? "");
+            if (inReady) this.#listings.skipEntry(c.entry.key, leaseEnd + 1, now);
             this.#host.start(r.claimed, r.lease, r.permit);
           } else if (r.kind === "limited") {
             candidates.unshift(c); // not claimed: still a candidate
             room = 0;
             limitedUntil = r.retryAt;
           } else if (r.kind === "invalid") {
-            this.#listings.markBad(c.entry.taskId, now + 600_000);
+            this.#listings.markBad(c.entry.taskId, now + 600_000, now);
             this.#host.error(r.error, `task ${c.entry.taskId} skipped`);
           } else {
             result.skipped++;
-            if (r.notBefore === undefined) taken++;
+            // A task running under its ready entry: skipped until its lease ends (then
+            // recovered if still running). Taken, when claimed since this listing.
+            if (r.notBefore === undefined || (r.claimedAt ?? 0) >= buffered.listedAt) taken++;
             if (r.notBefore !== undefined) {
+              this.#listings.skipEntry(c.entry.key, r.notBefore, now);
               nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
             }
           }

@@ -32,6 +32,8 @@ export interface LaneListing {
   junk: EntryRef[];
   /** The page held the whole lane (it was not truncated): nothing more was due then. */
   complete: boolean;
+  /** Where the next page starts, when the page was truncated. */
+  next?: { keyMarker: string; versionIdMarker?: string };
 }
 
 /** A lane as the listing needs it. */
@@ -50,9 +52,14 @@ export async function listLane(
   now: number,
   limit: number,
   signal?: AbortSignal,
+  after?: { keyMarker: string; versionIdMarker?: string },
 ): Promise<LaneListing> {
-  const page = await queue.tasks.laneVersions(shard, taskType, limit, signal);
-  return listingOf(queue, page.versions, now, !page.isTruncated);
+  const page = await queue.tasks.laneVersions(shard, taskType, limit, signal, after);
+  const listing = listingOf(queue, page.versions, now, !page.isTruncated);
+  if (page.isTruncated && page.nextKeyMarker !== undefined) {
+    listing.next = { keyMarker: page.nextKeyMarker, versionIdMarker: page.nextVersionIdMarker };
+  }
+  return listing;
 }
 
 /** A combined listing: each covered lane's part, and the lanes it did not reach. */

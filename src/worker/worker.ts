@@ -278,6 +278,7 @@ export class Worker {
       cancelCheckIntervalMs: this.#o.cancelCheckIntervalMs,
       abortGraceMs: this.#o.abortGraceMs,
       progressIntervalMs: this.#o.progressIntervalMs,
+      leaseEntryAfterMs: this.#o.leaseEntryAfterMs,
       releaseLease: (ref, taskId) => lanes.releaseLease(ref, taskId), // the claiming poller's
       beforeStart: permit?.beforeStart,
     });
@@ -293,6 +294,7 @@ export class Worker {
         this.#events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
       }).finally(() => {
         this.#executions.delete(exec.taskId);
+        lanes.attemptEnded(lease); // its entry, if it is still there, may be a candidate again
         if (this.#executions.size === 0) {
           for (const idle of this.#idleWaiters.splice(0)) idle();
         }
