@@ -4,7 +4,7 @@ import { Monitor } from "../src/monitor/monitor.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { RequestCounters } from "../src/s3/counters.ts";
 import type { Queue } from "../src/queue/queue.ts";
-import { it, memQueue, until } from "./helpers.ts";
+import { FakeClock, it, memQueue, settle, until } from "./helpers.ts";
 import { Queue as QueueClass } from "../src/queue/queue.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import { claimCandidate } from "../src/worker/claim.ts";
@@ -269,6 +269,44 @@ describe("Monitor.nudge", () => {
       const n = delays.length;
       await until(() => delays.length > n, 20_000, "a cycle after going idle");
       assert.equal(delays.at(-1), 3_600_000, "idle again: back to the idle wait");
+    } finally {
+      await m.stop();
+      await done;
+    }
+  });
+
+  it("nudges within checkIntervalS of the last cycle wait for it: one cycle per interval at most", async () => {
+    // A worker whose tasks are short goes from idle to busy at every task.
+    const clock = new FakeClock();
+    const queue = new QueueClass(new MemoryStore({ clock: clock.now }), {
+      shardCount: 1,
+      warn: () => {},
+      clock,
+    });
+    const m = new Monitor(queue, { checkIntervalS: 15, idleCheckIntervalS: 3600 });
+    let cycles = 0;
+    const runOnce = m.runOnce.bind(m);
+    m.runOnce = (o) => {
+      cycles++;
+      return runOnce(o);
+    };
+    const done = m.run();
+    try {
+      await settle();
+      assert.equal(cycles, 1, "the first cycle, then the idle wait");
+      for (let i = 0; i < 5; i++) m.nudge();
+      await settle();
+      assert.equal(cycles, 1, "not before checkIntervalS has passed since that cycle");
+      clock.advance(15_000);
+      await settle();
+      assert.equal(cycles, 2, "one cycle for the five nudges");
+      m.nudge();
+      clock.advance(14_000);
+      await settle();
+      assert.equal(cycles, 2, "idle again after it: the next nudge waits too");
+      clock.advance(1_000);
+      await settle();
+      assert.equal(cycles, 3);
     } finally {
       await m.stop();
       await done;

@@ -13,6 +13,7 @@ import { mapLimit } from "../base/concurrency.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter, type EventSource } from "../base/events.ts";
 import { Loop } from "../base/loop.ts";
+import type { LongTimeout } from "../base/timer.ts";
 import { ReportOnce } from "../base/report_once.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { readGroup } from "../protocol/lease_groups.ts";
@@ -88,6 +89,8 @@ export class Monitor {
   #rotation = 0;
   #loop: Loop | undefined;
   #idleWait = false;
+  #cycleEndAt = Number.NEGATIVE_INFINITY;
+  #nudgeTimer: LongTimeout | undefined;
 
   /** Create a monitor; validates options, no I/O. */
   constructor(queue: HasContext, options: MonitorOptions = {}) {
@@ -293,6 +296,7 @@ export class Monitor {
         this.#events.emit("monitor:error", { error: e as Error });
       }
       this.#idleWait = delayMs > this.#o.checkIntervalS * 1000;
+      this.#cycleEndAt = this.#queue.clock.now();
       return delayMs;
     }, this.#queue.clock);
     return this.#loop.start();
@@ -302,16 +306,28 @@ export class Monitor {
    * Tell a running monitor that work has started (an embedded monitor's worker went from
    * idle to busy): if it is waiting out the idle interval, it runs a cycle now and from
    * then on checks every `checkIntervalS`, so a lease that ends soon is not left for the
-   * rest of the idle wait. Costs one cycle per idle-to-busy change; otherwise a no-op.
+   * rest of the idle wait. At most one cycle per `checkIntervalS` (a worker whose tasks
+   * are short goes from idle to busy at every task): within it of the last cycle, the next
+   * comes when it has passed. Otherwise a no-op.
    */
   nudge(): void {
     if (!this.#idleWait) return;
     this.#idleWait = false;
-    this.#loop?.wake();
+    const waitMs = this.#cycleEndAt + this.#o.checkIntervalS * 1000 - this.#queue.clock.now();
+    if (waitMs <= 0) return this.#loop?.wake();
+    this.#nudgeTimer = this.#queue.clock.setTimer(
+      () => {
+        this.#nudgeTimer = undefined;
+        this.#loop?.wake();
+      },
+      waitMs,
+      { unref: true },
+    );
   }
 
   /** Stop the loop (waits for the current cycle). */
   async stop(): Promise<void> {
+    this.#nudgeTimer?.cancel();
     await this.#loop?.stop();
   }
 }

@@ -54,12 +54,16 @@ export class AttemptLease {
 
   /**
    * When `record()` is indexed by its ready entry, write its own lease entry after
-   * `afterMs` unless the attempt has ended, and give the ready entry up. The record is not
+   * `leaseEntryAfterMs` unless the attempt has ended (then call `leaseEntryWritten`), and
+   * give the ready entry up. The record is not
    * rewritten: a running task under `lease_index: "ready"` is indexed by its ready entry or
    * its lease entry, whichever exists (the monitor lists lease entries; the sweep checks
    * both).
    */
-  arm(record: () => TaskRecord, afterMs: number): void {
+  arm(
+    record: () => TaskRecord,
+    when: { leaseEntryAfterMs?: number; leaseEntryWritten?: () => void },
+  ): void {
     if (record().lease_index !== "ready") return;
     this.#timer = this.#queue.clock.setTimer(
       () => {
@@ -68,10 +72,11 @@ export class AttemptLease {
           if (this.#timer === undefined || rec.lease_index !== "ready") return;
           if (rec.status !== "running") return;
           const entry = await this.#queue.tasks.putLease(rec);
+          when.leaseEntryWritten?.();
           await this.replace(entry);
         }).catch(() => undefined); // the ready entry stays the index
       },
-      afterMs,
+      when.leaseEntryAfterMs ?? 10_000,
       { unref: true },
     );
   }

@@ -121,7 +121,7 @@ export class Execution {
    * its lease ends instead of the slow sweep finding a running task without one.
    */
   async run(handler: Handler): Promise<Recorded> {
-    this.#lease.arm(() => this.#current.rec, this.#s.leaseEntryAfterMs ?? 10_000);
+    this.#lease.arm(() => this.#current.rec, this.#s);
     const outcome = await this.#runHandler(handler);
     this.#finished = true;
     this.#timer?.cancel();

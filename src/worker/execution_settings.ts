@@ -28,6 +28,8 @@ export interface ExecutionSettings {
    * entry once the attempt has run this long, and the ready entry goes. @default 10000
    */
   leaseEntryAfterMs?: number;
+  /** The attempt wrote its lease entry after `leaseEntryAfterMs` (the embedded monitor is told). */
+  leaseEntryWritten?: () => void;
   /** Asked just before the handler runs (limiter.ts); false: give the task back unstarted. */
   beforeStart?: () => Promise<boolean>;
 }

@@ -9,6 +9,8 @@ import { PayloadError, type PayloadRef } from "../task/payload_ref.ts";
 import { coerceError, PermanentError, SnoozeError, TaskAbortedError } from "./handler.ts";
 import type { Task, TaskRecord } from "../task/task.ts";
 import * as transitions from "../task/transitions.ts";
+import type { Emitter } from "../base/events.ts";
+import type { WorkerEvents } from "./options.ts";
 
 /**
  * How an attempt ended, as far as the worker is concerned. A failure's `failure` is the
@@ -97,4 +99,29 @@ export function handlerFailure(e: unknown, reason: unknown, ownInputKey?: string
     error,
     failure: error instanceof PermanentError || ownInput ? "permanent" : "retryable",
   };
+}
+
+/** Emit the worker event of an attempt's recorded outcome (`durationMs`: claim to outcome). */
+export function emitRecorded(events: Emitter<WorkerEvents>, r: Recorded, durationMs: number): void {
+  if (r.kind === "lost") {
+    return void events.emit("task:lost", { taskId: r.taskId, reason: r.reason });
+  }
+  const { task } = r;
+  switch (r.kind) {
+    case "completed":
+      return void events.emit("task:completed", { task, durationMs });
+    case "retried":
+      return void events.emit("task:retried", { task, error: r.error!, retryAt: r.retryAt! });
+    case "failed":
+      return void events.emit("task:failed", {
+        task,
+        error: r.error ?? new Error(task.lastError ?? "failed"),
+      });
+    case "cancelled":
+      return void events.emit("task:cancelled", { task });
+    case "released":
+      return void events.emit("task:released", { task });
+    case "snoozed":
+      return void events.emit("task:snoozed", { task, until: r.retryAt! });
+  }
 }

@@ -8,7 +8,8 @@
 import type { HasContext, QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { Emitter, type EventSource } from "../base/events.ts";
-import { Execution, type Recorded } from "./execution.ts";
+import { Execution } from "./execution.ts";
+import { emitRecorded } from "./outcome.ts";
 import type { Handler } from "./handler.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Loop } from "../base/loop.ts";
@@ -279,6 +280,7 @@ export class Worker {
       abortGraceMs: this.#o.abortGraceMs,
       progressIntervalMs: this.#o.progressIntervalMs,
       leaseEntryAfterMs: this.#o.leaseEntryAfterMs,
+      leaseEntryWritten: () => this.#monitor?.nudge(),
       releaseLease: (ref, taskId) => lanes.releaseLease(ref, taskId), // the claiming poller's
       beforeStart: permit?.beforeStart,
     });
@@ -289,7 +291,9 @@ export class Worker {
     this.#events.emit("task:claimed", { task });
     const started = this.#queue.clock.now();
     // A limited type's slot is given back once the outcome is written (never before).
-    void exec.run(handler).finally(() => permit?.release()).then((r) => this.#finished(r, started))
+    void exec.run(handler).finally(() => permit?.release()).then((r) =>
+      emitRecorded(this.#events, r, this.#queue.clock.now() - started)
+    )
       .catch((e) => {
         this.#events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
       }).finally(() => {
@@ -300,37 +304,6 @@ export class Worker {
         }
         this.#loop?.wake();
       });
-  }
-
-  #finished(r: Recorded, started: number): void {
-    if (r.kind === "lost") {
-      return void this.#events.emit("task:lost", { taskId: r.taskId, reason: r.reason });
-    }
-    const { task } = r;
-    switch (r.kind) {
-      case "completed":
-        return void this.#events.emit("task:completed", {
-          task,
-          durationMs: this.#queue.clock.now() - started,
-        });
-      case "retried":
-        return void this.#events.emit("task:retried", {
-          task,
-          error: r.error!,
-          retryAt: r.retryAt!,
-        });
-      case "failed":
-        return void this.#events.emit("task:failed", {
-          task,
-          error: r.error ?? new Error(task.lastError ?? "failed"),
-        });
-      case "cancelled":
-        return void this.#events.emit("task:cancelled", { task });
-      case "released":
-        return void this.#events.emit("task:released", { task });
-      case "snoozed":
-        return void this.#events.emit("task:snoozed", { task, until: r.retryAt! });
-    }
   }
 
   /** Store time of the next poll event (a lane due, or a wake-up check). */
