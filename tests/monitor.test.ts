@@ -197,7 +197,34 @@ describe("Monitor", () => {
     );
     assert.equal(costs[0], costs[1]);
     assert.equal(costs[1], costs[2]);
-    assert.equal(costs[0], 4, "one LIST of the deadline index per shard");
+    assert.equal(costs[0], 1, "one LIST of the (small) deadline index for the 4 shards");
+  });
+
+  it("a large deadline index: the shards the one page did not reach are listed on their own, then shard by shard", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 4 });
+    await queue.syncLayout();
+    // Entries due in an hour, 150 in each shard: more than one page of 400 holds.
+    const at = clock.now() + 3_600_000;
+    for (const shard of queue.shards) {
+      for (let i = 0; i < 150; i++) {
+        await store.put(queue.keys.deadline(shard, at, `${shard}-t${i}`, "ttl"), "");
+      }
+    }
+    const prefixes: string[] = [];
+    const list = store.listVersions.bind(store);
+    store.listVersions = (o = {}) => {
+      prefixes.push(o.prefix ?? "");
+      return list(o);
+    };
+    const m = new Monitor(queue);
+    const r = await m.runOnce({ sweep: false });
+    assert.equal(r.shards, 4, "every shard looked at");
+    // 400 keys: shards 0 and 1 whole, shard 2 cut: it and shard 3 listed on their own.
+    assert.deepEqual(prefixes, ["deadlines/", "deadlines/2/", "deadlines/3/"]);
+    assert.equal(r.nextExpiryAt, at);
+    prefixes.length = 0;
+    await m.runOnce({ sweep: false });
+    assert.deepEqual(prefixes, ["deadlines/0/", "deadlines/1/", "deadlines/2/", "deadlines/3/"]);
   });
 
   it("index churn leaves no versions or delete markers: 2,000 tasks run to completion", async () => {

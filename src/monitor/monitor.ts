@@ -18,6 +18,7 @@ import { ReportOnce } from "../base/report_once.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { readGroup } from "../protocol/lease_groups.ts";
 import { Sweeper, type SweepResult } from "./sweep.ts";
+import { DeadlinePages, type ShardPage } from "./deadline_pages.ts";
 import {
   type MonitorOptions,
   type ResolvedMonitorOptions,
@@ -84,6 +85,7 @@ export class Monitor {
   readonly #queue: QueueContext;
   readonly #o: ResolvedMonitorOptions;
   readonly #sweeper: Sweeper;
+  readonly #pages: DeadlinePages;
   readonly #reported = new ReportOnce();
   #lastSweepAt = Number.NEGATIVE_INFINITY;
   #rotation = 0;
@@ -98,6 +100,7 @@ export class Monitor {
     this.#o = resolveMonitorOptions(options);
     this.#sweeper = new Sweeper(this.#queue, this.#o.retention, this.#o.sweepMaxGets);
     this.#sweeper.onInvalid = (error) => this.#invalid(error);
+    this.#pages = new DeadlinePages(this.#queue, this.#o.leasesPerShard, 60_000);
   }
 
   /** Typed events (`monitor:recovered`, `monitor:error`): listen with `on`, stop with `off`. */
@@ -132,11 +135,14 @@ export class Monitor {
     const layoutBefore = q.layout.requests;
     const shards = (await q.syncLayout()).shards;
     r.requests += q.layout.requests - layoutBefore;
-    for (let i = 0; i < Math.min(this.#o.shardsPerCycle, shards.length); i++) {
-      const shard = shards[(this.#rotation + i) % shards.length]!;
+    const cycle = Array.from(
+      { length: Math.min(this.#o.shardsPerCycle, shards.length) },
+      (_, i) => shards[(this.#rotation + i) % shards.length]!,
+    );
+    await this.#pages.each(cycle, async (page) => {
       r.shards++;
-      await this.#deadlines(shard, r);
-    }
+      await this.#deadlines(page, r);
+    }, () => r.requests++);
     this.#rotation = (this.#rotation + Math.min(this.#o.shardsPerCycle, shards.length)) %
       shards.length;
     const now = q.clock.now();
@@ -148,13 +154,11 @@ export class Monitor {
     return r;
   }
 
-  // One LIST of the shard's deadline index (soonest first); every passed deadline is
+  // A shard's page of its deadline index (soonest first); every passed deadline is
   // checked against its task: an expired lease is recovered, a passed TTL expires a
   // pending task, and an entry that no longer matches its task is removed.
-  async #deadlines(shard: string, r: MonitorResult): Promise<void> {
+  async #deadlines(page: ShardPage, r: MonitorResult): Promise<void> {
     const q = this.#queue;
-    const page = await q.tasks.deadlineVersions(shard, this.#o.leasesPerShard);
-    r.requests++;
     // Decide with the store's time minus its uncertainty: never act on a deadline early.
     const now = q.clock.now() - q.store.clockUncertaintyMs();
     for (const v of page.versions) {
