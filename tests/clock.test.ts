@@ -103,7 +103,7 @@ describe("the queue's clock drives every loop", () => {
     // never moves, so it never times out or writes again).
     const gone = new Queue(store, { warn: () => {}, clock: new FakeClock(clock.ms) });
     const lost = new Worker(gone, "lost").task("job", () => new Promise(() => {}));
-    lost.configure({ concurrency: 1 });
+    lost.configure({ concurrency: 1, leaseEntryAfterMs: 0 }); // a lease entry at the claim
     await lost.pollOnce();
     assert.equal((await queue.get(task.id))!.status, "running");
     const monitor = new Monitor(queue, { checkIntervalS: 15, idleCheckIntervalS: 300 });
@@ -112,6 +112,36 @@ describe("the queue's clock drives every loop", () => {
     const running = monitor.run();
     try {
       await runUntil(clock, () => Promise.resolve(recovered.length === 1), 10 * 60_000, 5_000);
+      assert.equal((await queue.get(task.id))!.status, "pending");
+    } finally {
+      const stopping = monitor.stop();
+      await clock.run(1000);
+      await stopping;
+      await running;
+    }
+  });
+
+  it("a lease in the ready entry whose worker vanished: the monitor alone recovers it once its sweep reaches the task", async () => {
+    const { clock, queue, store } = fakeQueue();
+    const task = await queue.submit("job", {}, { timeoutSeconds: 60 });
+    const gone = new Queue(store, { warn: () => {}, clock: new FakeClock(clock.ms) });
+    const lost = new Worker(gone, "lost").task("job", () => new Promise(() => {}));
+    lost.configure({ concurrency: 1 }); // the default: no lease entry before 10 s of running
+    await lost.pollOnce();
+    const monitor = new Monitor(queue, { checkIntervalS: 15, idleCheckIntervalS: 300 });
+    const recovered: string[] = [];
+    monitor.events.on("monitor:recovered", (e) => void recovered.push(e.taskId));
+    const running = monitor.run();
+    try {
+      // One sweep step per sweepIntervalS (300 s), one shard each: the task's shard is reached
+      // within two steps after its lease ended (2 shards), and the next cycle recovers it.
+      const took = await runUntil(
+        clock,
+        () => Promise.resolve(recovered.length === 1),
+        15 * 60_000,
+        5_000,
+      );
+      assert.ok(took <= 2 * 300_000 + 60_000, `recovered after ${took} ms of fake time`);
       assert.equal((await queue.get(task.id))!.status, "pending");
     } finally {
       const stopping = monitor.stop();

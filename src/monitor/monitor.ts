@@ -150,6 +150,9 @@ export class Monitor {
       this.#lastSweepAt = now;
       r.sweep = await this.#sweeper.step();
       r.requests += r.sweep.requests;
+      // A lease entry the sweep wrote may be past its time already (a lease indexed by the
+      // ready entry whose worker died): the next cycle comes at once, not after the idle wait.
+      if (r.sweep.leaseRepaired > 0) r.nextExpiryAt = Math.min(r.nextExpiryAt ?? now, now);
     }
     return r;
   }
