@@ -11,7 +11,7 @@
  */
 
 import type { QueueContext } from "../protocol/context.ts";
-import { compareKeys } from "../store/sorted_keys.ts";
+import { pageCovers } from "../store/paging.ts";
 import type { VersionInfo } from "../store/types.ts";
 
 /** One shard's part of a listing: its versions, soonest first, and whether that is all of them. */
@@ -63,17 +63,10 @@ export class DeadlinePages {
       const limit = Math.min(1000, this.#perShard * shards.length);
       const page = await q.store.listVersions({ prefix: q.keys.deadlinesRoot(), maxKeys: limit });
       listed();
-      const last = page.versions.at(-1)?.key;
       if (page.isTruncated) this.#shardByShardUntil = now + this.#backoffMs;
-      const covered: string[] = [];
-      for (const shard of shards) {
-        const p = q.keys.deadlinePrefix(shard);
-        // Truncated: a shard whose keys all sort before the last key is whole; the shard
-        // holding the last key, or after it, is listed on its own.
-        const whole = !page.isTruncated ||
-          (last !== undefined && !last.startsWith(p) && compareKeys(p, last) < 0);
-        if (whole) covered.push(shard);
-      }
+      // Truncated: a shard whose keys all sort before the last key is whole; the shard
+      // holding the last key, or after it, is listed on its own.
+      const covered = shards.filter((s) => pageCovers(page, q.keys.deadlinePrefix(s)) === "whole");
       for (const shard of covered) {
         const p = q.keys.deadlinePrefix(shard);
         await visit({ shard, versions: page.versions.filter((v) => v.key.startsWith(p)) });

@@ -216,7 +216,6 @@ export class Sweeper {
     }
   }
 
-  /** Delete every version of a task (its whole history) and its payloads. */
   // A running task's lease has its entry: its own lease entry, or (`lease_index: "ready"`)
   // its ready entry or its lease entry. Once such a lease has ended, only its lease entry
   // counts: the ready entry makes workers of the type recover the task, the lease entry
@@ -230,6 +229,7 @@ export class Sweeper {
     return await tasks.hasEntry(tasks.leaseKey(rec));
   }
 
+  /** Delete every version of a task (its whole history) and its payloads. */
   async #purge(rec: TaskRecord): Promise<void> {
     await this.#queue.tasks.purge(rec.id, rec);
     this.#settled.delete(this.#queue.keys.task(rec.id));

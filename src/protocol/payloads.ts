@@ -146,24 +146,14 @@ export class PayloadStore {
 
   /**
    * Undo a payload write that no task points to (a re-submit that found its task existing):
-   * delete exactly the version written. An object the existing task points to (same hash)
-   * is kept unless another version of it exists (one LIST): that task may be this very
-   * submit's, whose create landed while its answer said otherwise (a fetch that retried the
-   * request unseen), and then the version written here is its only copy.
+   * delete exactly the version written. In an unversioned bucket an object the existing
+   * task also points to (same hash) is kept. (A create that landed while its answer said
+   * 412, sent again unseen by the HTTP stack, is recognised as the submit's own by its
+   * `write_id` before this is reached: src/protocol/stored.ts.)
    */
   async undo(write: PayloadWrite, existing: TaskRecord | null): Promise<void> {
     const versioned = write.versionId !== undefined && write.versionId !== "null";
-    if (existing?.input_ref?.sha256 === write.ref.sha256) {
-      if (!versioned) return;
-      const page = await this.#store.listVersions({ prefix: write.key, maxKeys: 10 })
-        .catch(() => null);
-      const others = page?.versions.filter((v) =>
-        v.key === write.key && v.versionId !== write.versionId && !v.isDeleteMarker
-      ) ?? [];
-      if (others.length === 0) {
-        return; // the only copy: an extra one is the sweep's
-      }
-    }
+    if (!versioned && existing?.input_ref?.sha256 === write.ref.sha256) return;
     await this.#store.delete(write.key, { versionId: versioned ? write.versionId : undefined })
       .catch(() => undefined); // an orphan left here is removed by the sweep
   }

@@ -93,6 +93,10 @@ export async function writeStored<T extends { write_id: string }>(
   // its own error (as if no re-read had been tried).
   const read = (k: string) =>
     readStored(store, k, schema, version).then((r) => r === "unchanged" ? null : r, () => null);
-  const w = await writeOrRead(store, key, rec, cond, read);
+  return writtenOf(await writeOrRead(store, key, rec, cond, read));
+}
+
+/** The version a conditional write produced, `null` when it lost. */
+export function writtenOf<T>(w: WriteOutcome<T>): Stored<T> | null {
   return "written" in w ? w.written : null;
 }

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { writeOrRead, type WriteOutcome } from "./stored.ts";
+import { writeOrRead, type WriteOutcome, writtenOf } from "./stored.ts";
 import type { Keys } from "./keys.ts";
 import type { SignalWriter } from "./signals.ts";
 import { hasPayloadRef, parseTaskRecord, type TaskRecord } from "../task/task.ts";
@@ -206,12 +206,12 @@ export class TaskStore {
 
   /** Create a task (If-None-Match: *). Returns the new version, or `null` if the id exists. */
   async create(rec: TaskRecord): Promise<Versioned | null> {
-    return written(await this.#write(rec, { ifNoneMatch: "*" }, true));
+    return writtenOf(await this.#write(rec, { ifNoneMatch: "*" }, true));
   }
 
   /** Compare-and-swap a task from `etag` to `next`. `null` when another write came first. */
   async replace(next: TaskRecord, etag: string): Promise<Versioned | null> {
-    return written(await this.#write(next, { ifMatch: etag }, true));
+    return writtenOf(await this.#write(next, { ifMatch: etag }, true));
   }
 
   /**
@@ -318,9 +318,4 @@ export interface EntryRef {
   key: string;
   /** Version id from the PUT or from ListObjectVersions (absent or "null" when unversioned). */
   versionId?: string;
-}
-
-/** The version a write produced, `null` when it lost. */
-function written(w: WriteOutcome<TaskRecord>): Versioned | null {
-  return "written" in w ? w.written : null;
 }

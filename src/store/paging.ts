@@ -12,6 +12,7 @@ import type {
   ObjectStore,
   VersionPage,
 } from "./types.ts";
+import { compareKeys } from "./sorted_keys.ts";
 
 /**
  * Every page of a ListObjectsV2 listing, one request each, until the listing ends or the
@@ -74,4 +75,29 @@ export async function listAllObjects(
   const out: ListPage["objects"] = [];
   for await (const page of listPages(store, { prefix })) out.push(...page.objects);
   return out;
+}
+
+/**
+ * How much of the keys under `prefix` one page of a listing of a wider prefix holds:
+ * `"whole"` when the page was not truncated or all of them sort before its last key,
+ * `"part"` when its last key is one of them, `"none"` when they all sort after it.
+ *
+ * @example
+ * ```ts
+ * import { pageCovers } from "./paging.ts";
+ * const page = { isTruncated: true, versions: [{ key: "ready/0/a" }, { key: "ready/1/b" }] };
+ * pageCovers(page, "ready/0/"); // "whole"
+ * pageCovers(page, "ready/1/"); // "part"
+ * pageCovers(page, "ready/2/"); // "none"
+ * ```
+ */
+export function pageCovers(
+  page: { isTruncated: boolean; versions: ReadonlyArray<{ key: string }> },
+  prefix: string,
+): "whole" | "part" | "none" {
+  if (!page.isTruncated) return "whole";
+  const last = page.versions.at(-1)?.key;
+  if (last === undefined) return "none";
+  if (last.startsWith(prefix)) return "part";
+  return compareKeys(prefix, last) < 0 ? "whole" : "none";
 }

@@ -40,11 +40,6 @@ export class AttemptLease {
     this.#release = release;
   }
 
-  /** The entry indexing the lease now. */
-  get entry(): EntryRef {
-    return this.#entry;
-  }
-
   /** Run `f` (a change of the entry) after the changes before it. */
   serial<T>(f: () => Promise<T>): Promise<T> {
     const run = this.#chain.then(f, f);
@@ -55,10 +50,9 @@ export class AttemptLease {
   /**
    * When `record()` is indexed by its ready entry, write its own lease entry after
    * `leaseEntryAfterMs` unless the attempt has ended (then call `leaseEntryWritten`), and
-   * give the ready entry up. The record is not
-   * rewritten: a running task under `lease_index: "ready"` is indexed by its ready entry or
-   * its lease entry, whichever exists (the monitor lists lease entries; the sweep checks
-   * both).
+   * give the ready entry up. The record is not rewritten: a running task under
+   * `lease_index: "ready"` is indexed by its ready entry or its lease entry, whichever
+   * exists (the monitor lists lease entries; the sweep checks both).
    */
   arm(
     record: () => TaskRecord,

@@ -2,11 +2,13 @@
  * Claiming work: a candidate (from a listing of the ready index, src/worker/listing.ts) is
  * claimed with one compare-and-swap on the task object. Losing the race is normal flow.
  *
- * Cost of a successful claim: one GET (the task), two PUTs (lease entry, then the task),
- * one DELETE (the ready entry, by version id: free, and no delete marker); under a lease
- * group (src/worker/group_leases.ts) the lease entry is the group's, one PUT for up to 100
- * claims. A limited type
- * adds its gate's requests (src/worker/limiter.ts) before the lease entry.
+ * Cost of a successful claim: one GET (the task) and one PUT (the task); the ready entry
+ * stays as the index of the lease and is deleted (by version id: free, no delete marker)
+ * when the attempt ends (docs/format.md, "Leases in the ready entry"). With
+ * `leaseEntryAfterMs` 0: a PUT of the lease entry first and the DELETE of the ready entry
+ * after; under a lease group (src/worker/group_leases.ts) the lease entry is the group's,
+ * one PUT for up to 100 claims. A limited type adds its gate's requests
+ * (src/worker/limiter.ts) before the task's write.
  *
  * @module
  */

@@ -204,9 +204,7 @@ export class LaneListings {
   // Due entries were listed, and every one is left out.
   #noneLeft(listing: LaneListing, now: number): boolean {
     return listing.candidates.length > 0 &&
-      listing.candidates.every((c) =>
-        this.#isBad(c.entry.taskId, now) || (this.#skips.get(c.entry.key) ?? 0) > now
-      );
+      listing.candidates.every((c) => this.#leftOut(c, now));
   }
 
   #deleteJunk(listing: LaneListing): Promise<unknown> {
@@ -214,13 +212,11 @@ export class LaneListings {
     return Promise.all(junk.map((j) => this.#queue.tasks.deleteEntry(j)));
   }
 
-  // A lane's listing: its junk deleted, its candidates buffered (tasks found invalid left out).
+  // A lane's listing: its junk deleted, its candidates buffered (those left out excepted).
   async #keep(lane: Lane, listing: LaneListing, now: number): Promise<void> {
     await this.#deleteJunk(listing);
     const candidates = shuffleLevels(
-      listing.candidates.filter((c) =>
-        !this.#isBad(c.entry.taskId, now) && !((this.#skips.get(c.entry.key) ?? 0) > now)
-      ),
+      listing.candidates.filter((c) => !this.#leftOut(c, now)),
     );
     this.#buffers.set(laneKeyOf(lane), {
       candidates,
@@ -234,6 +230,11 @@ export class LaneListings {
   #fresh(laneKey: string, now: number): boolean {
     const b = this.#buffers.get(laneKey);
     return b !== undefined && b.until >= now && b.candidates.length > 0;
+  }
+
+  // A task found invalid, or an entry indexing a running task's lease (skipped until it ends).
+  #leftOut(c: Candidate, now: number): boolean {
+    return this.#isBad(c.entry.taskId, now) || (this.#skips.get(c.entry.key) ?? 0) > now;
   }
 
   #isBad(taskId: string, now: number): boolean {

@@ -17,7 +17,7 @@
 
 import type { QueueContext } from "../protocol/context.ts";
 import type { EntryRef } from "../protocol/tasks.ts";
-import { compareKeys } from "../store/sorted_keys.ts";
+import { pageCovers } from "../store/paging.ts";
 import type { VersionInfo } from "../store/types.ts";
 import { MAX_PRIORITY_SHIFT_MS } from "../task/priority.ts";
 import type { Candidate } from "./claim.ts";
@@ -112,7 +112,6 @@ export async function listLanes<L extends LaneRef>(
     const lanePrefix = lanePrefixOf(queue, v.key);
     if (lanePrefix !== null) byPrefix.get(lanePrefix)?.push(v);
   }
-  const last = page.versions.at(-1)?.key;
   const out: CombinedListing<L> = {
     listings: new Map(),
     uncovered: [],
@@ -122,15 +121,9 @@ export async function listLanes<L extends LaneRef>(
     const p = prefixOf(l);
     // Truncated: a lane whose keys all sort before the last key is whole, the lane holding
     // it is partly listed, and the lanes after it were not reached.
-    let complete = true;
-    if (page.isTruncated) {
-      if (last === undefined || (!last.startsWith(p) && compareKeys(p, last) > 0)) {
-        out.uncovered.push(l);
-        continue;
-      }
-      complete = !last.startsWith(p);
-    }
-    out.listings.set(l, listingOf(queue, byPrefix.get(p)!, now, complete));
+    const covers = pageCovers(page, p);
+    if (covers === "none") out.uncovered.push(l);
+    else out.listings.set(l, listingOf(queue, byPrefix.get(p)!, now, covers === "whole"));
   }
   return out;
 }
