@@ -7,7 +7,7 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock, it, settle } from "./helpers.ts";
+import { FakeClock, it, settle, until } from "./helpers.ts";
 import { Queue } from "../src/queue/queue.ts";
 import { Monitor } from "../src/monitor/monitor.ts";
 import { Worker } from "../src/worker/worker.ts";
@@ -249,6 +249,54 @@ describe("leases indexed by the ready entry", () => {
       assert.deepEqual(await entries(store, "ready/"), []);
     } finally {
       void w; // its handler never returns: not stopped
+    }
+  });
+  it("an attempt that ends while a LIST is in flight: that listing does not offer its entry again", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 1 });
+    const a = await queue.submit("job", { n: 1 });
+    let finish = () => {};
+    const w = new Worker(queue, "w1").task(
+      "job",
+      (input) =>
+        (input as { n: number }).n === 1 ? new Promise<void>((r) => finish = r) : undefined,
+    );
+    w.configure({ withMonitor: false, concurrency: 2 });
+    try {
+      assert.equal(
+        (await w.pollOnce()).claimed,
+        1,
+        "a is running, its ready entry its lease index",
+      );
+      await queue.submit("job", { n: 2 });
+      // The next LIST answers from before a's end: it still shows a's entry.
+      let release = () => {};
+      const hold = new Promise<void>((r) => release = r);
+      const listVersions = store.listVersions.bind(store);
+      store.listVersions = async (o) => {
+        const page = await listVersions(o);
+        await hold;
+        return page;
+      };
+      let aReads = 0;
+      const get = store.get.bind(store);
+      store.get = (key: string, o?: GetOptions) => {
+        if (key === queue.keys.task(a.id)) aReads++;
+        return get(key, o);
+      };
+      clock.advance(5_000);
+      const poll = w.pollOnce();
+      await settle();
+      finish();
+      await until(async () => (await queue.get(a.id))?.status === "completed", 10_000, "a done");
+      await settle();
+      aReads = 0;
+      release();
+      const r = await poll;
+      await w.drain();
+      assert.equal(r.claimed, 1, "the new task is claimed");
+      assert.equal(aReads, 0, "a's deleted entry, still in the page, is not read as a candidate");
+    } finally {
+      await w.drain();
     }
   });
 });

@@ -130,6 +130,7 @@ describe("Monitor", () => {
       0,
       "objects changed in the last minute may be mid-write: left alone",
     );
+    assert.equal(young.sweep?.read, 0, "and not read: a burst of new tasks costs the sweep no GET");
     clock.advance(61_000);
     let repaired = { ready: 0, lease: 0 };
     let recovered = 0;

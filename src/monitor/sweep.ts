@@ -108,6 +108,8 @@ export class Sweeper {
       last = obj.key;
       r.scanned++;
       if (this.#settled.get(obj.key) === obj.etag) continue;
+      // Too young to act on (it may be mid-change): not read, it is seen next pass.
+      if (q.clock.now() - obj.lastModified.getTime() < SETTLE_MS) continue;
       r.read++;
       r.requests++;
       let v;

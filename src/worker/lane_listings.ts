@@ -24,6 +24,8 @@ const MAX_PAGES = 5;
 
 // Skips kept before the ended ones are dropped (checked when one is added).
 const MAX_SKIPPED = 10_000;
+// How long an ended attempt's entry is remembered: longer than any LIST stays in flight.
+const ENDED_KEPT_MS = 60_000;
 
 /** A lane's candidates from its last listing. */
 export interface Buffered {
@@ -74,6 +76,8 @@ export class LaneListings {
   readonly #mode: ListingMode;
   readonly #bad = new Map<string, number>();
   readonly #skips = new Map<string, number>();
+  /** Entries whose attempt here ended, and when: a LIST begun before may still show them. */
+  readonly #ended = new Map<string, number>();
   readonly #buffers = new Map<string, Buffered>();
 
   /** Listings for a worker of `queue`; `emit` reports a failed LIST. */
@@ -124,9 +128,20 @@ export class LaneListings {
     if (this.#skips.size > MAX_SKIPPED) prune(this.#skips, now);
   }
 
-  /** A ready entry is a candidate again (the attempt claimed under it ended). */
-  unskip(key: string): void {
+  /**
+   * The attempt claimed under a ready entry ended at `now` (its entry deleted, or left as
+   * the task's pending entry by a give-back). The entry is a candidate again for listings
+   * begun from `now` on; a LIST already in flight may show the deleted entry, and claiming
+   * from it would cost a GET of a finished task.
+   */
+  unskip(key: string, now: number): void {
     this.#skips.delete(key);
+    this.#ended.delete(key); // re-inserted last: the map stays in order of ending
+    this.#ended.set(key, now);
+    for (const [k, at] of this.#ended) {
+      if (at > now - ENDED_KEPT_MS && this.#ended.size <= MAX_SKIPPED) break;
+      this.#ended.delete(k);
+    }
   }
 
   /**
@@ -216,7 +231,7 @@ export class LaneListings {
   async #keep(lane: Lane, listing: LaneListing, now: number): Promise<void> {
     await this.#deleteJunk(listing);
     const candidates = shuffleLevels(
-      listing.candidates.filter((c) => !this.#leftOut(c, now)),
+      listing.candidates.filter((c) => !this.#leftOut(c, now) && !this.#endedSince(c, now)),
     );
     this.#buffers.set(laneKeyOf(lane), {
       candidates,
@@ -235,6 +250,11 @@ export class LaneListings {
   // A task found invalid, or an entry indexing a running task's lease (skipped until it ends).
   #leftOut(c: Candidate, now: number): boolean {
     return this.#isBad(c.entry.taskId, now) || (this.#skips.get(c.entry.key) ?? 0) > now;
+  }
+
+  // The entry's attempt here ended at or after `listedAt`: the listing may predate its delete.
+  #endedSince(c: Candidate, listedAt: number): boolean {
+    return (this.#ended.get(c.entry.key) ?? -Infinity) >= listedAt;
   }
 
   #isBad(taskId: string, now: number): boolean {

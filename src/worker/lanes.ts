@@ -101,7 +101,7 @@ export class LanePoller {
    * no longer left out of the candidates (the task may be pending under the same key).
    */
   attemptEnded(lease: EntryRef): void {
-    this.#listings.unskip(lease.key);
+    this.#listings.unskip(lease.key, this.#queue.clock.now());
   }
 
   /** Claim nothing more under the lease groups open (the worker stops). */
