@@ -10,6 +10,23 @@
 import { nativeHashing, webSha256 } from "../runtime/hash.ts";
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+// Random bytes drawn 4 KiB at a time: one getRandomValues call per few hundred ids and
+// write ids instead of one each (a worker makes several per task).
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+
+/** The offset in `pool` of `n` fresh random bytes (n <= 64). */
+function randomAt(n: number): number {
+  if (poolAt + n > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  const at = poolAt;
+  poolAt += n;
+  return at;
+}
 
 /** A ULID for `ms`: 10 time characters then 16 random ones, sortable by time. */
 export function ulid(ms: number): string {
@@ -19,9 +36,9 @@ export function ulid(ms: number): string {
     time = CROCKFORD[t % 32]! + time;
     t = Math.floor(t / 32);
   }
-  const rand = crypto.getRandomValues(new Uint8Array(16));
+  const at = randomAt(16);
   let tail = "";
-  for (const b of rand) tail += CROCKFORD[b % 32]!;
+  for (let i = at; i < at + 16; i++) tail += CROCKFORD[pool[i]! % 32]!;
   return time + tail;
 }
 
@@ -61,6 +78,13 @@ export function fnv1a(s: string): number {
 
 /** A random nonce for write ids (invariant 3: every write changes the ETag). */
 export function nonce(): string {
-  const b = crypto.getRandomValues(new Uint8Array(9));
-  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_");
+  // 9 bytes, 72 bits, as 12 base64url characters (3 bytes -> 4 characters).
+  const at = randomAt(9);
+  let out = "";
+  for (let i = at; i < at + 9; i += 3) {
+    const v = (pool[i]! << 16) | (pool[i + 1]! << 8) | pool[i + 2]!;
+    out += BASE64URL[v >> 18]! + BASE64URL[(v >> 12) & 63]! + BASE64URL[(v >> 6) & 63]! +
+      BASE64URL[v & 63]!;
+  }
+  return out;
 }

@@ -8,6 +8,9 @@
 import type { z } from "zod";
 import { SchemaError } from "./errors.ts";
 
+// One decoder for every read (creating one per object showed in workers' profiles).
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * Parse stored bytes with a schema. Invalid UTF-8, invalid JSON, a `schema_version` newer
  * than `version`, or a schema mismatch is a {@link SchemaError} naming the key.
@@ -28,7 +31,7 @@ export function parseStored<T>(
 ): T {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+    json = JSON.parse(utf8.decode(body));
   } catch (e) {
     throw new SchemaError(key, `not valid UTF-8 JSON (${(e as Error).message})`, { cause: e });
   }
