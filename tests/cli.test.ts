@@ -98,6 +98,14 @@ describe(`oq usage errors and help (${cli.name})`, () => {
       [["worker"], /No handlers: give --exec TYPE=COMMAND/],
       [["worker", "--exec", "nocommand"], /Invalid --exec "nocommand": expected TYPE=COMMAND/],
       [["worker", "--exec", "a=true", "--log-format", "xml"], /Invalid --log-format "xml"/],
+      [
+        ["worker", "--exec", "a=true", "--peer-check-interval", "soon"],
+        /Invalid duration "soon" for --peer-check-interval/,
+      ],
+      [
+        ["worker", "--exec", "a=true", "--lease-entry-after", "-1s"],
+        /Invalid duration "-1s" for --lease-entry-after/,
+      ],
       [["cancel"], /Give task ids to cancel, or --task-type TYPE/],
       [["completion", "powershell"], /Unknown shell "powershell"/],
       [["--shard-count", "0", "stats"], /Invalid shard count "0"/],

@@ -41,6 +41,18 @@ export function registerWorker(program: Program): void {
       "poll interval of an active lane (bare number: ms)",
       "500ms",
     )
+    .option(
+      "--peer-check-interval <duration>",
+      "while busy, how often to count the live workers of the same types (one LIST of the " +
+        "heartbeats); N of them each poll every N x --poll-interval, at most 5s (0: poll alone)",
+      "60s",
+    )
+    .option(
+      "--lease-entry-after <duration>",
+      "a task still running after this long gets its own lease entry; shorter ones use " +
+        "their ready entry (0: every claim writes one)",
+      "10s",
+    )
     .option("--no-monitor", "do not embed a monitor (run `oq monitor` somewhere instead)")
     .option("--monitor-check-interval <duration>", "embedded monitor's check interval", "15s")
     .option(
@@ -106,6 +118,8 @@ the abort grace before the end, logs a worker:drained event with the counts and 
         : parseIntFlag(flags.metricsPort, "--metrics-port", 0, 65_535);
       const concurrency = parseIntFlag(flags.concurrency, "--concurrency", 1, 10_000);
       const pollIntervalMs = parseDuration(flags.pollInterval, "--poll-interval", "ms");
+      const peerCheckIntervalMs = parseDuration(flags.peerCheckInterval, "--peer-check-interval");
+      const leaseEntryAfterMs = parseDuration(flags.leaseEntryAfter, "--lease-entry-after");
       const checkS = parseDuration(flags.monitorCheckInterval, "--monitor-check-interval") / 1000;
       const shutdownMs = parseDuration(flags.shutdownTimeout, "--shutdown-timeout");
       const killGraceMs = parseDuration(flags.killGrace, "--kill-grace");
@@ -219,6 +233,8 @@ the abort grace before the end, logs a worker:drained event with the counts and 
             const options = {
               concurrency,
               pollIntervalMs,
+              peerCheckIntervalMs,
+              leaseEntryAfterMs,
               withMonitor: flags.monitor,
               monitorCheckIntervalS: checkS,
               cancelCheckIntervalMs,

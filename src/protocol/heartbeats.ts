@@ -49,31 +49,38 @@ export async function deleteHeartbeat(q: QueueContext, workerId: string): Promis
  */
 export async function listHeartbeats(q: QueueContext): Promise<HeartbeatRecord[]> {
   const objects = await listAllObjects(q.store, q.keys.workersPrefix());
-  const beats = await mapLimit(objects, 16, async (obj) => {
-    const o = await q.store.get(obj.key);
-    if (o === null || o.kind !== "object") return null; // stopped since the LIST
-    try {
-      const rec = parseStored(obj.key, o.body, HeartbeatSchema, 1);
-      let named: string | null = null;
-      try {
-        named = q.keys.worker(rec.worker_id);
-      } catch { /* an id no worker can have */ }
-      if (named !== obj.key) {
-        throw new SchemaError(
-          obj.key,
-          `worker_id ${JSON.stringify(rec.worker_id)} is not the worker this key holds`,
-        );
-      }
-      return rec;
-    } catch (e) {
-      if (!(e instanceof SchemaError)) throw e;
-      q.badObjects.report(obj.key, o.etag, e.message);
-      return null;
-    }
-  });
+  const beats = await mapLimit(objects, 16, (obj) => readHeartbeat(q, obj.key));
   return beats.filter((b): b is HeartbeatRecord => b !== null).sort((a, b) =>
     a.worker_id < b.worker_id ? -1 : a.worker_id > b.worker_id ? 1 : 0
   );
+}
+
+/**
+ * One worker's heartbeat (one GET), `null` when it is gone or not a valid heartbeat (a
+ * malformed object, or not the worker its key names: reported once through the queue
+ * option `warn`).
+ */
+export async function readHeartbeat(q: QueueContext, key: string): Promise<HeartbeatRecord | null> {
+  const o = await q.store.get(key);
+  if (o === null || o.kind !== "object") return null; // stopped since the LIST
+  try {
+    const rec = parseStored(key, o.body, HeartbeatSchema, 1);
+    let named: string | null = null;
+    try {
+      named = q.keys.worker(rec.worker_id);
+    } catch { /* an id no worker can have */ }
+    if (named !== key) {
+      throw new SchemaError(
+        key,
+        `worker_id ${JSON.stringify(rec.worker_id)} is not the worker this key holds`,
+      );
+    }
+    return rec;
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    q.badObjects.report(key, o.etag, e.message);
+    return null;
+  }
 }
 
 /**

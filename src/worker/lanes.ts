@@ -17,6 +17,7 @@ import { Limiter } from "./limiter.ts";
 import { GroupLeases } from "./group_leases.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
 import { PausedTypes } from "./paused_types.ts";
+import { PeerView } from "./peers.ts";
 import { type Lane, PollSchedule } from "./poll_schedule.ts";
 
 /** What the poller needs from its worker. */
@@ -56,6 +57,8 @@ export class LanePoller {
   readonly #paused: PausedTypes;
   readonly #limiter: Limiter;
   readonly #groups: GroupLeases;
+  /** The live workers sharing this one's types (src/worker/peers.ts). */
+  readonly #peers: PeerView;
   /** What the listings found, lane by lane (src/worker/lane_listings.ts). */
   readonly #listings: LaneListings;
   #schedule: PollSchedule;
@@ -84,7 +87,12 @@ export class LanePoller {
       (taskType) => this.#freed(taskType),
     );
     this.#groups = new GroupLeases(queue, workerId, (e) => host.emit(e, "lease group"));
-    this.#schedule = new PollSchedule(shards, taskTypes, options, queue.clock.now());
+    this.#peers = new PeerView(queue, workerId, taskTypes, {
+      intervalMs: options.peerCheckIntervalMs,
+      // A busy worker beats every heartbeatIntervalMs: two beats missed, it is gone.
+      freshMs: options.heartbeatIntervalMs * 2.5,
+    }, queue.clock.now());
+    this.#schedule = this.#newSchedule(shards);
     this.#listings = new LaneListings(queue, options, (e, context) => host.emit(e, context));
   }
 
@@ -114,7 +122,12 @@ export class LanePoller {
     void this.#groups.closeAll();
     this.#listings.clear();
     this.#heldBack.clear();
-    this.#schedule = new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now());
+    this.#schedule = this.#newSchedule(shards);
+  }
+
+  #newSchedule(shards: readonly string[]): PollSchedule {
+    const spread = (taskType: string) => this.#peers.sharing(taskType);
+    return new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now(), spread);
   }
 
   /** Store time of the next poll event (a lane due, or a wake-up check). */
@@ -149,6 +162,10 @@ export class LanePoller {
       this.#host.emit(error, "flow control");
     }
     if (this.#host.free() === 0) return result;
+    // Active lanes: how many workers share them (a LIST of the heartbeats once a minute).
+    if (this.#peers.due(now) && !schedule.isIdle(now)) {
+      await this.#peers.refresh(now).catch((e) => this.#host.emit(e as Error, "peers"));
+    }
     const due = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
     // List the due lanes without fresh candidates (together while the index is small), then
     // claim lane by lane. Candidates not claimed now stay buffered for the next free slot.

@@ -49,6 +49,14 @@ export interface WorkerRunOptions extends Partial<PollSettings> {
    * group's, first (docs/format.md, "Leases"). @default 10000
    */
   leaseEntryAfterMs?: number;
+  /**
+   * While its lanes are active, how often the worker counts the live workers of its task
+   * types (one LIST of the heartbeats, and a GET per worker not seen before). Each of N
+   * such workers lists a type's active lanes every `pollIntervalMs` x N (at most
+   * `maxPollIntervalMs`), so together they list about every `pollIntervalMs` whatever
+   * their number. 0: every worker lists at `pollIntervalMs` (docs/polling.md). @default 60000
+   */
+  peerCheckIntervalMs?: number;
 }
 
 /** Events of a worker. */
@@ -107,6 +115,7 @@ export const WORKER_DEFAULTS = {
   abortGraceMs: 1000,
   progressIntervalMs: 5000,
   leaseEntryAfterMs: 10_000,
+  peerCheckIntervalMs: 60_000,
 } as const;
 
 /** Worker options after defaults. */
@@ -141,7 +150,13 @@ export function resolveWorkerOptions(
   ] as const;
   for (const k of positive) checkMs(k, o[k]);
   for (
-    const k of ["candidateTtlMs", "shutdownTimeoutMs", "abortGraceMs", "leaseEntryAfterMs"] as const
+    const k of [
+      "candidateTtlMs",
+      "shutdownTimeoutMs",
+      "abortGraceMs",
+      "leaseEntryAfterMs",
+      "peerCheckIntervalMs",
+    ] as const
   ) {
     checkMs(k, o[k], true);
   }

@@ -4,9 +4,12 @@
  * are the store's clock in ms.
  *
  * - A lane that yielded work is listed again as soon as the worker has a free slot, or
- *   after `pollIntervalMs` when that listing held the whole lane and all of it was claimed.
- * - An empty lane backs off: `pollIntervalMs`, doubling, up to `maxPollIntervalMs`, while
+ *   after its interval when that listing held the whole lane and all of it was claimed.
+ * - An empty lane backs off: its interval, doubling, up to `maxPollIntervalMs`, while
  *   the lane was active (work or a wake-up) within `idleAfterMs`.
+ * - A lane's interval is `pollIntervalMs` times the live workers sharing its task type
+ *   (`spread`, src/worker/peers.ts), at most `maxPollIntervalMs`: the workers of a type
+ *   together list it about every `pollIntervalMs`.
  * - An idle lane is not listed at all, except at the due time of the earliest future
  *   entry it saw (delayed tasks and retries), after a wake-up signal of its type, and
  *   every `safetyPollIntervalMs` in case a signal was lost.
@@ -76,17 +79,23 @@ export class PollSchedule {
   /** Lanes in rotation order. */
   readonly lanes: Lane[];
   readonly #s: PollSettings;
+  readonly #spread: (taskType: string) => number;
   #rotation = 0;
   #nextWakeCheckAt: number;
 
-  /** Create a schedule; every lane is due at `now` (a worker lists everything once at start). */
+  /**
+   * Create a schedule; every lane is due at `now` (a worker lists everything once at
+   * start). `spread` gives the live workers sharing a task type (1: this one alone).
+   */
   constructor(
     shards: readonly string[],
     taskTypes: readonly string[],
     settings: PollSettings,
     now: number,
+    spread: (taskType: string) => number = () => 1,
   ) {
     this.#s = settings;
+    this.#spread = spread;
     this.lanes = [];
     for (const taskType of taskTypes) {
       for (const shard of shards) {
@@ -117,7 +126,7 @@ export class PollSchedule {
    * Record a LIST of `lane`: how many claimable entries it returned, and the due time of
    * the earliest entry still in the future (`null` if none was seen). A lane that gave
    * work is listed again at once, unless `drained` (the listing held the whole lane and
-   * this worker claimed all of it): then after `pollIntervalMs`, still active, since a
+   * this worker claimed all of it): then after its {@link interval}, still active, since a
    * LIST at once would find only what arrived in the meantime.
    */
   listed(
@@ -130,7 +139,7 @@ export class PollSchedule {
     if (claimable > 0) {
       lane.emptyStreak = 0;
       lane.activeAt = now;
-      lane.nextListAt = drained ? now + this.#s.pollIntervalMs : now;
+      lane.nextListAt = drained ? now + this.interval(lane) : now;
       if (drained && nextDueAt !== null) {
         lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
       }
@@ -140,10 +149,20 @@ export class PollSchedule {
     const s = this.#s;
     const active = now - lane.activeAt < s.idleAfterMs;
     const interval = active
-      ? Math.min(s.maxPollIntervalMs, s.pollIntervalMs * 2 ** (lane.emptyStreak - 1))
+      ? Math.min(s.maxPollIntervalMs, this.interval(lane) * 2 ** (lane.emptyStreak - 1))
       : s.safetyPollIntervalMs;
     lane.nextListAt = now + interval;
     if (nextDueAt !== null) lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
+  }
+
+  /**
+   * An active lane's interval: `pollIntervalMs` times the workers sharing its type, at most
+   * `maxPollIntervalMs` (and never less than `pollIntervalMs`).
+   */
+  interval(lane: Lane): number {
+    const s = this.#s;
+    const n = Math.max(1, this.#spread(lane.taskType));
+    return Math.max(s.pollIntervalMs, Math.min(s.maxPollIntervalMs, s.pollIntervalMs * n));
   }
 
   /** A lane's LIST failed: retry after the back-off interval. */
