@@ -25,8 +25,8 @@ function seeded(seed: number): () => number {
 }
 
 /**
- * `seconds` of steady arrivals after a minute's warm-up (the workers first count each other
- * a minute after they start: src/worker/peers.ts); only the measured part is counted.
+ * `seconds` of steady arrivals after a 10 s warm-up (the workers first count each other 5 s
+ * after they start: src/worker/peers.ts); only the measured part is counted.
  * `peerCheckIntervalMs` 0: workers that do not share the polling.
  */
 async function steady(ratePerS: number, seconds: number, peerCheckIntervalMs?: number) {
@@ -61,7 +61,7 @@ async function steady(ratePerS: number, seconds: number, peerCheckIntervalMs?: n
   await beat();
   let nextBeat = clock.ms + 30_000;
   const start = clock.ms;
-  const measureFrom = start + 60_000;
+  const measureFrom = start + 10_000;
   // Poisson arrivals from a seeded generator: a steady rate, but not in step with the polls.
   const random = seeded(ratePerS);
   const gap = () => -Math.log(1 - random()) * 1000 / ratePerS;
@@ -109,11 +109,11 @@ async function steady(ratePerS: number, seconds: number, peerCheckIntervalMs?: n
 // before a drained lane waited pollIntervalMs, 6.93 / 2.88 / 1.00 LIST per task; after,
 // 6.68 / 2.28-2.34 / 0.80. With Poisson arrivals (2026-12-07): lane by lane 6.37 / 2.19 /
 // 0.77; the lanes listed together while the index is small (src/worker/listing.ts), 2.19 /
-// 0.74 / 0.19. With 4 slots per worker, workers started 1.25 s apart and a minute's
-// warm-up (2026-12-07, later): each polling alone 2.02 / 0.69 / 0.20, p50 0.25 / 0.14 /
-// 0.13 s; sharing the polling (src/worker/peers.ts) 1.46 / 0.39 / 0.10, p50 0.36 / 0.24 /
-// 0.24 s. The bounds catch a return to listing lane by lane, to relisting an emptied lane
-// at once, or to every worker polling as if alone.
+// 0.74 / 0.19. With 4 slots per worker, workers started 1.25 s apart and a 10 s warm-up
+// (2026-12-07, later): each polling alone 2.08 / 0.69 / 0.19, p50 0.30 / 0.14 / 0.13 s;
+// sharing the polling (src/worker/peers.ts) 1.53 / 0.38 / 0.10, p50 0.33 / 0.24 / 0.25 s.
+// The bounds catch a return to listing lane by lane, to relisting an emptied lane at once,
+// or to every worker polling as if alone.
 const MAX_LISTS_PER_TASK: Record<number, number> = { 1: 2, 5: 0.5, 20: 0.15 };
 
 function show(label: string, rate: number, r: Awaited<ReturnType<typeof steady>>): void {

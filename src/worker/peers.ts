@@ -17,6 +17,9 @@ import type { QueueContext } from "../protocol/context.ts";
 import { readHeartbeat } from "../protocol/heartbeats.ts";
 import { mapLimit } from "../base/concurrency.ts";
 
+// The first count, this long after the worker starts (its peers' heartbeats are written
+// when they start; its own first polls run alone).
+const FIRST_COUNT_AFTER_MS = 5000;
 // New heartbeats read per refresh at most (the rest at the next one).
 const MAX_READS = 32;
 // A worker's types are read again after this long (a worker restarted under its id may
@@ -33,7 +36,7 @@ const TYPES_KEPT_MS = 30 * 60_000;
  * const queue = new Queue(new MemoryStore()).context;
  * const now = queue.clock.now();
  * const peers = new PeerView(queue, "w1", ["email"], { intervalMs: 60_000, freshMs: 75_000 }, now);
- * await peers.refresh(now + 60_000); // one LIST of workers/: nobody else yet
+ * await peers.refresh(now + 5000); // one LIST of workers/: nobody else yet
  * peers.sharing("email"); // 1: this worker alone
  * ```
  */
@@ -50,7 +53,7 @@ export class PeerView {
 
   /**
    * A view for worker `workerId` handling `taskTypes`, created at `now`; the first count is
-   * due `intervalMs` later (until then the worker polls as if alone). `intervalMs` 0: never.
+   * due 5 s later (until then the worker polls as if alone). `intervalMs` 0: never.
    */
   constructor(
     queue: QueueContext,
@@ -64,7 +67,7 @@ export class PeerView {
     this.#taskTypes = taskTypes;
     this.#intervalMs = settings.intervalMs;
     this.#freshMs = settings.freshMs;
-    this.#nextAt = now + settings.intervalMs;
+    this.#nextAt = now + Math.min(settings.intervalMs, FIRST_COUNT_AFTER_MS);
   }
 
   /** True when a refresh is due at `now`. */
