@@ -91,7 +91,7 @@ describe("PeerView", () => {
 });
 
 describe("PollSchedule shares the polling", () => {
-  it("a drained lane waits pollIntervalMs times the workers sharing it, at most maxPollIntervalMs", () => {
+  it("a drained lane waits pollIntervalMs x the workers sharing it / the tasks found, at most maxPollIntervalMs", () => {
     let n = 1;
     const s = new PollSchedule(["0"], ["email"], DEFAULT_POLL_SETTINGS, 0, () => n);
     const lane = s.lanes[0]!;
@@ -100,6 +100,10 @@ describe("PollSchedule shares the polling", () => {
     n = 3;
     s.listed(lane, 1000, 1, null, true);
     assert.equal(lane.nextListAt, 2500);
+    s.listed(lane, 1000, 3, null, true); // three tasks found: work comes faster than that
+    assert.equal(lane.nextListAt, 1500, "3 x 500 ms / 3 found");
+    s.listed(lane, 1000, 2, null, true);
+    assert.equal(lane.nextListAt, 1750, "3 x 500 ms / 2 found");
     s.listed(lane, 3000, 0, null); // empty: backs off from the shared interval
     assert.equal(lane.nextListAt, 4500);
     s.listed(lane, 5000, 0, null);

@@ -44,7 +44,8 @@ export function registerWorker(program: Program): void {
     .option(
       "--peer-check-interval <duration>",
       "while busy, how often to count the live workers of the same types (one LIST of the " +
-        "heartbeats); N of them each poll every N x --poll-interval, at most 5s (0: poll alone)",
+        "heartbeats); N of them each poll every N x --poll-interval while work is thin, at most " +
+        "5s (0: poll alone)",
       "60s",
     )
     .option(

@@ -53,8 +53,9 @@ export interface WorkerRunOptions extends Partial<PollSettings> {
    * While its lanes are active, how often the worker counts the live workers of its task
    * types (one LIST of the heartbeats, and a GET per worker not seen before). Each of N
    * such workers lists a type's active lanes every `pollIntervalMs` x N (at most
-   * `maxPollIntervalMs`), so together they list about every `pollIntervalMs` whatever
-   * their number. 0: every worker lists at `pollIntervalMs` (docs/polling.md). @default 60000
+   * `maxPollIntervalMs`; sooner after a listing that found several tasks), so together
+   * they list about every `pollIntervalMs` whatever their number. 0: every worker lists at
+   * `pollIntervalMs` (docs/polling.md). @default 60000
    */
   peerCheckIntervalMs?: number;
 }

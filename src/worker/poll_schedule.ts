@@ -8,8 +8,9 @@
  * - An empty lane backs off: its interval, doubling, up to `maxPollIntervalMs`, while
  *   the lane was active (work or a wake-up) within `idleAfterMs`.
  * - A lane's interval is `pollIntervalMs` times the live workers sharing its task type
- *   (`spread`, src/worker/peers.ts), at most `maxPollIntervalMs`: the workers of a type
- *   together list it about every `pollIntervalMs`.
+ *   (`spread`, src/worker/peers.ts), divided by the tasks its last listing found, at most
+ *   `maxPollIntervalMs`: while work is thin, the workers of a type together list it about
+ *   every `pollIntervalMs`.
  * - An idle lane is not listed at all, except at the due time of the earliest future
  *   entry it saw (delayed tasks and retries), after a wake-up signal of its type, and
  *   every `safetyPollIntervalMs` in case a signal was lost.
@@ -139,7 +140,7 @@ export class PollSchedule {
     if (claimable > 0) {
       lane.emptyStreak = 0;
       lane.activeAt = now;
-      lane.nextListAt = drained ? now + this.interval(lane) : now;
+      lane.nextListAt = drained ? now + this.interval(lane, claimable) : now;
       if (drained && nextDueAt !== null) {
         lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
       }
@@ -156,12 +157,14 @@ export class PollSchedule {
   }
 
   /**
-   * An active lane's interval: `pollIntervalMs` times the workers sharing its type, at most
-   * `maxPollIntervalMs` (and never less than `pollIntervalMs`).
+   * An active lane's interval: `pollIntervalMs` times the workers sharing its type, divided
+   * by the tasks its last listing `found` (a listing that found several shows work coming
+   * faster than the workers list: listing sooner costs little per task and shortens the
+   * wait), between `pollIntervalMs` and `maxPollIntervalMs`.
    */
-  interval(lane: Lane): number {
+  interval(lane: Lane, found = 1): number {
     const s = this.#s;
-    const n = Math.max(1, this.#spread(lane.taskType));
+    const n = Math.max(1, this.#spread(lane.taskType) / Math.max(1, found));
     return Math.max(s.pollIntervalMs, Math.min(s.maxPollIntervalMs, s.pollIntervalMs * n));
   }
 
