@@ -19,7 +19,7 @@ import { it, memQueue } from "./helpers.ts";
 import { WorkerMetrics } from "../src/console/worker_metrics.ts";
 import { escapeLabelValue, Exposition, newHistogram, observe } from "../src/console/prometheus.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { PermanentError } from "../src/worker/handler.ts";
+import { PermanentError, SnoozeError } from "../src/worker/handler.ts";
 
 const cli = sourceRunner();
 
@@ -131,11 +131,15 @@ describe("WorkerMetrics", () => {
       })
       .task("flaky", () => {
         throw new Error("again");
+      })
+      .task("sleepy", (_input, ctx) => {
+        if (ctx.attempt === 1) throw new SnoozeError(3600);
       });
     const detach = metrics.attach(worker, queue.store);
     await queue.submit("ok", {});
     await queue.submit("bad", {});
     await queue.submit("flaky", {}, { maxRetries: 3 });
+    await queue.submit("sleepy", {});
     worker.configure({ concurrency: 4 });
     for (let i = 0; i < 3; i++) {
       await worker.pollOnce();
@@ -145,6 +149,7 @@ describe("WorkerMetrics", () => {
     assert.equal(metrics.count("completed", "ok"), 1);
     assert.equal(metrics.count("failed", "bad"), 1);
     assert.ok(metrics.count("retried", "flaky") >= 1, 'metrics.count("retried", "flaky") >= 1');
+    assert.equal(metrics.count("snoozed", "sleepy"), 1, "a snooze ends its attempt");
     const text = metrics.text();
     assert.match(text, /^oq_worker_tasks_claimed_total\{worker_id="w1",task_type="ok"\} 1$/m);
     assert.match(

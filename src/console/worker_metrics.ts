@@ -1,7 +1,7 @@
 /**
  * A worker's own Prometheus metrics, counted from its public events (`task:claimed`,
- * `task:completed`, `task:retried`, `task:failed`, `task:cancelled`, `task:released`,
- * `task:lost`, `worker:error`) and from its store's request counters. `oq worker
+ * `task:completed`, `task:retried`, `task:snoozed`, `task:failed`, `task:cancelled`,
+ * `task:released`, `task:lost`, `worker:error`) and from its store's request counters. `oq worker
  * --metrics-port` serves them; a program that runs a `Worker` can serve `metrics.text()`
  * from its own HTTP server.
  *
@@ -53,6 +53,7 @@ export type AttemptOutcome =
   | "completed"
   | "failed"
   | "retried"
+  | "snoozed"
   | "cancelled"
   | "released"
   | "lost";
@@ -70,6 +71,7 @@ export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = [
   "completed",
   "failed",
   "retried",
+  "snoozed",
   "cancelled",
   "released",
   "lost",
@@ -141,6 +143,7 @@ export class WorkerMetrics {
       }),
       worker.on("task:completed", ({ task, durationMs }) => end(task, "completed", durationMs)),
       worker.on("task:retried", ({ task }) => end(task, "retried")),
+      worker.on("task:snoozed", ({ task }) => end(task, "snoozed")),
       worker.on("task:failed", ({ task }) => end(task, "failed")),
       worker.on("task:cancelled", ({ task }) => end(task, "cancelled")),
       worker.on("task:released", ({ task }) => end(task, "released")),
@@ -192,7 +195,7 @@ export class WorkerMetrics {
     e.family(
       "oq_worker_tasks_total",
       "counter",
-      "Attempts this worker ended, by outcome (completed, failed, retried, cancelled, released, lost) and type",
+      "Attempts this worker ended, by outcome (completed, failed, retried, snoozed, cancelled, released, lost) and type",
     );
     for (const [k, n] of sorted(this.#outcomes)) {
       const [outcome, t] = k.split("\n") as [string, string];

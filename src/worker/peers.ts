@@ -6,9 +6,9 @@
  *
  * Cost: one LIST of `workers/` every `intervalMs` while the worker's lanes are active, and
  * one GET per worker id not seen in the last 30 minutes (a worker's task types do not change
- * while it runs). A heartbeat
- * counts while its LastModified (the store's time, from the LIST) is within `freshMs`: a
- * busy worker beats every `heartbeatIntervalMs` (30 s), and at once when it gets busy.
+ * while it runs). A heartbeat counts while its LastModified (the store's time, from the
+ * LIST) is within `freshMs`: a busy worker beats every `heartbeatIntervalMs` (30 s), and at
+ * once when it gets busy. Only the first 1,000 heartbeats are counted (one page).
  *
  * @module
  */
