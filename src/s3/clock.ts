@@ -6,7 +6,10 @@
  * the offset (server time minus local time) to the interval
  * `[date - receivedAt, date + 1000 - sentAt]`. Intersecting the intervals of recent
  * responses narrows the estimate; an empty intersection means one of the clocks jumped,
- * and the estimate restarts from the newest sample.
+ * and the estimate restarts from the newest sample. Each interval is widened by
+ * {@link DATE_SLACK_MS} on both sides: a server may stamp `Date` from a time it read a few
+ * milliseconds before our request left (Ceph's RGW under load did, by 3 ms), and a runtime's
+ * `Date.now` can be coarse; without the slack the intervals can exclude the true offset.
  *
  * @module
  */
@@ -23,6 +26,9 @@ export interface ServerClockOptions {
    */
   maxSampleAgeMs?: number;
 }
+
+/** Milliseconds each sample's interval is widened by on both sides (see the module comment). */
+export const DATE_SLACK_MS = 10;
 
 /** The largest step back of the estimate that {@link ServerClock.now} hides (ms). */
 export const MAX_HELD_STEP_MS = 5000;
@@ -46,7 +52,7 @@ interface Sample {
  * const clock = new ServerClock({ localNow: () => t });
  * clock.observe("Thu, 01 Jan 1970 00:01:00 GMT", 4_900, 5_000);
  * clock.synced(); // true
- * clock.uncertaintyMs(); // 550: the 1 s resolution plus the 100 ms round trip, halved
+ * clock.uncertaintyMs(); // 560: the 1 s resolution, the 100 ms round trip and 2 x 10 ms of slack, halved
  * ```
  */
 export class ServerClock {
@@ -86,7 +92,11 @@ export class ServerClock {
     }
     const date = this.#lastDate;
     if (!Number.isFinite(date) || !(receivedAt >= sentAt)) return false;
-    const sample: Sample = { lo: date - receivedAt, hi: date + 1000 - sentAt, at: receivedAt };
+    const sample: Sample = {
+      lo: date - receivedAt - DATE_SLACK_MS,
+      hi: date + 1000 - sentAt + DATE_SLACK_MS,
+      at: receivedAt,
+    };
     this.#samples.push(sample);
     const oldest = receivedAt - this.#maxSampleAgeMs;
     if (this.#oldestAt() < oldest) this.#samples = this.#samples.filter((s) => s.at >= oldest);
