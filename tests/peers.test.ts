@@ -45,6 +45,8 @@ describe("PeerView", () => {
     assert.equal(view.sharing("email"), 3, "w1, a and b");
     assert.equal(view.sharing("pdf"), 2, "w1 and a");
     assert.equal(view.sharing("video"), 1, "not one of its types: nobody counted");
+    assert.equal(view.rank("email"), 2, "a and b sort before w1: its turn is the third");
+    assert.equal(view.rank("pdf"), 1);
   });
 
   it("one LIST per interval, and a GET only for a worker it has not met", async () => {
@@ -98,19 +100,42 @@ describe("PollSchedule shares the polling", () => {
     s.listed(lane, 0, 1, null, true);
     assert.equal(lane.nextListAt, 500);
     n = 3;
-    s.listed(lane, 1000, 1, null, true);
-    assert.equal(lane.nextListAt, 2500);
-    s.listed(lane, 1000, 3, null, true); // three tasks found: work comes faster than that
-    assert.equal(lane.nextListAt, 1500, "3 x 500 ms / 3 found");
-    s.listed(lane, 1000, 2, null, true);
-    assert.equal(lane.nextListAt, 1750, "3 x 500 ms / 2 found");
-    s.listed(lane, 3000, 0, null); // empty: backs off from the shared interval
-    assert.equal(lane.nextListAt, 4500);
-    s.listed(lane, 5000, 0, null);
-    assert.equal(lane.nextListAt, 8000, "doubled, then capped at 5 s");
+    assert.equal(s.interval(lane, 1), 1500);
+    assert.equal(s.interval(lane, 3), 500, "3 x 500 ms / 3 found: work comes faster than that");
+    assert.equal(s.interval(lane, 2), 750);
+    s.listed(lane, 3000, 1, null, true);
+    assert.equal(lane.nextListAt, 4500, "on its turn: the interval after");
+    s.listed(lane, 4500, 0, null); // empty: backs off from the shared interval
+    assert.equal(lane.nextListAt, 6000);
+    s.listed(lane, 6000, 0, null);
+    assert.equal(lane.nextListAt, 9000, "doubled");
     n = 40;
-    s.listed(lane, 9000, 1, null, true);
-    assert.equal(lane.nextListAt, 14_000, "never beyond maxPollIntervalMs");
+    assert.equal(s.interval(lane, 1), 5000, "never beyond maxPollIntervalMs");
+    s.listed(lane, 9100, 1, null, true);
+    assert.equal(lane.nextListAt, 15_000, "40 turns in 5 s, 125 ms apart: its own, nearest 14.1 s");
+  });
+
+  it("workers sharing a lane take turns by rank, on the store's clock", () => {
+    const [s0, s1] = [0, 1].map((rank) =>
+      new PollSchedule(["0"], ["email"], DEFAULT_POLL_SETTINGS, 0, () => 2, () => rank)
+    );
+    const [a, b] = [s0!.lanes[0]!, s1!.lanes[0]!];
+    // Both list at 10 s and find one task each: 2 x 500 ms, their turns half of it apart.
+    s0!.listed(a, 10_000, 1, null, true);
+    s1!.listed(b, 10_000, 1, null, true);
+    assert.deepEqual([a.nextListAt, b.nextListAt], [11_000, 10_500]);
+    // Off its turn (listed at once after a wake-up), worker 0 goes back to its turns.
+    s0!.listed(a, 10_200, 1, null, true);
+    assert.equal(a.nextListAt, 11_000);
+    // An empty lane backs off on its turns: every 1 s, then 2 s, worker 1 half a round on.
+    s1!.listed(b, 10_500, 0, null);
+    assert.equal(b.nextListAt, 11_500);
+    s1!.listed(b, 11_500, 0, null);
+    assert.equal(b.nextListAt, 13_000, "the nearest of 11, 13, 15 s to 13.5 s");
+    // Several tasks found: a shorter interval, turns still half of it apart.
+    s0!.listed(a, 11_000, 2, null, true);
+    s1!.listed(b, 11_000, 2, null, true);
+    assert.deepEqual([a.nextListAt, b.nextListAt], [11_500, 11_250]);
   });
 
   it("a running worker with a live peer lists its emptied lane half as often", async () => {

@@ -113,10 +113,15 @@ async function steady(ratePerS: number, seconds: number, peerCheckIntervalMs?: n
 // (2026-12-07, later): each polling alone 2.08 / 0.69 / 0.19, p50 0.30 / 0.14 / 0.13 s;
 // sharing the polling (src/worker/peers.ts) 1.53 / 0.38 / 0.10, p50 0.33 / 0.24 / 0.25 s;
 // listing sooner after a listing that found several tasks, 1.53 / 0.42 / 0.14, p50 0.41 /
-// 0.22 / 0.17 s.
+// 0.22 / 0.17 s, p95 1.69 / 0.70 / 0.62 s. Workers taking turns (their listings of a lane
+// spread over its interval by rank, src/worker/poll_schedule.ts): 1.57 / 0.44 / 0.17, p50
+// 0.39 / 0.23 / 0.18 s, p95 1.25 / 0.48 / 0.47 s. At 20/s each listing finds several tasks,
+// the interval is pollIntervalMs as alone, and sharing saves nothing; the 0.14 before came
+// from two workers listing in the same millisecond, one of them finding nothing.
 // The bounds catch a return to listing lane by lane, to relisting an emptied lane at once,
-// or to every worker polling as if alone.
-const MAX_LISTS_PER_TASK: Record<number, number> = { 1: 2, 5: 0.5, 20: 0.17 };
+// to every worker polling as if alone, or to workers listing at random moments.
+const MAX_LISTS_PER_TASK: Record<number, number> = { 1: 2, 5: 0.5, 20: 0.19 };
+const MAX_P95_S: Record<number, number> = { 1: 1.5, 5: 0.6, 20: 0.6 };
 
 function show(label: string, rate: number, r: Awaited<ReturnType<typeof steady>>): void {
   console.log(
@@ -139,10 +144,13 @@ describe("polling under a steady arrival rate (simulated, 2 workers, defaults)",
         r.listsPerTask <= MAX_LISTS_PER_TASK[rate]!,
         `at most ${MAX_LISTS_PER_TASK[rate]} LIST per task (${r.listsPerTask.toFixed(2)})`,
       );
+      // At 20/s, listings find several tasks: as often as alone, not more.
+      const share = rate < 20 ? 0.85 : 1;
       assert.ok(
-        r.listsPerTask < alone.listsPerTask * 0.85,
+        r.listsPerTask <= alone.listsPerTask * share,
         `sharing lists less than each polling alone (${r.listsPerTask} vs ${alone.listsPerTask})`,
       );
+      assert.ok(r.p95 <= MAX_P95_S[rate]!, `pick-up p95 at most ${MAX_P95_S[rate]} s (${r.p95})`);
     });
   }
 });

@@ -127,7 +127,15 @@ export class LanePoller {
 
   #newSchedule(shards: readonly string[]): PollSchedule {
     const spread = (taskType: string) => this.#peers.sharing(taskType);
-    return new PollSchedule(shards, this.#taskTypes, this.#o, this.#queue.clock.now(), spread);
+    const rank = (taskType: string) => this.#peers.rank(taskType);
+    return new PollSchedule(
+      shards,
+      this.#taskTypes,
+      this.#o,
+      this.#queue.clock.now(),
+      spread,
+      rank,
+    );
   }
 
   /** Store time of the next poll event (a lane due, or a wake-up check). */

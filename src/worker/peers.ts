@@ -49,6 +49,8 @@ export class PeerView {
   /** Task types of the workers met, by heartbeat key (an invalid one: none), and when read. */
   readonly #typesOf = new Map<string, { types: readonly string[]; readAt: number }>();
   readonly #peers = new Map<string, number>();
+  /** By task type: the live peers whose heartbeat key sorts before this worker's. */
+  readonly #before = new Map<string, number>();
   #nextAt: number;
 
   /**
@@ -99,9 +101,12 @@ export class PeerView {
     const listed = new Set(page.objects.map((o) => o.key));
     for (const key of this.#typesOf.keys()) if (!listed.has(key)) this.#typesOf.delete(key);
     this.#peers.clear();
+    this.#before.clear();
     for (const o of live) {
       for (const t of this.#typesOf.get(o.key)?.types ?? []) {
-        if (this.#taskTypes.includes(t)) this.#peers.set(t, (this.#peers.get(t) ?? 0) + 1);
+        if (!this.#taskTypes.includes(t)) continue;
+        this.#peers.set(t, (this.#peers.get(t) ?? 0) + 1);
+        if (o.key < this.#ownKey) this.#before.set(t, (this.#before.get(t) ?? 0) + 1);
       }
     }
   }
@@ -109,5 +114,13 @@ export class PeerView {
   /** Live workers of `taskType`, this one included (1 until the first refresh). */
   sharing(taskType: string): number {
     return 1 + (this.#peers.get(taskType) ?? 0);
+  }
+
+  /**
+   * This worker's place among the live workers of `taskType` (0 .. `sharing` - 1, by worker
+   * id): the slot of the shared polling it takes (src/worker/poll_schedule.ts).
+   */
+  rank(taskType: string): number {
+    return this.#before.get(taskType) ?? 0;
   }
 }

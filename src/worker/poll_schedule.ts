@@ -10,7 +10,9 @@
  * - A lane's interval is `pollIntervalMs` times the live workers sharing its task type
  *   (`spread`, src/worker/peers.ts), divided by the tasks its last listing found, at most
  *   `maxPollIntervalMs`: while work is thin, the workers of a type together list it about
- *   every `pollIntervalMs`.
+ *   every `pollIntervalMs`. They take turns (`rank`): worker `r` of N lists at the times
+ *   k x interval + r x interval / N of the store's clock they share, so that their listings
+ *   are spread over the interval instead of falling at random moments (or together).
  * - An idle lane is not listed at all, except at the due time of the earliest future
  *   entry it saw (delayed tasks and retries), after a wake-up signal of its type, and
  *   every `safetyPollIntervalMs` in case a signal was lost.
@@ -81,12 +83,14 @@ export class PollSchedule {
   readonly lanes: Lane[];
   readonly #s: PollSettings;
   readonly #spread: (taskType: string) => number;
+  readonly #rank: (taskType: string) => number;
   #rotation = 0;
   #nextWakeCheckAt: number;
 
   /**
    * Create a schedule; every lane is due at `now` (a worker lists everything once at
-   * start). `spread` gives the live workers sharing a task type (1: this one alone).
+   * start). `spread` gives the live workers sharing a task type (1: this one alone), `rank`
+   * this worker's place among them (0 .. spread - 1).
    */
   constructor(
     shards: readonly string[],
@@ -94,9 +98,11 @@ export class PollSchedule {
     settings: PollSettings,
     now: number,
     spread: (taskType: string) => number = () => 1,
+    rank: (taskType: string) => number = () => 0,
   ) {
     this.#s = settings;
     this.#spread = spread;
+    this.#rank = rank;
     this.lanes = [];
     for (const taskType of taskTypes) {
       for (const shard of shards) {
@@ -140,7 +146,8 @@ export class PollSchedule {
     if (claimable > 0) {
       lane.emptyStreak = 0;
       lane.activeAt = now;
-      lane.nextListAt = drained ? now + this.interval(lane, claimable) : now;
+      const interval = this.interval(lane, claimable);
+      lane.nextListAt = drained ? this.#turn(lane, now + interval, interval) : now;
       if (drained && nextDueAt !== null) {
         lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
       }
@@ -152,8 +159,20 @@ export class PollSchedule {
     const interval = active
       ? Math.min(s.maxPollIntervalMs, this.interval(lane) * 2 ** (lane.emptyStreak - 1))
       : s.safetyPollIntervalMs;
-    lane.nextListAt = now + interval;
+    lane.nextListAt = active ? this.#turn(lane, now + interval, interval) : now + interval;
     if (nextDueAt !== null) lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
+  }
+
+  // Workers sharing a lane take turns at listing it. `at` (from `now` plus an interval of
+  // the lane) is moved to the nearest of this worker's turns: the times k x `interval` +
+  // `rank` x `interval` / N (N the workers sharing the lane, by the store's clock they all
+  // read), the earlier one of two as near: at least half an interval after `now`. Alone, `at`
+  // as it is.
+  #turn(lane: Lane, at: number, interval: number): number {
+    const n = this.#spread(lane.taskType);
+    if (n <= 1 || interval <= 0) return at;
+    const offset = (this.#rank(lane.taskType) % n) * interval / n;
+    return Math.ceil((at - interval / 2 - offset) / interval) * interval + offset;
   }
 
   /**
