@@ -117,8 +117,9 @@ export class PeerView {
   }
 
   /**
-   * This worker's place among the live workers of `taskType` (0 .. `sharing` - 1, by worker
-   * id): the slot of the shared polling it takes (src/worker/poll_schedule.ts).
+   * This worker's place among the live workers of `taskType` (0 .. `sharing` - 1, in the
+   * order of their heartbeat keys, which every worker sees alike): its turn in the shared
+   * polling (src/worker/poll_schedule.ts).
    */
   rank(taskType: string): number {
     return this.#before.get(taskType) ?? 0;
