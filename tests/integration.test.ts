@@ -13,7 +13,7 @@ import { RequestCounters } from "../src/s3/counters.ts";
 import type { ObjectStore } from "../src/store/types.ts";
 import type { Task } from "../src/task/task.ts";
 import { type BackendFactory, cephBackend, memoryBackend, motoBackend } from "./backends.ts";
-import { it, untilProgress } from "./helpers.ts";
+import { it, until, untilProgress } from "./helpers.ts";
 
 const TYPES = ["resize", "email", "report"] as const;
 
@@ -85,6 +85,17 @@ async function scenario(
       n,
       60_000,
       `${n} tasks to run`,
+    );
+    // Tasks submitted together share batch entries (src/protocol/ready_batches.ts): the
+    // workers, still running, delete each once one of them has seen all its tasks leave it.
+    await until(
+      async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        const ready = await b.store.list({ prefix: `${queue.keys.prefix}ready/` });
+        return ready.objects.length === 0;
+      },
+      60_000,
+      "the workers to delete the batch entries",
     );
     const secs = (Date.now() - t0) / 1000;
     const used = RequestCounters.diff(b.store.counters.snapshot(), c0);

@@ -140,6 +140,8 @@ describe("bulk cancellation", () => {
       Array.from({ length: 1100 }, (_, i) => ["bulk", { i }] as const),
     );
     await queue.cancelMany(old.map((t) => t.id));
+    // (Their batch entries go: the stale entries below are the ones this test is about.)
+    for (const o of (await store.list({ prefix: "ready/" })).objects) await store.delete(o.key);
     for (const t of old) {
       await store.put(queue.keys.ready("0", "bulk", clock.now() - 86_400_000, t.id), "");
     }
@@ -151,7 +153,8 @@ describe("bulk cancellation", () => {
     const r = await queue.cancelByType("bulk", { onProgress: (p) => void progress.push(p.done) });
     assert.equal(r.cancelled.length, 2000);
     assert.equal(r.skipped.length, 1100);
-    assert.ok(progress.length >= 4, `progress reported per page (${progress.length} reports)`);
+    // (The 2,000 pending tasks are 20 batch entries: the lane is two pages.)
+    assert.ok(progress.length >= 2, `progress reported per page (${progress.length} reports)`);
     assert.equal(progress[progress.length - 1], 3100);
     for (const t of pending.slice(0, 50)) {
       assert.equal((await queue.get(t.id))?.status, "cancelled");

@@ -91,6 +91,8 @@ function run(op: Operation, rec: TaskRecord, permanent: boolean): t.Transition {
       return t.moveLane(rec, NOW, rec.shard === "1" ? "2" : "1");
     case "markDeleting":
       return t.markDeleting(rec, NOW, { pending: true });
+    case "leaveBatch":
+      return t.leaveBatch({ ...rec, ready_batch: "01KBATCH0000000000000000AA" }, NOW);
   }
 }
 

@@ -196,7 +196,7 @@ export class Monitor {
       r.requests++;
       if (await q.tasks.replace(t.next, cur.etag) === null) return; // changed: next cycle
       r.expired++;
-      await q.tasks.deleteAllVersions(q.tasks.readyKey(cur.rec));
+      await q.tasks.dropReady(cur.rec);
     } else {
       r.staleEntries++;
     }

@@ -169,6 +169,13 @@ export class Sweeper {
     if (rec.status === "pending") {
       r.requests++;
       if (!(await tasks.hasEntry(tasks.readyKey(rec)))) {
+        if (rec.ready_batch !== undefined) {
+          // Its batch entry is gone (deleted from outside): its own entry, then the task.
+          const t = transitions.leaveBatch(rec, q.clock.now());
+          if (t.ok && await tasks.makePending(t.next, etag)) r.readyRepaired++;
+          r.requests += 2;
+          return false;
+        }
         await tasks.putReady(rec);
         await tasks.signals.touch(rec.task_type);
         r.readyRepaired++;

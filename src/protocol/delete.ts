@@ -98,7 +98,7 @@ export async function finishDeletion(
     throw new TypeError(`Task ${rec.id} is not marked for deletion`);
   }
   const tasks = ctx.tasks;
-  await tasks.deleteAllVersions(tasks.readyKey(rec));
+  await tasks.dropReady(rec);
   if (rec.expires_at !== null) await tasks.deleteAllVersions(tasks.expiryKey(rec));
   const payloads = await ctx.payloads.removeAll(rec.id);
   const versions = await removeTaskVersions(ctx, rec.id);

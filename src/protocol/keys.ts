@@ -33,6 +33,13 @@ export function parseTimeStamp(stamp: string): number {
   return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
 }
 
+// The stamp of a ready key: the due time, moved by the priority's worth and naming its level.
+function readyStamp(dueAt: number, priority: number): string {
+  return priority === 0
+    ? timeStamp(dueAt)
+    : `${timeStamp(sortTime(dueAt, checkPriority(priority)))}.p${priority}`;
+}
+
 /** A ready-index entry, parsed back from its key. */
 export interface ReadyEntry {
   /** The full key. */
@@ -47,9 +54,14 @@ export interface ReadyEntry {
   sortAt: number;
   /** The task's priority level (0 unless given at submit). */
   priority: number;
-  /** Task id. */
+  /** Task id (for a batch entry's candidate: one task its body names). */
   taskId: string;
+  /** The batch id, when the entry is a batch entry (`batch.{id}`: src/protocol/ready_batches.ts). */
+  batchId?: string;
 }
+
+/** A batch entry's last key segment: `batch.` then a ULID (never a task id). */
+const BATCH_SEGMENT_RE = /^batch\.([0-9A-HJKMNP-TV-Z]{26})$/;
 
 /**
  * What a deadline entry is for: a running task's lease end, a pending task's TTL, or a
@@ -142,10 +154,26 @@ export class Keys {
    */
   ready(shard: string, taskType: string, dueAt: number, taskId: string, priority = 0): string {
     shardOfTaskId(taskId);
-    const stamp = priority === 0
-      ? timeStamp(dueAt)
-      : `${timeStamp(sortTime(dueAt, checkPriority(priority)))}.p${priority}`;
-    return `${this.readyTypePrefix(shard, taskType)}${stamp}/${taskId}`;
+    return `${this.readyTypePrefix(shard, taskType)}${readyStamp(dueAt, priority)}/${taskId}`;
+  }
+
+  /**
+   * `ready/{shard}/{type}/{due}/batch.{batch id}`: one entry for tasks of one `submitMany`
+   * that share a lane, due time and priority, named in its body (src/protocol/ready_batches.ts).
+   */
+  readyBatch(
+    shard: string,
+    taskType: string,
+    dueAt: number,
+    batchId: string,
+    priority = 0,
+  ): string {
+    if (!BATCH_SEGMENT_RE.test(`batch.${batchId}`)) {
+      throw new TypeError(`Invalid batch id ${JSON.stringify(batchId)}`);
+    }
+    return `${this.readyTypePrefix(shard, taskType)}${
+      readyStamp(dueAt, priority)
+    }/batch.${batchId}`;
   }
 
   /** Prefix of the ready entries of one type in one shard (listed oldest first). */
@@ -163,23 +191,37 @@ export class Keys {
     return `${this.prefix}ready/${validateShard(shard)}/`;
   }
 
-  /** Parse a ready key; `null` when it is not one of ours. */
+  /** Parse a task's ready key; `null` when it is not one of ours (or is a batch entry). */
   parseReady(key: string): ReadyEntry | null {
+    const parts = this.#readyParts(key);
+    if (parts === null || !TASK_ID_RE.test(parts.last)) return null;
+    const { last, ...entry } = parts;
+    return { ...entry, taskId: last };
+  }
+
+  /**
+   * Parse a batch entry's key ({@link readyBatch}); `null` for anything else. Its `taskId`
+   * is empty: the body names the tasks.
+   */
+  parseReadyBatch(key: string): ReadyEntry | null {
+    const parts = this.#readyParts(key);
+    const m = parts === null ? null : BATCH_SEGMENT_RE.exec(parts.last);
+    if (parts === null || m === null) return null;
+    const { last: _, ...entry } = parts;
+    return { ...entry, taskId: "", batchId: m[1]! };
+  }
+
+  #readyParts(key: string): (Omit<ReadyEntry, "taskId"> & { last: string }) | null {
     const rest = key.startsWith(`${this.prefix}ready/`)
       ? key.slice(this.prefix.length + 6).split("/")
       : [];
     if (rest.length !== 4) return null;
-    const [shard, taskType, sortStamp, taskId] = rest as [string, string, string, string];
+    const [shard, taskType, sortStamp, last] = rest as [string, string, string, string];
     const level = /^(.*)\.p(-?[1-9])$/.exec(sortStamp);
     const sortAt = parseTimeStamp(level ? level[1]! : sortStamp);
     const priority = level ? Number(level[2]) : 0;
-    if (
-      Number.isNaN(sortAt) || !SHARD_RE.test(shard) || !NAME_RE.test(taskType) ||
-      !TASK_ID_RE.test(taskId)
-    ) {
-      return null;
-    }
-    return { key, shard, taskType, dueAt: dueTime(sortAt, priority), sortAt, priority, taskId };
+    if (Number.isNaN(sortAt) || !SHARD_RE.test(shard) || !NAME_RE.test(taskType)) return null;
+    return { key, shard, taskType, dueAt: dueTime(sortAt, priority), sortAt, priority, last };
   }
 
   /**

@@ -10,6 +10,7 @@
 import { SchemaError } from "../base/errors.ts";
 import { versionPages } from "../store/paging.ts";
 import * as transitions from "../task/transitions.ts";
+import { readBatchEntry } from "./ready_batches.ts";
 import type { QueueContext } from "./context.ts";
 import type { EntryRef } from "./tasks.ts";
 import { readGroup } from "./lease_groups.ts";
@@ -61,9 +62,17 @@ export async function drainLane(
           continue;
         }
         const deadline = queue.keys.parseDeadline(v.key);
+        if (queue.keys.parseReadyBatch(v.key) !== null) {
+          // A batch entry: each task it names moves to an entry of its own in its new lane.
+          r.entries++;
+          const read = (key: string) => readBatchEntry(queue, key);
+          if (await drainNamed(queue, ref, r, onInvalid, read)) await queue.tasks.deleteEntry(ref);
+          continue;
+        }
         if (deadline?.kind === "group") {
           r.entries++;
-          if (await drainGroup(queue, ref, r, onInvalid)) await queue.tasks.deleteEntry(ref);
+          const read = async (key: string) => (await readGroup(queue, key))?.rec.task_ids ?? null;
+          if (await drainNamed(queue, ref, r, onInvalid, read)) await queue.tasks.deleteEntry(ref);
           continue;
         }
         const taskId = queue.keys.parseReady(v.key)?.taskId ?? deadline?.taskId;
@@ -91,16 +100,18 @@ export async function drainLane(
   return r;
 }
 
-// Move the tasks a lease group in a retired lane names; true when none is left under it.
-async function drainGroup(
+// Move the tasks an entry in a retired lane names (a lease group's, or a batch entry's: `read`
+// gives the ids from its body); true when none is left under it.
+async function drainNamed(
   queue: QueueContext,
   ref: EntryRef,
   r: DrainResult,
   onInvalid: (error: SchemaError) => void,
+  read: (key: string) => Promise<readonly string[] | null>,
 ): Promise<boolean> {
-  let group;
+  let ids;
   try {
-    group = await readGroup(queue, ref.key);
+    ids = await read(ref.key);
   } catch (e) {
     if (!(e instanceof SchemaError)) throw e;
     onInvalid(e);
@@ -108,7 +119,7 @@ async function drainGroup(
     return false;
   }
   let done = true;
-  for (const taskId of group?.rec.task_ids ?? []) {
+  for (const taskId of ids ?? []) {
     const outcome = await moveTask(queue, taskId, onInvalid);
     if (outcome === "moved-running") r.movedRunning++;
     if (outcome === "moved-pending") r.movedPending++;
@@ -168,7 +179,7 @@ export async function moveTask(
       continue;
     }
     if (rec.status === "pending") {
-      await tasks.deleteAllVersions(tasks.readyKey(rec));
+      await tasks.dropReady(rec);
       if (rec.expires_at !== null) await tasks.deleteAllVersions(tasks.expiryKey(rec));
       await tasks.signals.touch(rec.task_type);
       return "moved-pending";
@@ -178,7 +189,7 @@ export async function moveTask(
     if (rec.lease_expires_at !== null && rec.lease_group === undefined) {
       await tasks.deleteAllVersions(tasks.leaseKey(rec));
     }
-    if (rec.lease_index === "ready") await tasks.deleteAllVersions(tasks.readyKey(rec));
+    if (rec.lease_index === "ready") await tasks.dropReady(rec);
     return "moved-running";
   }
   throw new Error(`Task ${taskId} kept changing while it was moved; run the reshard again`);

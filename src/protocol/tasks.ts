@@ -235,20 +235,33 @@ export class TaskStore {
     return writeOrRead(this.store, this.keys.task(rec.id), rec, cond, read);
   }
 
-  /** Write a ready entry (claimable from `available_at`). */
+  /** Write a ready entry (claimable from `available_at`). Not for a task under a batch entry. */
   putReady(rec: TaskRecord): Promise<EntryRef> {
+    if (rec.ready_batch !== undefined) {
+      throw new TypeError(`Task ${rec.id} is indexed by batch entry ${rec.ready_batch}`);
+    }
     return this.#putEntry(this.readyKey(rec));
   }
 
-  /** The ready key a pending record should have. */
+  /**
+   * The ready key a pending record should have: its own, or its batch entry's
+   * (src/protocol/ready_batches.ts).
+   */
   readyKey(rec: TaskRecord): string {
-    return this.keys.ready(
-      rec.shard,
-      rec.task_type,
-      Date.parse(rec.available_at),
-      rec.id,
-      rec.priority ?? 0,
-    );
+    const due = Date.parse(rec.available_at);
+    const priority = rec.priority ?? 0;
+    if (rec.ready_batch !== undefined) {
+      return this.keys.readyBatch(rec.shard, rec.task_type, due, rec.ready_batch, priority);
+    }
+    return this.keys.ready(rec.shard, rec.task_type, due, rec.id, priority);
+  }
+
+  /**
+   * Delete every version of the ready entry of `rec`, a task that no longer needs it. Not a
+   * batch entry: it indexes other tasks too, and goes once its worker has seen them all leave.
+   */
+  async dropReady(rec: TaskRecord): Promise<void> {
+    if (rec.ready_batch === undefined) await this.deleteAllVersions(this.readyKey(rec));
   }
 
   /** Write the expiry entry of a record with `expires_at` (written at submit, before the task). */
@@ -291,9 +304,10 @@ export class TaskStore {
    * Delete an index entry. With a version id the delete removes exactly the version that
    * was judged stale: it leaves no delete marker (invariant 10) and can never remove a
    * newer write of the same key. Failures are ignored: a stale entry is harmless, and the
-   * next poll or monitor cycle removes it.
+   * next poll or monitor cycle removes it. `notBatch`: leave a batch entry alone.
    */
-  async deleteEntry(entry: EntryRef): Promise<void> {
+  async deleteEntry(entry: EntryRef, notBatch = false): Promise<void> {
+    if (notBatch && this.keys.parseReadyBatch(entry.key) !== null) return;
     // (Deleting by key alone in a versioned bucket would leave a delete marker.)
     const versionId = entry.versionId && entry.versionId !== "null" ? entry.versionId : undefined;
     await this.store.delete(entry.key, { versionId }).catch(() => undefined);

@@ -7,6 +7,8 @@
  */
 
 import { type CancelResult, cancelTask, retryTask } from "./state_changes.ts";
+import { type IndexedTask, indexedTasks } from "../protocol/ready_batches.ts";
+import type { ObjectInfo } from "../store/types.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { validateName } from "../task/names.ts";
 import { mapLimit } from "../base/concurrency.ts";
@@ -108,19 +110,15 @@ export async function cancelByType(
       const page = await q.tasks.indexPage(q.keys.readyTypePrefix(shard, taskType), after);
       if (page.objects.length === 0) break;
       after = page.objects[page.objects.length - 1]!.key;
-      const ids = [
-        ...new Set(
-          page.objects.map((obj) => q.keys.parseReady(obj.key)?.taskId).filter((
-            id,
-          ): id is string => id !== undefined),
-        ),
-      ];
+      const indexed = await indexedTasks(q, page.objects.map((obj) => obj.key));
+      const ids = [...new Set(indexed.map((t) => t.taskId))];
       const results = await mapLimit(
         ids,
         concurrency,
         (id) => cancelTask(q, id, { reason: o.reason }),
       );
       for (const r of results) collect(out, r);
+      await dropBatchEntries(q, page.objects, indexed, results);
       progress(out, o);
       if (!page.isTruncated) break;
     }
@@ -234,4 +232,24 @@ export async function retryFailed(
   // Oldest first, the order they failed in (roughly): the page is newest first.
   const ids = page.entries.map((e) => e.id).reverse();
   return await retryMany(q, ids, o);
+}
+
+// A batch entry whose tasks have all left it (cancelled here, running, finished or gone) is
+// deleted: no worker may be listing the lane to find that out.
+async function dropBatchEntries(
+  q: QueueContext,
+  listed: readonly ObjectInfo[],
+  indexed: readonly IndexedTask[],
+  results: readonly CancelResult[],
+): Promise<void> {
+  const stays = new Set(
+    results.filter((r) => r.outcome === "skipped" && r.status === "pending").map((r) => r.taskId),
+  );
+  for (const o of listed) {
+    if (q.keys.parseReadyBatch(o.key) === null) continue;
+    const named = indexed.filter((t) => t.entryKey === o.key);
+    if (named.length > 0 && named.every((t) => !stays.has(t.taskId))) {
+      await q.tasks.deleteAllVersions(o.key);
+    }
+  }
 }

@@ -17,6 +17,7 @@ import { mapLimit } from "../base/concurrency.ts";
 import type { TaskStatus } from "../task/task.ts";
 import type { ObjectInfo } from "../store/types.ts";
 import { leasedTaskIds } from "../protocol/lease_groups.ts";
+import { BatchBodies, isReadyKey } from "../protocol/ready_batches.ts";
 import {
   CENSUS_STATES,
   type CensusCount,
@@ -88,6 +89,7 @@ export class TaskCensus {
   readonly #concurrency: number;
   #known = new Map<string, Known>();
   #groups = new Map<string, string[]>(); // lease group entry key -> the ids it names
+  readonly #batches = new BatchBodies(); // batch entry key -> the ids it names
   #counts: CensusCount[] = [];
   #oldestReady: Date | null = null;
   #sorted: CensusEntry[] | null = null;
@@ -224,7 +226,7 @@ export class TaskCensus {
   ): Promise<{ objects: number; read: number; unread: number; lists: number }> {
     const q = this.#queue;
     const [ready, deadlines] = await Promise.all([
-      this.#listAll(q.keys.readyRoot(), (o) => q.keys.parseReady(o.key) !== null),
+      this.#listAll(q.keys.readyRoot(), (o) => isReadyKey(q, o.key)),
       this.#listAll(q.keys.deadlinesRoot(), (o) => q.keys.parseDeadline(o.key) !== null),
     ]);
     // What the indexes say each active task is; the task object decides when they disagree.
@@ -233,9 +235,24 @@ export class TaskCensus {
     // "ready"`): a task known running since that claim (the same available_at) agrees.
     const readyDue = new Map<string, number>();
     for (const o of ready.objects) {
-      const e = q.keys.parseReady(o.key)!;
+      const e = q.keys.parseReady(o.key);
+      if (e === null) continue;
       says.set(q.keys.task(e.taskId), "pending");
       readyDue.set(q.keys.task(e.taskId), e.dueAt);
+    }
+    // A batch entry names tasks of one submitMany (its body is read once). A named task seen
+    // to have left it (finished, running, or under an entry of its own) never comes back to
+    // it: the entry says nothing more of that task.
+    const batchKeys = ready.objects.map((o) => o.key).filter((k) => q.keys.parseReadyBatch(k));
+    for (const [key, ids] of await this.#batches.read(q, batchKeys)) {
+      const dueAt = q.keys.parseReadyBatch(key)!.dueAt;
+      for (const id of ids) {
+        const taskKey = q.keys.task(id);
+        const known = this.#known.get(taskKey)?.entry;
+        if (known !== undefined && known !== null && known.status !== "pending") continue;
+        if (!says.has(taskKey)) says.set(taskKey, "pending");
+        readyDue.set(taskKey, dueAt);
+      }
     }
     const groups = new Map<string, string[]>();
     for (const o of deadlines.objects) {

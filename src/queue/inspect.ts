@@ -5,6 +5,7 @@
  * @module
  */
 
+import { indexedTasks, isReadyKey } from "../protocol/ready_batches.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { SchemaError } from "../base/errors.ts";
 import { listHeartbeats } from "../protocol/heartbeats.ts";
@@ -84,9 +85,8 @@ export async function listReady(
     : q.keys.readyShardPrefix(shard);
   const ids: string[] = [];
   for await (const page of q.tasks.indexPages(prefix)) {
-    for (const obj of page.objects) {
-      const e = q.keys.parseReady(obj.key);
-      if (e && e.dueAt <= now && ids.length < limit) ids.push(e.taskId);
+    for (const t of await indexedTasks(q, page.objects.map((o) => o.key))) {
+      if (t.dueAt <= now && ids.length < limit) ids.push(t.taskId);
     }
     if (ids.length >= limit) break;
   }
@@ -174,6 +174,7 @@ async function runningFromIndex(
   readyIndex: readonly ObjectInfo[],
 ): Promise<number> {
   const running = new Set<string>();
+  // (A task under a batch entry runs under a lease group: the group's body names it.)
   const ready = new Set(readyIndex.map((o) => q.keys.parseReady(o.key)?.taskId));
   await mapLimit(deadlines, 8, async (o) => {
     for (const id of await leasedTaskIds(q, o.key)) if (!ready.has(id)) running.add(id);
@@ -201,9 +202,11 @@ export async function stats(q: QueueContext): Promise<QueueStats> {
       listAllObjects(q.store, q.keys.deadlinePrefix(shard)),
       listAllObjects(q.store, q.keys.tasksPrefix(shard)),
     ]);
-    const all = countValid(q, readyIndex, (k) => q.keys.parseReady(k) !== null);
-    const ready = readyIndex.filter((o) => (q.keys.parseReady(o.key)?.dueAt ?? Infinity) <= readyBy)
-      .length;
+    countValid(q, readyIndex, (k) => isReadyKey(q, k));
+    // A batch entry counts the tasks its body names (one GET each), until it is deleted.
+    const indexed = await indexedTasks(q, readyIndex.map((o) => o.key));
+    const all = indexed.length;
+    const ready = indexed.filter((t) => t.dueAt <= readyBy).length;
     countValid(q, deadlines, (k) => q.keys.parseDeadline(k) !== null);
     const running = await runningFromIndex(q, deadlines, readyIndex);
     const tasks = countValid(q, taskObjects, (k) => isTaskKey(q, shard, k));

@@ -43,7 +43,7 @@ export async function cancelTask(
     if (w === null) continue; // changed under us: re-read and decide again
     if (w.rec.status === "cancelled") {
       // The entry's version id is unknown here: delete each of its versions by id.
-      await tasks.deleteAllVersions(tasks.readyKey(v.rec));
+      await tasks.dropReady(v.rec);
       return { taskId, outcome: "cancelled", status: "cancelled" };
     }
     return { taskId, outcome: "requested", status: w.rec.status };

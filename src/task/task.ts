@@ -107,6 +107,13 @@ export interface TaskRecord {
    * Absent: by its own lease entry or its lease group's (docs/format.md, "Leases").
    */
   lease_index?: "ready";
+  /**
+   * The batch entry this task was submitted under (`submitMany`: one ready entry for the
+   * tasks of a call that share a lane, due time and priority; src/protocol/ready_batches.ts).
+   * While set, `readyKey` gives that entry. Kept while the task stays pending where it was
+   * submitted or runs under that entry (`lease_index: "ready"`); any other write drops it.
+   */
+  ready_batch?: string;
 }
 
 /** Schema of {@link AttemptError}. */
@@ -164,6 +171,7 @@ export const TaskRecordSchema: z.ZodType<TaskRecord> = z.object({
   deleting_at: isoDate.optional(),
   lease_group: z.string().regex(/^\d{8}T\d{6}\.\d{3}Z\/g[A-Za-z0-9_-]{16}$/).optional(),
   lease_index: z.literal("ready").optional(),
+  ready_batch: z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/).optional(),
 }).refine(
   // Version 2 exists for references: a record says 2 exactly when it carries one.
   (r) => (r.schema_version === TASK_SCHEMA_VERSION_REFS) === hasPayloadRef(r),

@@ -108,6 +108,11 @@ export const TRANSITIONS = {
     refuse: (s) => `only pending and running tasks have index entries (task is ${s})`,
     by: "a reshard moves the task's index entry to another lane; nothing else changes",
   },
+  leaveBatch: {
+    from: { pending: ["pending"] },
+    refuse: (s) => `only a pending task waits under a batch entry (task is ${s})`,
+    by: "the sweep gives a task whose batch entry is missing its own ready entry",
+  },
   markDeleting: {
     from: {
       pending: ["cancelled"],

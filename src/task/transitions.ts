@@ -12,18 +12,15 @@
  * @module
  */
 
-import { nonce } from "../base/ids.ts";
 import { backoffDelayMs } from "./retry_policy.ts";
-import { checkTransition, type Operation, refusal } from "./transition_table.ts";
-import type { AttemptError, TaskRecord, TaskStatus } from "./task.ts";
+import { type Operation, refusal } from "./transition_table.ts";
+import type { AttemptError, TaskRecord } from "./task.ts";
+import { iso, no, type Transition, write } from "./transition_write.ts";
 
 /** Errors kept per task (most recent). */
 export const MAX_ERRORS_KEPT = 20;
 
-/** A transition's outcome: the next record, or why it does not apply. */
-export type Transition =
-  | { ok: true; next: TaskRecord }
-  | { ok: false; reason: string; status: TaskStatus };
+export type { Transition } from "./transition_write.ts";
 
 /** The identity of one attempt: only its worker may record its outcome. */
 export interface AttemptRef {
@@ -31,36 +28,6 @@ export interface AttemptRef {
   workerId: string;
   /** Attempt number it claimed. */
   attempt: number;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function no(rec: TaskRecord, reason: string): Transition {
-  return { ok: false, reason, status: rec.status };
-}
-
-function write(
-  op: Operation,
-  rec: TaskRecord,
-  now: number,
-  changes: Partial<TaskRecord>,
-): Transition {
-  checkTransition(op, rec.status, changes.status ?? rec.status);
-  // A task marked for deletion is gone for every writer: nothing may claim, retry or archive it.
-  if (rec.deleting_at !== undefined) return no(rec, "task is being deleted");
-  const next: TaskRecord = {
-    ...rec,
-    ...changes,
-    updated_at: iso(now),
-    revision: rec.revision + 1,
-    write_id: nonce(),
-  };
-  // A lease group (or the ready entry, `lease_index`) indexes one lease in one lane: a claim
-  // says so; any other change of the lease (its end, an extension) or lane (a move) leaves it.
-  const leaseMoves = "lease_expires_at" in changes || "shard" in changes;
-  if (leaseMoves && !("lease_group" in changes)) delete next.lease_group;
-  if (leaseMoves && !("lease_index" in changes)) delete next.lease_index;
-  return { ok: true, next };
 }
 
 function mine(op: Operation, rec: TaskRecord, ref: AttemptRef): string | null {
@@ -372,6 +339,19 @@ export function moveLane(rec: TaskRecord, now: number, shard: string): Transitio
   if (refused !== null) return no(rec, refused);
   if (rec.shard === shard) return no(rec, `task is already in shard ${shard}`);
   return write("moveLane", rec, now, { shard }); // (the lease, if any, leaves its group)
+}
+
+/**
+ * pending → pending without `ready_batch`: the task's batch entry is missing (the sweep),
+ * so it gets its own ready entry (written first).
+ */
+export function leaveBatch(rec: TaskRecord, now: number): Transition {
+  const refused = refusal("leaveBatch", rec.status);
+  if (refused !== null) return no(rec, refused);
+  if (rec.ready_batch === undefined) return no(rec, "task is not under a batch entry");
+  const t = write("leaveBatch", rec, now, {});
+  if (t.ok) delete t.next.ready_batch;
+  return t;
 }
 
 /**

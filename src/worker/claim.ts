@@ -29,6 +29,23 @@ export interface Candidate {
   versionId: string;
   /** When the entry was written. */
   writtenAt: number;
+  /**
+   * Set when the entry is a batch entry (src/worker/batch_entries.ts) and `entry.taskId` one
+   * of the tasks it names: the entry is never deleted for one task; the task is said to
+   * have left it instead.
+   */
+  batch?: BatchHandle;
+}
+
+/** What a batch candidate's claim tells its batch. */
+export interface BatchHandle {
+  /** The task named `taskId` has left the entry for good. */
+  left(taskId: string): Promise<void>;
+  /**
+   * Where the batch goes among a listing's candidates, in [0, 1): the same for this worker
+   * at every listing, different from worker to worker.
+   */
+  readonly order: number;
 }
 
 /** Outcome of trying to claim one candidate. */
@@ -124,29 +141,27 @@ export async function claimCandidate(
   const now = queue.clock.now();
   if (current === null) {
     // The producer writes the entry before the task: a young entry may be mid-submit.
-    if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await queue.tasks.deleteEntry(ref);
+    if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await dropEntry(queue, c, ref);
     return { kind: "skipped", reason: "task not found" };
   }
   const rec = current.rec;
   if (rec.task_type !== c.entry.taskType) {
-    await queue.tasks.deleteEntry(ref);
+    await dropEntry(queue, c, ref);
     return { kind: "skipped", reason: "entry type does not match the task" };
   }
-  if (leasedByEntry(queue, rec, c.entry.key)) return await leasedTask(queue, current, ref);
+  if (leasedByEntry(queue, rec, c.entry.key)) return await leasedTask(queue, current, c, ref);
   if (rec.status !== "pending") {
-    await queue.tasks.deleteEntry(ref);
+    await dropEntry(queue, c, ref);
     return { kind: "skipped", reason: `task is ${rec.status}` };
   }
   if (queue.tasks.readyKey(rec) !== c.entry.key) {
     // A newer entry exists for the task's current available_at (written before the change).
-    await queue.tasks.deleteEntry(ref);
+    await dropEntry(queue, c, ref);
     return { kind: "skipped", reason: "entry is stale" };
   }
   if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
     const t = transitions.expire(rec, now);
-    if (t.ok && await queue.tasks.replace(t.next, current.etag)) {
-      await queue.tasks.deleteEntry(ref);
-    }
+    if (t.ok && await queue.tasks.replace(t.next, current.etag)) await dropEntry(queue, c, ref);
     return { kind: "skipped", reason: "task expired" };
   }
   // A delayed task must not start early by the store's clock: allow for its uncertainty.
@@ -193,7 +208,7 @@ export async function claimCandidate(
     await permit?.release();
     return { kind: "skipped", reason: "lost the race" };
   }
-  if (!inReady) await queue.tasks.deleteEntry(ref);
+  if (!inReady) await dropEntry(queue, c, ref);
   return { kind: "claimed", claimed, lease, permit, grouped };
 }
 
@@ -208,7 +223,12 @@ export function leasedByEntry(queue: QueueContext, rec: TaskRecord, key: string)
 // expired lease entry (src/monitor/monitor.ts), deciding with the store's time minus its
 // uncertainty. A recovered task no longer needs the entry (a retry has its own, written
 // first); one that changed meanwhile is left to the next listing.
-async function leasedTask(queue: QueueContext, v: Versioned, ref: EntryRef): Promise<ClaimResult> {
+async function leasedTask(
+  queue: QueueContext,
+  v: Versioned,
+  c: Candidate,
+  ref: EntryRef,
+): Promise<ClaimResult> {
   const now = queue.clock.now() - queue.store.clockUncertaintyMs();
   const leaseEnd = Date.parse(v.rec.lease_expires_at ?? "");
   if (!(leaseEnd <= now)) {
@@ -221,7 +241,13 @@ async function leasedTask(queue: QueueContext, v: Versioned, ref: EntryRef): Pro
     ? await queue.tasks.makePending(t.next, v.etag)
     : await queue.tasks.replace(t.next, v.etag);
   if (w !== null && !(w.rec.status === "pending" && queue.tasks.readyKey(w.rec) === ref.key)) {
-    await queue.tasks.deleteEntry(ref);
+    await dropEntry(queue, c, ref);
   }
   return { kind: "skipped", reason: w === null ? "task changed" : "lease ended: recovered" };
+}
+
+// The candidate's task no longer needs its entry: delete a task's own entry (by version
+// id); a batch entry only learns that the task has left it.
+function dropEntry(queue: QueueContext, c: Candidate, ref: EntryRef): Promise<void> {
+  return c.batch ? c.batch.left(c.entry.taskId) : queue.tasks.deleteEntry(ref);
 }

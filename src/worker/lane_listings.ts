@@ -8,6 +8,8 @@
 
 import { mapLimit } from "../base/concurrency.ts";
 import type { QueueContext } from "../protocol/context.ts";
+import type { ReadyEntry } from "../protocol/keys.ts";
+import type { BatchEntries } from "./batch_entries.ts";
 import type { Candidate } from "./claim.ts";
 import {
   combinedPrefix,
@@ -15,7 +17,7 @@ import {
   ListingMode,
   listLane,
   listLanes,
-  shuffleLevels,
+  orderLevels,
 } from "./listing.ts";
 import type { Lane, PollSchedule } from "./poll_schedule.ts";
 
@@ -39,6 +41,14 @@ export interface Buffered {
   until: number;
   /** The listing held the whole lane. */
   complete: boolean;
+}
+
+/**
+ * What a worker skips or remembers a candidate by: its entry's key, and for a task named by
+ * a batch entry that key and the task's id.
+ */
+export function candidateKey(entry: Pick<ReadyEntry, "key" | "taskId" | "batchId">): string {
+  return entry.batchId === undefined ? entry.key : `${entry.key}#${entry.taskId}`;
 }
 
 /** The key of a lane in maps: `{shard}/{type}`. */
@@ -79,14 +89,20 @@ export class LaneListings {
   /** Entries whose attempt here ended, and when: a LIST begun before may still show them. */
   readonly #ended = new Map<string, number>();
   readonly #buffers = new Map<string, Buffered>();
+  readonly #batches: BatchEntries;
 
-  /** Listings for a worker of `queue`; `emit` reports a failed LIST. */
+  /**
+   * Listings for a worker of `queue`; `emit` reports a failed LIST; `batches` expands the
+   * batch entries listed.
+   */
   constructor(
     queue: QueueContext,
     settings: ListingSettings,
     emit: (error: Error, context: string) => void,
+    batches: BatchEntries,
   ) {
     this.#queue = queue;
+    this.#batches = batches;
     this.#o = settings;
     this.#emit = emit;
     this.#mode = new ListingMode(settings.idleAfterMs);
@@ -230,8 +246,9 @@ export class LaneListings {
   // A lane's listing: its junk deleted, its candidates buffered (those left out excepted).
   async #keep(lane: Lane, listing: LaneListing, now: number): Promise<void> {
     await this.#deleteJunk(listing);
-    const candidates = shuffleLevels(
-      listing.candidates.filter((c) => !this.#leftOut(c, now) && !this.#endedSince(c, now)),
+    const listed = await this.#batches.expand(listing.candidates, now);
+    const candidates = orderLevels(
+      listed.filter((c) => !this.#leftOut(c, now) && !this.#endedSince(c, now)),
     );
     this.#buffers.set(laneKeyOf(lane), {
       candidates,
@@ -249,12 +266,12 @@ export class LaneListings {
 
   // A task found invalid, or an entry indexing a running task's lease (skipped until it ends).
   #leftOut(c: Candidate, now: number): boolean {
-    return this.#isBad(c.entry.taskId, now) || (this.#skips.get(c.entry.key) ?? 0) > now;
+    return this.#isBad(c.entry.taskId, now) || (this.#skips.get(candidateKey(c.entry)) ?? 0) > now;
   }
 
   // The entry's attempt here ended at or after `listedAt`: the listing may predate its delete.
   #endedSince(c: Candidate, listedAt: number): boolean {
-    return (this.#ended.get(c.entry.key) ?? -Infinity) >= listedAt;
+    return (this.#ended.get(candidateKey(c.entry)) ?? -Infinity) >= listedAt;
   }
 
   #isBad(taskId: string, now: number): boolean {

@@ -11,8 +11,9 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { SignalWatcher } from "../protocol/signals.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
-import { claimCandidate, type ClaimGate, type Permit } from "./claim.ts";
-import { laneKeyOf, LaneListings } from "./lane_listings.ts";
+import { type Candidate, claimCandidate, type ClaimGate, type Permit } from "./claim.ts";
+import { BatchEntries } from "./batch_entries.ts";
+import { candidateKey, laneKeyOf, LaneListings } from "./lane_listings.ts";
 import { Limiter } from "./limiter.ts";
 import { GroupLeases } from "./group_leases.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
@@ -61,6 +62,8 @@ export class LanePoller {
   readonly #peers: PeerView;
   /** What the listings found, lane by lane (src/worker/lane_listings.ts). */
   readonly #listings: LaneListings;
+  /** The batch entries listed (src/worker/batch_entries.ts). */
+  readonly #batches: BatchEntries;
   #schedule: PollSchedule;
   /** Lanes waiting because their type's limits are reached (src/worker/limiter.ts). */
   readonly #heldBack = new Map<string, Lane>();
@@ -93,23 +96,38 @@ export class LanePoller {
       freshMs: options.heartbeatIntervalMs * 2.5,
     }, queue.clock.now());
     this.#schedule = this.#newSchedule(shards);
-    this.#listings = new LaneListings(queue, options, (e, context) => host.emit(e, context));
+    this.#batches = new BatchEntries(queue, (e, context) => host.error(e, context));
+    this.#listings = new LaneListings(
+      queue,
+      options,
+      (e, context) => host.emit(e, context),
+      this.#batches,
+    );
   }
 
   /**
    * An attempt no longer needs the entry covering its lease (its own, or its lease
-   * group's: src/worker/group_leases.ts).
+   * group's: src/worker/group_leases.ts, or the batch entry it was claimed under).
    */
   releaseLease(lease: EntryRef, taskId: string): Promise<void> {
+    // A batch entry is never deleted for one task: the task has left it.
+    if (this.#queue.keys.parseReadyBatch(lease.key) !== null) {
+      return this.#batches.left(lease.key, taskId);
+    }
     return this.#groups.release(lease, taskId);
   }
 
   /**
-   * An attempt claimed from this poller has ended: the ready entry it was claimed under is
-   * no longer left out of the candidates (the task may be pending under the same key).
+   * An attempt (of `taskId`) claimed from this poller has ended: the ready entry it was
+   * claimed under is no longer left out of the candidates (the task may be pending under the
+   * same key).
    */
-  attemptEnded(lease: EntryRef): void {
-    this.#listings.unskip(lease.key, this.#queue.clock.now());
+  attemptEnded(lease: EntryRef, taskId: string): void {
+    const batchId = this.#queue.keys.parseReadyBatch(lease.key)?.batchId;
+    this.#listings.unskip(
+      candidateKey({ key: lease.key, taskId, batchId }),
+      this.#queue.clock.now(),
+    );
   }
 
   /** Claim nothing more under the lease groups open (the worker stops). */
@@ -224,16 +242,19 @@ export class LanePoller {
         const batch = candidates.splice(0, Math.min(this.#host.free(), room));
         room -= batch.length;
         // Leases indexed by the ready entries (no write), or one lease group's entry for the
-        // claims from this listing (none for a lone task).
-        const inReady = this.#o.leaseEntryAfterMs > 0;
-        const group = inReady ? null : await this.#groups.cover(
+        // claims from this listing (none for a lone task), always for a batch entry's tasks.
+        const readyIndex = this.#o.leaseEntryAfterMs > 0;
+        const inGroup = (c: Candidate) => !readyIndex || c.batch !== undefined;
+        const grouping = batch.filter(inGroup);
+        const group = grouping.length === 0 ? null : await this.#groups.cover(
           lane.shard,
           lane.taskType,
-          batch.map((c) => c.entry.taskId),
-          candidates.map((c) => c.entry.taskId),
+          grouping.map((c) => c.entry.taskId),
+          candidates.filter(inGroup).map((c) => c.entry.taskId),
           this.#o.candidateTtlMs,
         );
         await Promise.all(batch.map(async (c) => {
+          const inReady = !inGroup(c);
           const r = await claimCandidate(
             q,
             c,
@@ -243,7 +264,7 @@ export class LanePoller {
             limited.gate,
             inReady
               ? "ready"
-              : group
+              : group && inGroup(c)
               ? { entry: (leaseMs) => this.#groups.entry(group, leaseMs) }
               : undefined,
           )
@@ -253,7 +274,7 @@ export class LanePoller {
                 return null;
               },
             );
-          if (group) {
+          if (group && inGroup(c)) {
             const claimed = r?.kind === "claimed" && r.grouped;
             const outcome = claimed ? "claimed" : r === null ? "unknown" : "not claimed";
             await this.#groups.settled(group, c.entry.taskId, outcome);
@@ -263,7 +284,7 @@ export class LanePoller {
             claimedHere++;
             // Its entry stays in the lane while it runs: not a candidate for this worker.
             const leaseEnd = Date.parse(r.claimed.rec.lease_expires_at ?? "");
-            if (inReady) this.#listings.skipEntry(c.entry.key, leaseEnd + 1, now);
+            if (inReady) this.#listings.skipEntry(candidateKey(c.entry), leaseEnd + 1, now);
             this.#host.start(r.claimed, r.lease, r.permit);
           } else if (r.kind === "limited") {
             candidates.unshift(c); // not claimed: still a candidate
@@ -276,9 +297,11 @@ export class LanePoller {
             result.skipped++;
             // A task running under its ready entry: skipped until its lease ends (then
             // recovered if still running). Taken, when claimed since this listing.
-            if (r.notBefore === undefined || (r.claimedAt ?? 0) >= buffered.listedAt) taken++;
+            // (Not a batch's task: its batch is known to be worked; a LIST would show it again.)
+            const gone = r.notBefore === undefined || (r.claimedAt ?? 0) >= buffered.listedAt;
+            if (gone && c.batch === undefined) taken++;
             if (r.notBefore !== undefined) {
-              this.#listings.skipEntry(c.entry.key, r.notBefore, now);
+              this.#listings.skipEntry(candidateKey(c.entry), r.notBefore, now);
               nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
             }
           }

@@ -20,7 +20,7 @@ import type { EntryRef } from "../protocol/tasks.ts";
 import { pageCovers } from "../store/paging.ts";
 import type { VersionInfo } from "../store/types.ts";
 import { MAX_PRIORITY_SHIFT_MS } from "../task/priority.ts";
-import type { Candidate } from "./claim.ts";
+import type { BatchHandle, Candidate } from "./claim.ts";
 
 /** What one LIST of a lane found. */
 export interface LaneListing {
@@ -167,6 +167,37 @@ export function shuffleLevels(a: Candidate[]): Candidate[] {
   return a;
 }
 
+/**
+ * {@link shuffleLevels} for candidates that may include a batch entry's tasks: within a
+ * level, each batch's tasks stay together in the order {@link BatchEntries.expand} gave
+ * them, at a random place among the other candidates, and the batches in their own
+ * `order` (the same for this worker at every listing).
+ */
+export function orderLevels(a: Candidate[]): Candidate[] {
+  if (!a.some((c) => c.batch !== undefined)) return shuffleLevels(a);
+  const units: Array<{ level: number; first: number; at: number; items: Candidate[] }> = [];
+  const batchUnits = new Map<BatchHandle, (typeof units)[number]>();
+  for (const [i, c] of a.entries()) {
+    const unit = c.batch ? batchUnits.get(c.batch) : undefined;
+    if (unit !== undefined) {
+      unit.items.push(c);
+      continue;
+    }
+    const u = { level: c.entry.priority, first: i, at: Math.random(), items: [c] };
+    units.push(u);
+    if (c.batch) batchUnits.set(c.batch, u);
+  }
+  // Every unit at a random place; the batches then take their places in their own order.
+  const batches = [...batchUnits.entries()];
+  const places = batches.map(([, u]) => u.at).sort((x, y) => x - y);
+  batches.sort(([x], [y]) => x.order - y.order).forEach(([, u], i) => u.at = places[i]!);
+  // Levels keep the listing's order (by the sort time of their first candidate).
+  const levelAt = new Map<number, number>();
+  for (const u of units) if (!levelAt.has(u.level)) levelAt.set(u.level, u.first);
+  units.sort((x, y) => levelAt.get(x.level)! - levelAt.get(y.level)! || x.at - y.at);
+  return units.flatMap((u) => u.items);
+}
+
 function lanePrefixOf(queue: QueueContext, key: string): string | null {
   const root = queue.keys.readyRoot();
   if (!key.startsWith(root)) return null;
@@ -190,7 +221,8 @@ function listingOf(
       out.junk.push({ key: v.key, versionId: v.versionId });
       continue;
     }
-    const entry = queue.keys.parseReady(v.key);
+    // A task's entry, or a batch entry (expanded into its tasks by the worker).
+    const entry = queue.keys.parseReady(v.key) ?? queue.keys.parseReadyBatch(v.key);
     if (entry === null) continue; // not ours: leave it alone
     if (entry.dueAt > now) {
       out.nextDueAt = out.nextDueAt === null ? entry.dueAt : Math.min(out.nextDueAt, entry.dueAt);

@@ -1,0 +1,61 @@
+/**
+ * The one way a transition writes a record (src/task/transitions.ts): checked against the
+ * transition table, `revision` and `write_id` bumped, and the index fields (`lease_group`,
+ * `lease_index`, `ready_batch`) dropped when the change leaves what they index.
+ *
+ * @module
+ */
+
+import { nonce } from "../base/ids.ts";
+import { checkTransition, type Operation } from "./transition_table.ts";
+import type { TaskRecord, TaskStatus } from "./task.ts";
+
+/** A transition's outcome: the next record, or why it does not apply. */
+export type Transition =
+  | { ok: true; next: TaskRecord }
+  | { ok: false; reason: string; status: TaskStatus };
+
+/** An ISO time of `ms`. */
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A refused transition. */
+export function no(rec: TaskRecord, reason: string): Transition {
+  return { ok: false, reason, status: rec.status };
+}
+
+/** `op` applied to `rec` with `changes`, at `now`. */
+export function write(
+  op: Operation,
+  rec: TaskRecord,
+  now: number,
+  changes: Partial<TaskRecord>,
+): Transition {
+  checkTransition(op, rec.status, changes.status ?? rec.status);
+  // A task marked for deletion is gone for every writer: nothing may claim, retry or archive it.
+  if (rec.deleting_at !== undefined) return no(rec, "task is being deleted");
+  const next: TaskRecord = {
+    ...rec,
+    ...changes,
+    updated_at: iso(now),
+    revision: rec.revision + 1,
+    write_id: nonce(),
+  };
+  // A lease group (or the ready entry, `lease_index`) indexes one lease in one lane: a claim
+  // says so; any other change of the lease (its end, an extension) or lane (a move) leaves it.
+  const leaseMoves = "lease_expires_at" in changes || "shard" in changes;
+  if (leaseMoves && !("lease_group" in changes)) delete next.lease_group;
+  if (leaseMoves && !("lease_index" in changes)) delete next.lease_index;
+  // A batch entry indexes the task while it waits where it was submitted, or runs under
+  // that entry; a task that leaves either has its own entries from then on.
+  if (next.ready_batch !== undefined && !underBatch(rec, next)) delete next.ready_batch;
+  return { ok: true, next };
+}
+
+// `next` is still indexed by the batch entry of `rec`: pending in the same place, or running
+// under its ready entry.
+function underBatch(rec: TaskRecord, next: TaskRecord): boolean {
+  if (next.status === "running") return next.lease_index === "ready";
+  return next.status === "pending" && next.shard === rec.shard &&
+    next.available_at === rec.available_at && (next.priority ?? 0) === (rec.priority ?? 0) &&
+    rec.status === "pending";
+}

@@ -1,0 +1,143 @@
+/**
+ * The batch entries a worker has listed (src/protocol/ready_batches.ts): each one's body,
+ * read once, and the named tasks this worker has seen leave it (claimed under a lease of
+ * their own, finished, moved to an entry of their own, gone). A listed batch entry becomes
+ * one candidate per named task not seen leaving; once every named task has left, the worker
+ * deletes the entry (by version id). A task that leaves never comes back, so what was seen
+ * stays true; another worker that shares the batch learns it by reading the task.
+ *
+ * @module
+ */
+
+import { mapLimit } from "../base/concurrency.ts";
+import { SchemaError } from "../base/errors.ts";
+import type { QueueContext } from "../protocol/context.ts";
+import { readBatchEntry } from "../protocol/ready_batches.ts";
+import type { EntryRef } from "../protocol/tasks.ts";
+import type { BatchHandle, Candidate } from "./claim.ts";
+
+// Batches kept before the ones not listed for a while are forgotten.
+const MAX_KEPT = 256;
+const FORGET_AFTER_MS = 600_000;
+
+interface Tracked {
+  ref: EntryRef;
+  /** Named tasks (none when the body was unreadable: the entry is left alone). */
+  ids: ReadonlySet<string>;
+  left: Set<string>;
+  listedAt: number;
+}
+
+/**
+ * The batch entries one worker tracks.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, Queue, Worker } from "../../mod.ts";
+ * const queue = new Queue(new MemoryStore());
+ * // Two tasks, one ready entry naming both.
+ * await queue.submitMany([["email", {}], ["email", {}]]);
+ * const worker = new Worker(queue, "w1").task("email", () => ({ sent: true }));
+ * (await worker.pollOnce()).claimed; // 2
+ * await worker.drain(); // and the entry is deleted once both have ended
+ * ```
+ */
+export class BatchEntries {
+  readonly #queue: QueueContext;
+  readonly #error: (error: Error, context: string) => void;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #seed = Math.random().toString(36).slice(2);
+
+  /** Batches of `queue`; `error` reports a body that cannot be read (a bad one once). */
+  constructor(queue: QueueContext, error: (error: Error, context: string) => void) {
+    this.#queue = queue;
+    this.#error = error;
+  }
+
+  /**
+   * Replace each batch entry among `candidates` by one candidate per named task this worker
+   * has not seen leave it (reading the bodies not known yet: one GET each, 8 at a time).
+   * Returns the tasks' own entries first, then each batch's tasks together, from a place in
+   * the batch of this worker's own.
+   */
+  async expand(candidates: readonly Candidate[], now: number): Promise<Candidate[]> {
+    const batches = candidates.filter((c) => c.entry.batchId !== undefined);
+    if (batches.length === 0) return [...candidates];
+    await mapLimit(batches, 8, (c) => this.#know(c, now));
+    this.#forget(now);
+    // Batches in an order of this worker's own, each from a place of its own: workers that
+    // share a lane start on different batches, or at different places in one, and each
+    // deletes the batches it worked through without reading the others' tasks.
+    const order = (c: Candidate) => hash32(`${this.#seed}/${c.entry.key}`);
+    const singles = candidates.filter((c) => c.entry.batchId === undefined);
+    const listed = batches.filter((c) => this.#tracked.has(c.entry.key))
+      .sort((a, b) => order(a) - order(b));
+    const out: Candidate[] = [...singles];
+    for (const c of listed) {
+      const t = this.#tracked.get(c.entry.key)!;
+      const batch = this.#handle(c.entry.key, order(c) / 2 ** 32);
+      const ids = [...t.ids];
+      const from = order(c) % Math.max(1, ids.length);
+      for (const taskId of [...ids.slice(from), ...ids.slice(0, from)]) {
+        if (!t.left.has(taskId)) out.push({ ...c, entry: { ...c.entry, taskId }, batch });
+      }
+    }
+    return out;
+  }
+
+  /** `taskId` left the batch entry `key` (a no-op for an entry not tracked here). */
+  async left(key: string, taskId: string): Promise<void> {
+    const t = this.#tracked.get(key);
+    if (t === undefined || !t.ids.has(taskId)) return;
+    t.left.add(taskId);
+    if (t.left.size < t.ids.size) return;
+    this.#tracked.delete(key);
+    await this.#queue.tasks.deleteEntry(t.ref);
+  }
+
+  /** Batch entries tracked now. */
+  get size(): number {
+    return this.#tracked.size;
+  }
+
+  #handle(key: string, order: number): BatchHandle {
+    return { left: (taskId) => this.left(key, taskId), order };
+  }
+
+  async #know(c: Candidate, now: number): Promise<void> {
+    const known = this.#tracked.get(c.entry.key);
+    if (known !== undefined && known.ref.versionId === c.versionId) {
+      known.listedAt = now;
+      return;
+    }
+    let ids: string[] | null;
+    try {
+      ids = await readBatchEntry(this.#queue, c.entry.key);
+    } catch (e) {
+      this.#error(e as Error, `batch entry ${c.entry.key}`);
+      if (!(e instanceof SchemaError)) return; // read again at the next listing
+      ids = [];
+    }
+    if (ids === null) return; // deleted since the LIST
+    this.#tracked.set(c.entry.key, {
+      ref: { key: c.entry.key, versionId: c.versionId },
+      ids: new Set(ids),
+      left: new Set(),
+      listedAt: now,
+    });
+  }
+
+  #forget(now: number): void {
+    if (this.#tracked.size <= MAX_KEPT) return;
+    for (const [key, t] of this.#tracked) {
+      if (t.listedAt < now - FORGET_AFTER_MS) this.#tracked.delete(key);
+    }
+  }
+}
+
+// FNV-1a, 32 bits: a spread, not a secret.
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
