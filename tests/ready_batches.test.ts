@@ -17,6 +17,8 @@ import { newTaskRecord, PROBE_PLACEMENT } from "../src/task/new_task.ts";
 import * as transitions from "../src/task/transitions.ts";
 import { RetryableError } from "../src/worker/handler.ts";
 import { Worker } from "../src/worker/worker.ts";
+import { TaskCensus } from "../src/queue/census.ts";
+import { claimCandidate } from "../src/worker/claim.ts";
 import { it, memQueue } from "./helpers.ts";
 
 const readyKeys = async (
@@ -166,17 +168,46 @@ describe("batch entries", () => {
     assert.deepEqual(await readyKeys(queue), []);
   });
 
-  it("stats, peek and cancelByType see the named tasks; cancelByType deletes the entry", async () => {
-    const { queue } = memQueue({ shardCount: 1 });
-    await queue.submitMany(Array.from({ length: 5 }, (_, i) => ["job", { i }] as const));
+  it("stats, peek, the census and cancelByType see the named tasks; cancelByType deletes the entry", async () => {
+    const { queue, store } = memQueue({ shardCount: 1 });
+    const tasks = await queue.submitMany(
+      Array.from({ length: 5 }, (_, i) => ["job", { i }] as const),
+    );
     assert.equal((await queue.stats()).total.ready, 5);
+    assert.deepEqual(
+      (await queue.listReady("0")).sort(),
+      tasks.map((t) => t.id).sort(),
+      "peek names the tasks",
+    );
+    const census = new TaskCensus(queue, { fullListIntervalMs: 300_000 });
+    assert.equal((await census.refresh()).full, true);
+    assert.equal(census.total("ready"), 5);
+    const g0 = store.counters.snapshot().GET;
+    const light = await census.refresh();
+    assert.equal(light.full, false);
+    assert.equal(light.read, 0, "the entry says the tasks are still pending: none read");
+    assert.equal(store.counters.snapshot().GET - g0, 1, "the entry's body, read once");
+    assert.equal(census.total("ready"), 5);
     const r = await queue.cancelByType("job");
     assert.equal(r.cancelled.length, 5);
     assert.deepEqual(await readyKeys(queue), []);
     assert.equal((await queue.stats()).total.ready, 0);
   });
 
-  it("ready_batch: kept by a claim under the ready entry, dropped by any other change", async () => {
+  it("a batch entry's task is never claimed with its lease in that entry", async () => {
+    const { queue } = memQueue({ shardCount: 1 });
+    const [t] = await queue.submitMany([["job", { n: 1 }], ["job", { n: 2 }]]);
+    const [key] = await readyKeys(queue);
+    const entry = { ...queue.keys.parseReadyBatch(key!)!, taskId: t!.id };
+    const c = { entry, versionId: "null", writtenAt: 0, batch: { left: async () => {}, order: 0 } };
+    await assert.rejects(
+      claimCandidate(queue.context, c, "w1", 1000, undefined, undefined, "ready"),
+      /cannot have its lease there/,
+    );
+    assert.equal((await queue.get(t!.id))?.status, "pending", "nothing written");
+  });
+
+  it("ready_batch: dropped by every change but none (claims and moves included)", async () => {
     const base = await newTaskRecord(
       "job",
       {},
@@ -189,7 +220,11 @@ describe("batch entries", () => {
     );
     const rec = { ...base, ready_batch: "01KBATCH0000000000000000AA" };
     const ready = transitions.claim(rec, 2_000, "w1", 30_000, "ready");
-    assert.ok(ready.ok && ready.next.ready_batch !== undefined, "claim under the ready entry");
+    assert.ok(ready.ok && ready.next.ready_batch === undefined, "claim under the ready entry");
+    const moved = transitions.moveLane(rec, 2_000, rec.shard === "1" ? "2" : "1");
+    assert.ok(moved.ok && moved.next.ready_batch === undefined, "moved to another lane");
+    const same = transitions.retry({ ...rec, status: "failed" }, 2_000);
+    assert.ok(same.ok && same.next.ready_batch === undefined, "retried after failing");
     const group = transitions.claim(rec, 2_000, "w1", 30_000, {
       group: "20261207T000000.000Z/gAAAAAAAAAAAAAAAA",
     });

@@ -5,8 +5,8 @@
  *
  * The entry `ready/{shard}/{type}/{due}/batch.{id}` is written, naming the tasks in its
  * body, before any of them (index first, task second). Each task records `ready_batch`, so
- * `readyKey` gives the batch entry while the task waits where it was submitted or runs
- * under that entry (`lease_index: "ready"`); any other change drops `ready_batch`, and a
+ * `readyKey` gives the batch entry while the task waits where it was submitted; any other
+ * change (a claim among them: the lease goes in a lease group) drops `ready_batch`, and a
  * change that leaves the task pending writes its own entry first, as for any task. A task
  * that has left the entry never comes back to it.
  *

@@ -304,10 +304,9 @@ export class TaskStore {
    * Delete an index entry. With a version id the delete removes exactly the version that
    * was judged stale: it leaves no delete marker (invariant 10) and can never remove a
    * newer write of the same key. Failures are ignored: a stale entry is harmless, and the
-   * next poll or monitor cycle removes it. `notBatch`: leave a batch entry alone.
+   * next poll or monitor cycle removes it.
    */
-  async deleteEntry(entry: EntryRef, notBatch = false): Promise<void> {
-    if (notBatch && this.keys.parseReadyBatch(entry.key) !== null) return;
+  async deleteEntry(entry: EntryRef): Promise<void> {
     // (Deleting by key alone in a versioned bucket would leave a delete marker.)
     const versionId = entry.versionId && entry.versionId !== "null" ? entry.versionId : undefined;
     await this.store.delete(entry.key, { versionId }).catch(() => undefined);

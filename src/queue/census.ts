@@ -249,7 +249,7 @@ export class TaskCensus {
       for (const id of ids) {
         const taskKey = q.keys.task(id);
         const known = this.#known.get(taskKey)?.entry;
-        if (known !== undefined && known !== null && known.status !== "pending") continue;
+        if (known && known.status !== "pending") continue;
         if (!says.has(taskKey)) says.set(taskKey, "pending");
         readyDue.set(taskKey, dueAt);
       }

@@ -111,7 +111,7 @@ export interface TaskRecord {
    * The batch entry this task was submitted under (`submitMany`: one ready entry for the
    * tasks of a call that share a lane, due time and priority; src/protocol/ready_batches.ts).
    * While set, `readyKey` gives that entry. Kept while the task stays pending where it was
-   * submitted or runs under that entry (`lease_index: "ready"`); any other write drops it.
+   * submitted; any other write (its claim too) drops it.
    */
   ready_batch?: string;
 }

@@ -45,17 +45,14 @@ export function write(
   const leaseMoves = "lease_expires_at" in changes || "shard" in changes;
   if (leaseMoves && !("lease_group" in changes)) delete next.lease_group;
   if (leaseMoves && !("lease_index" in changes)) delete next.lease_index;
-  // A batch entry indexes the task while it waits where it was submitted, or runs under
-  // that entry; a task that leaves either has its own entries from then on.
-  if (next.ready_batch !== undefined && !underBatch(rec, next)) delete next.ready_batch;
+  // A batch entry indexes the task only while it waits where it was submitted: a claim, or a
+  // move, leaves it for good (its own entries from then on).
+  if (next.ready_batch !== undefined && !waitsInPlace(rec, next)) delete next.ready_batch;
   return { ok: true, next };
 }
 
-// `next` is still indexed by the batch entry of `rec`: pending in the same place, or running
-// under its ready entry.
-function underBatch(rec: TaskRecord, next: TaskRecord): boolean {
-  if (next.status === "running") return next.lease_index === "ready";
-  return next.status === "pending" && next.shard === rec.shard &&
-    next.available_at === rec.available_at && (next.priority ?? 0) === (rec.priority ?? 0) &&
-    rec.status === "pending";
+// `next` still waits where `rec` waited: pending in the same lane, due time and priority.
+function waitsInPlace(rec: TaskRecord, next: TaskRecord): boolean {
+  return rec.status === "pending" && next.status === "pending" && next.shard === rec.shard &&
+    next.available_at === rec.available_at && (next.priority ?? 0) === (rec.priority ?? 0);
 }

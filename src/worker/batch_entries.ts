@@ -1,7 +1,7 @@
 /**
  * The batch entries a worker has listed (src/protocol/ready_batches.ts): each one's body,
- * read once, and the named tasks this worker has seen leave it (claimed under a lease of
- * their own, finished, moved to an entry of their own, gone). A listed batch entry becomes
+ * read once, and the named tasks this worker has seen leave it (claimed, by it or another
+ * worker, finished, moved to an entry of their own, gone). A listed batch entry becomes
  * one candidate per named task not seen leaving; once every named task has left, the worker
  * deletes the entry (by version id). A task that leaves never comes back, so what was seen
  * stays true; another worker that shares the batch learns it by reading the task.
@@ -65,19 +65,17 @@ export class BatchEntries {
     if (batches.length === 0) return [...candidates];
     await mapLimit(batches, 8, (c) => this.#know(c, now));
     this.#forget(now);
-    // Batches in an order of this worker's own, each from a place of its own: workers that
-    // share a lane start on different batches, or at different places in one, and each
-    // deletes the batches it worked through without reading the others' tasks.
-    const order = (c: Candidate) => hash32(`${this.#seed}/${c.entry.key}`);
-    const singles = candidates.filter((c) => c.entry.batchId === undefined);
-    const listed = batches.filter((c) => this.#tracked.has(c.entry.key))
-      .sort((a, b) => order(a) - order(b));
-    const out: Candidate[] = [...singles];
-    for (const c of listed) {
-      const t = this.#tracked.get(c.entry.key)!;
-      const batch = this.#handle(c.entry.key, order(c) / 2 ** 32);
+    // Each batch from a place of this worker's own, and with an `order` of its own among the
+    // candidates (src/worker/listing.ts, orderLevels): workers that share a lane start on
+    // different batches, or at different places in one, and read fewer of each other's tasks.
+    const out = candidates.filter((c) => c.entry.batchId === undefined);
+    for (const c of batches) {
+      const t = this.#tracked.get(c.entry.key);
+      if (t === undefined) continue; // gone since the LIST, or to be read again
+      const spread = hash32(`${this.#seed}/${c.entry.key}`);
+      const batch = this.#handle(c.entry.key, spread / 2 ** 32);
       const ids = [...t.ids];
-      const from = order(c) % Math.max(1, ids.length);
+      const from = spread % Math.max(1, ids.length);
       for (const taskId of [...ids.slice(from), ...ids.slice(0, from)]) {
         if (!t.left.has(taskId)) out.push({ ...c, entry: { ...c.entry, taskId }, batch });
       }
@@ -93,11 +91,6 @@ export class BatchEntries {
     if (t.left.size < t.ids.size) return;
     this.#tracked.delete(key);
     await this.#queue.tasks.deleteEntry(t.ref);
-  }
-
-  /** Batch entries tracked now. */
-  get size(): number {
-    return this.#tracked.size;
   }
 
   #handle(key: string, order: number): BatchHandle {

@@ -130,6 +130,9 @@ export async function claimCandidate(
   gate?: ClaimGate,
   leaseBy?: ClaimGroup | "ready",
 ): Promise<ClaimResult> {
+  if (c.batch && leaseBy === "ready") {
+    throw new TypeError(`Task ${c.entry.taskId} of a batch entry cannot have its lease there`);
+  }
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
   let current: Versioned | null;
   try {

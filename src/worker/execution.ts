@@ -72,8 +72,7 @@ export class Execution {
     this.#lease = new AttemptLease(
       queue,
       lease,
-      // Without a poller: delete its own entry, never a batch entry (other tasks' too).
-      (l) => (settings.releaseLease ?? ((e) => queue.tasks.deleteEntry(e, true)))(l, this.taskId),
+      (l) => (settings.releaseLease ?? ((e) => queue.tasks.deleteEntry(e)))(l, this.taskId),
     );
     this.taskId = claimed.rec.id;
     this.#deadline = this.#queue.clock.now() + claimed.rec.timeout_seconds * 1000;

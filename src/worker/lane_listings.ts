@@ -8,7 +8,6 @@
 
 import { mapLimit } from "../base/concurrency.ts";
 import type { QueueContext } from "../protocol/context.ts";
-import type { ReadyEntry } from "../protocol/keys.ts";
 import type { BatchEntries } from "./batch_entries.ts";
 import type { Candidate } from "./claim.ts";
 import {
@@ -41,14 +40,6 @@ export interface Buffered {
   until: number;
   /** The listing held the whole lane. */
   complete: boolean;
-}
-
-/**
- * What a worker skips or remembers a candidate by: its entry's key, and for a task named by
- * a batch entry that key and the task's id.
- */
-export function candidateKey(entry: Pick<ReadyEntry, "key" | "taskId" | "batchId">): string {
-  return entry.batchId === undefined ? entry.key : `${entry.key}#${entry.taskId}`;
 }
 
 /** The key of a lane in maps: `{shard}/{type}`. */
@@ -266,12 +257,12 @@ export class LaneListings {
 
   // A task found invalid, or an entry indexing a running task's lease (skipped until it ends).
   #leftOut(c: Candidate, now: number): boolean {
-    return this.#isBad(c.entry.taskId, now) || (this.#skips.get(candidateKey(c.entry)) ?? 0) > now;
+    return this.#isBad(c.entry.taskId, now) || (this.#skips.get(c.entry.key) ?? 0) > now;
   }
 
   // The entry's attempt here ended at or after `listedAt`: the listing may predate its delete.
   #endedSince(c: Candidate, listedAt: number): boolean {
-    return (this.#ended.get(candidateKey(c.entry)) ?? -Infinity) >= listedAt;
+    return (this.#ended.get(c.entry.key) ?? -Infinity) >= listedAt;
   }
 
   #isBad(taskId: string, now: number): boolean {

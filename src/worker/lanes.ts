@@ -13,7 +13,7 @@ import { SignalWatcher } from "../protocol/signals.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { type Candidate, claimCandidate, type ClaimGate, type Permit } from "./claim.ts";
 import { BatchEntries } from "./batch_entries.ts";
-import { candidateKey, laneKeyOf, LaneListings } from "./lane_listings.ts";
+import { laneKeyOf, LaneListings } from "./lane_listings.ts";
 import { Limiter } from "./limiter.ts";
 import { GroupLeases } from "./group_leases.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
@@ -62,8 +62,6 @@ export class LanePoller {
   readonly #peers: PeerView;
   /** What the listings found, lane by lane (src/worker/lane_listings.ts). */
   readonly #listings: LaneListings;
-  /** The batch entries listed (src/worker/batch_entries.ts). */
-  readonly #batches: BatchEntries;
   #schedule: PollSchedule;
   /** Lanes waiting because their type's limits are reached (src/worker/limiter.ts). */
   readonly #heldBack = new Map<string, Lane>();
@@ -96,38 +94,28 @@ export class LanePoller {
       freshMs: options.heartbeatIntervalMs * 2.5,
     }, queue.clock.now());
     this.#schedule = this.#newSchedule(shards);
-    this.#batches = new BatchEntries(queue, (e, context) => host.error(e, context));
     this.#listings = new LaneListings(
       queue,
       options,
       (e, context) => host.emit(e, context),
-      this.#batches,
+      new BatchEntries(queue, (e, context) => host.error(e, context)),
     );
   }
 
   /**
    * An attempt no longer needs the entry covering its lease (its own, or its lease
-   * group's: src/worker/group_leases.ts, or the batch entry it was claimed under).
+   * group's: src/worker/group_leases.ts).
    */
   releaseLease(lease: EntryRef, taskId: string): Promise<void> {
-    // A batch entry is never deleted for one task: the task has left it.
-    if (this.#queue.keys.parseReadyBatch(lease.key) !== null) {
-      return this.#batches.left(lease.key, taskId);
-    }
     return this.#groups.release(lease, taskId);
   }
 
   /**
-   * An attempt (of `taskId`) claimed from this poller has ended: the ready entry it was
-   * claimed under is no longer left out of the candidates (the task may be pending under the
-   * same key).
+   * An attempt claimed from this poller has ended: the ready entry it was claimed under is
+   * no longer left out of the candidates (the task may be pending under the same key).
    */
-  attemptEnded(lease: EntryRef, taskId: string): void {
-    const batchId = this.#queue.keys.parseReadyBatch(lease.key)?.batchId;
-    this.#listings.unskip(
-      candidateKey({ key: lease.key, taskId, batchId }),
-      this.#queue.clock.now(),
-    );
+  attemptEnded(lease: EntryRef): void {
+    this.#listings.unskip(lease.key, this.#queue.clock.now());
   }
 
   /** Claim nothing more under the lease groups open (the worker stops). */
@@ -242,7 +230,8 @@ export class LanePoller {
         const batch = candidates.splice(0, Math.min(this.#host.free(), room));
         room -= batch.length;
         // Leases indexed by the ready entries (no write), or one lease group's entry for the
-        // claims from this listing (none for a lone task), always for a batch entry's tasks.
+        // claims from this listing (none for a lone task); a batch entry's tasks always take
+        // the group (their entry outlives their leases: src/worker/batch_entries.ts).
         const readyIndex = this.#o.leaseEntryAfterMs > 0;
         const inGroup = (c: Candidate) => !readyIndex || c.batch !== undefined;
         const grouping = batch.filter(inGroup);
@@ -284,7 +273,7 @@ export class LanePoller {
             claimedHere++;
             // Its entry stays in the lane while it runs: not a candidate for this worker.
             const leaseEnd = Date.parse(r.claimed.rec.lease_expires_at ?? "");
-            if (inReady) this.#listings.skipEntry(candidateKey(c.entry), leaseEnd + 1, now);
+            if (inReady) this.#listings.skipEntry(c.entry.key, leaseEnd + 1, now);
             this.#host.start(r.claimed, r.lease, r.permit);
           } else if (r.kind === "limited") {
             candidates.unshift(c); // not claimed: still a candidate
@@ -301,7 +290,7 @@ export class LanePoller {
             const gone = r.notBefore === undefined || (r.claimedAt ?? 0) >= buffered.listedAt;
             if (gone && c.batch === undefined) taken++;
             if (r.notBefore !== undefined) {
-              this.#listings.skipEntry(candidateKey(c.entry), r.notBefore, now);
+              this.#listings.skipEntry(c.entry.key, r.notBefore, now);
               nextAt = nextAt === null ? r.notBefore : Math.min(nextAt, r.notBefore);
             }
           }

@@ -298,7 +298,7 @@ export class Worker {
         this.#events.emit("worker:error", { error: e as Error, context: `run ${exec.taskId}` });
       }).finally(() => {
         this.#executions.delete(exec.taskId);
-        lanes.attemptEnded(lease, exec.taskId); // its entry, if it is still there, may be a candidate again
+        lanes.attemptEnded(lease); // its entry, if it is still there, may be a candidate again
         if (this.#executions.size === 0) {
           for (const idle of this.#idleWaiters.splice(0)) idle();
         }
