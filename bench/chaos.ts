@@ -25,6 +25,9 @@
  * are slow there: --quick --limits allows 300 s instead of 100 (`--max-s`; on Ceph it takes
  * about 30 s).
  *
+ * With --batches, the producer submits with submitMany, 100 tasks a call, straight to the
+ * server (tasks of a call share batch entries; the workers still meet the faults and kills).
+ *
  * Other flags: --concurrency C, --task-ms MS (handler time, plus up to as much jitter),
  * --timeout-s S (task timeout), --lease-grace-s S, --monitor-interval-s S, --restart-after MS,
  * --seed N, --runtime node|bun|deno, --backend moto|dev|ceph|endpoint=URL, --out DIR.
@@ -87,6 +90,8 @@ const leaseGraceS = numberArg(args, "lease-grace-s", 2);
 const monitorIntervalS = numberArg(args, "monitor-interval-s", 1);
 const seed = numberArg(args, "seed", 42);
 const limits = args.has("limits");
+const batches = args.has("batches");
+const RETRY = { initialIntervalMs: 200, maxIntervalMs: 2000 };
 const limitConcurrency = numberArg(args, "limit-concurrency", 2);
 const limitRate = numberArg(args, "limit-rate", 5);
 /** The type of task `i`: with --limits, a quarter each are concurrency- and rate-limited. */
@@ -176,6 +181,25 @@ interface Figures {
   statusByType: Record<string, number>;
 }
 
+/**
+ * With --batches: submitMany in calls of 100 straight to the server (no idempotency key, so
+ * no retry through the faults), the tasks of each call sharing batch entries
+ * (src/protocol/ready_batches.ts); the workers still meet the faults and the kills.
+ */
+async function submitBatches(q: Queue, n: number): Promise<Task[]> {
+  const out: Task[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const ids = Array.from({ length: Math.min(100, n - i) }, (_, k) => i + k);
+    out.push(
+      ...await q.submitMany(
+        ids.map((j) => [typeOf(j), { i: j }] as const),
+        { timeoutSeconds: timeoutS, maxRetries: 20, retryPolicy: RETRY },
+      ),
+    );
+  }
+  return out;
+}
+
 /** One round: a fresh bucket (and, on moto, a fresh server), proxy, workers and `tasks` tasks. */
 async function round(index: number, tasks: number): Promise<RoundResult> {
   const backend = currentBackend!;
@@ -227,22 +251,26 @@ async function round(index: number, tasks: number): Promise<RoundResult> {
   const runId = `${shortId()}-r${index}`;
   const submitErrors: string[] = [];
   const t0 = Date.now();
-  const submitting = mapLimit(Array.from({ length: tasks }, (_, i) => i), 8, async (i) => {
-    for (let round = 0;; round++) {
-      try {
-        return await viaProxy.submit(typeOf(i), { i }, {
-          idempotencyKey: `${runId}-${i}`,
-          timeoutSeconds: timeoutS,
-          maxRetries: 20,
-          retryPolicy: { initialIntervalMs: 200, maxIntervalMs: 2000 },
-        });
-      } catch (e) {
-        submitErrors.push(`${(e as Error).name}: ${(e as Error).message.slice(0, 160)}`);
-        if (round >= 10) throw e;
-        await sleep(200 * (round + 1));
+  const submitting = batches ? submitBatches(direct, tasks) : mapLimit(
+    Array.from({ length: tasks }, (_, i) => i),
+    8,
+    async (i) => {
+      for (let round = 0;; round++) {
+        try {
+          return await viaProxy.submit(typeOf(i), { i }, {
+            idempotencyKey: `${runId}-${i}`,
+            timeoutSeconds: timeoutS,
+            maxRetries: 20,
+            retryPolicy: RETRY,
+          });
+        } catch (e) {
+          submitErrors.push(`${(e as Error).name}: ${(e as Error).message.slice(0, 160)}`);
+          if (round >= 10) throw e;
+          await sleep(200 * (round + 1));
+        }
       }
-    }
-  });
+    },
+  );
 
   // The killer: a random live worker every killEveryMs, restarted restartAfterMs later (the
   // restart does not delay the next kill).
