@@ -161,6 +161,20 @@ describe("crash matrix: the process dies after request N, for every N", () => {
     report.push(`submit: N = 0..${total}`);
   });
 
+  it("submitMany (a batch entry, then its tasks)", async () => {
+    const total = await matrix(
+      () => Promise.resolve([]),
+      (q) => q.submitMany([["job", {}], ["job", {}], ["job", {}]]),
+      (statuses) => {
+        assert.ok(
+          statuses.every((s) => s === "completed"),
+          `every task that exists completes: ${statuses}`,
+        );
+      },
+    );
+    report.push(`submitMany: N = 0..${total}`);
+  });
+
   async function submitted(w: World, input: object = {}): Promise<string[]> {
     return [(await w.queue.submit("job", input)).id];
   }
