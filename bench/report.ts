@@ -333,12 +333,14 @@ export function markdown(run: BenchRun): string {
         } s (store clock, first claim to last completion); ` +
           `wall ${
             fmt(w.wallSecs, 1)
-          } s; claims ${w.claimed}; task GETs beyond one per claim ${w.conflicts}; ` +
+          } s; claims ${w.claimed}; lost task writes and task GETs beyond one per claim ${w.conflicts}; ` +
           `left in indexes: ready ${w.leftover.ready}, deadlines ${w.leftover.deadlines}; worker errors: ${
             JSON.stringify(w.errors)
           }; peak RSS per worker (MiB): ${
             w.peakRssKb.map((k) => fmt(k / 1024, 0)).join(", ")
-          }; CPU: workers ${fmt(w.workerCpuMs / 1000, 1)} s${
+          }; CPU: workers ${fmt(w.workerCpuMs / 1000, 1)} s (main threads ${
+            fmt(w.workerMainCpuMs / 1000, 1)
+          } s)${
             w.serverCpuMs === undefined ? "" : `, server ${fmt(w.serverCpuMs / 1000, 1)} s`
           } (workers from ready to exit; server from the first submit)`,
       );

@@ -69,9 +69,10 @@ export interface WorkloadResult {
   workerCalls: CallCounts;
   claimed: number;
   /**
-   * Task GETs beyond one per claim: candidates another worker had taken, claims that lost the
-   * race, cancel checks of long tasks and the monitor's sweep (with lease groups, a lost race
-   * no longer costs a lease PUT, so that count went).
+   * Task writes that lost their condition, plus task GETs beyond one per claim: candidates
+   * another worker had taken, claims that lost the race, cancel checks of long tasks and the
+   * monitor's sweep. A claim that assumed a batch entry's record reads nothing, so with such
+   * claims the GETs beyond one per claim are a lower bound.
    */
   conflicts: number;
   /** Worker errors by context and name. */
@@ -80,6 +81,8 @@ export interface WorkloadResult {
   peakRssKb: number[];
   /** CPU time (ms) of all worker processes from ready to exit (NaN on memory). */
   workerCpuMs: number;
+  /** ... of which their main threads (JavaScript; the rest is GC and compiler threads). */
+  workerMainCpuMs: number;
   /** CPU time (ms) of the server process(es) from the first submit to the last completion. */
   serverCpuMs?: number;
   /** Tasks/s the server sustains for this run's worker request mix replayed as plain requests. */
@@ -298,12 +301,21 @@ export async function runWorkload(
     const workerCounts = emptyCounts();
     const workerCalls: CallCounts = {};
     let claimed = 0;
+    let workerFailures = 0; // task writes that lost their condition
     for (const f of finals) {
       if (!f) continue;
       addCounts(workerCounts, f.counts as RequestCounts);
       addCalls(workerCalls, f.calls as CallCounts);
       claimed += f.claimed as number;
+      workerFailures += (f.failures as CallCounts | undefined)?.["PUT tasks"] ?? 0;
     }
+    // From each worker's "ready" line to its exit: the start-up (runtime, transpiling) is
+    // not the work.
+    const cpuSince = (field: string) =>
+      workers.reduce((sum, w, i) => {
+        const ready = w.events.find((e) => e.ev === "ready");
+        return sum + Number(finals[i]?.[field] ?? NaN) - Number(ready?.[field] ?? NaN);
+      }, 0);
     const errors: Record<string, number> = {};
     for (const w of workers) {
       for (const e of w.events) {
@@ -341,16 +353,12 @@ export async function runWorkload(
       producerCalls: producerStore.calls(),
       workerCalls,
       claimed,
-      conflicts: (workerCalls["GET tasks"] ?? 0) - claimed,
+      conflicts: workerFailures + Math.max(0, (workerCalls["GET tasks"] ?? 0) - claimed),
       errors,
       peakRssKb: finals.map((f) => Number(f?.hwmKb ?? NaN)),
       serverCpuMs: backend.pids.length ? serverCpuMs : undefined,
-      // From each worker's "ready" line to its exit: the start-up (runtime, transpiling) is
-      // not the work.
-      workerCpuMs: memory ? Number.NaN : workers.reduce((sum, w, i) => {
-        const ready = w.events.find((e) => e.ev === "ready");
-        return sum + Number(finals[i]?.cpuMs ?? NaN) - Number(ready?.cpuMs ?? NaN);
-      }, 0),
+      workerCpuMs: memory ? Number.NaN : cpuSince("cpuMs"),
+      workerMainCpuMs: memory ? Number.NaN : cpuSince("mainCpuMs"),
       leftover: { ready: ready.objects.length, deadlines: deadlines.objects.length },
     };
   } finally {
