@@ -18,6 +18,8 @@ import { reshard } from "../src/queue/reshard.ts";
 import { TaskCensus } from "../src/queue/census.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { Worker } from "../src/worker/worker.ts";
+import { firstIds } from "../src/worker/group_leases.ts";
+import type { Candidate } from "../src/worker/claim.ts";
 import { FakeClock, it, memQueue } from "./helpers.ts";
 
 async function deadlineKeys(queue: Queue): Promise<string[]> {
@@ -69,6 +71,22 @@ async function holding(queue: Queue, n: number, id = "w1") {
 }
 
 describe("lease groups", () => {
+  it("a new group names the first candidates of the listing, read no further than it needs", () => {
+    let read = 0;
+    const cs = Array.from(
+      { length: 5000 },
+      (_, i) => ({ entry: { taskId: `t${i}` } }) as Candidate,
+    );
+    const keep = (c: Candidate) => (read++, c.entry.taskId !== "t1");
+    assert.deepEqual(firstIds(cs, keep, 3), ["t0", "t2", "t3"]);
+    assert.equal(read, 4, "stops once it has enough");
+    assert.deepEqual(
+      firstIds(cs.slice(0, 2), keep, 100),
+      ["t0"],
+      "fewer when the listing has fewer",
+    );
+  });
+
   it("the claims of one listing share one entry, deleted once the last task ends", async () => {
     try {
       const { queue, store } = memQueue({ shardCount: 1, defaultTimeoutSeconds: 60 });

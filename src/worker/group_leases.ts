@@ -16,6 +16,7 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { MAX_GROUP_TASKS, writeGroup, type WrittenGroup } from "../protocol/lease_groups.ts";
 import type { EntryRef } from "../protocol/tasks.ts";
+import type { Candidate } from "./claim.ts";
 
 /** The lease group of one listing of a lane: its entry is written at its first claim. */
 export interface OpenGroup {
@@ -77,16 +78,16 @@ export class GroupLeases {
   }
 
   /**
-   * The group to claim `batch` under (ids from one listing of the lane, `rest` being the
-   * listing's other candidates): the lane's open group when it names them, else a new one
-   * that accepts claims for `holdMs`; `null` when the tasks should have their own lease
-   * entries (a lone candidate).
+   * The group to claim `batch` under (ids from one listing of the lane; `rest(n)` gives
+   * the first `n` of the listing's other candidates, asked only for a new group): the
+   * lane's open group when it names them, else a new one that accepts claims for `holdMs`;
+   * `null` when the tasks should have their own lease entries (a lone candidate).
    */
   async cover(
     shard: string,
     taskType: string,
     batch: readonly string[],
-    rest: readonly string[],
+    rest: (n: number) => readonly string[],
     holdMs: number,
   ): Promise<OpenGroup | null> {
     const laneKey = `${shard}/${taskType}`;
@@ -97,7 +98,7 @@ export class GroupLeases {
       return cur;
     }
     if (cur) await this.#close(cur);
-    const names = [...new Set([...batch, ...rest])].slice(0, MAX_GROUP_TASKS);
+    const names = [...new Set([...batch, ...rest(MAX_GROUP_TASKS)])].slice(0, MAX_GROUP_TASKS);
     if (names.length < 2 || !batch.every((id) => names.includes(id))) return null;
     const g: OpenGroup = {
       laneKey,
@@ -190,4 +191,20 @@ export class GroupLeases {
     this.#byKey.delete(w.ref.key);
     if (!g.kept) await this.#queue.tasks.deleteEntry(w.ref);
   }
+}
+
+/**
+ * The ids of the first `n` candidates that `keep` keeps, for {@link GroupLeases.cover}'s
+ * `rest` (a buffer may hold thousands: the tasks of many batch entries).
+ */
+export function firstIds(
+  candidates: readonly Candidate[],
+  keep: (c: Candidate) => boolean,
+  n: number,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < candidates.length && out.length < n; i++) {
+    if (keep(candidates[i]!)) out.push(candidates[i]!.entry.taskId);
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import { type Candidate, claimCandidate, type ClaimGate, type Permit } from "./c
 import { BatchEntries } from "./batch_entries.ts";
 import { laneKeyOf, LaneListings } from "./lane_listings.ts";
 import { Limiter } from "./limiter.ts";
-import { GroupLeases } from "./group_leases.ts";
+import { firstIds, GroupLeases } from "./group_leases.ts";
 import type { PollResult, ResolvedWorkerOptions } from "./options.ts";
 import { PausedTypes } from "./paused_types.ts";
 import { PeerView } from "./peers.ts";
@@ -239,7 +239,7 @@ export class LanePoller {
           lane.shard,
           lane.taskType,
           grouping.map((c) => c.entry.taskId),
-          candidates.filter(inGroup).map((c) => c.entry.taskId),
+          (n) => firstIds(candidates, inGroup, n),
           this.#o.candidateTtlMs,
         );
         await Promise.all(batch.map(async (c) => {
