@@ -6,7 +6,8 @@
  * a lease group, retried, cancelled, gone) and nobody deletes it for one task; a worker
  * deletes it once it has seen every named task leave; the sweep gives a task whose batch
  * entry is missing an entry of its own; readers (stats, peek, cancelByType, reshard) count
- * the named tasks. And the cost: k tasks, k + ⌈k/100⌉ PUTs to submit, 2 PUTs each to run.
+ * the named tasks. And the cost: k tasks, k + ⌈k/100⌉ PUTs to submit, 2 PUTs each to run
+ * and no GET (tests/batch_claims.test.ts).
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
@@ -60,6 +61,8 @@ describe("batch entries", () => {
     // Claim + completion per task, and a few lease groups (one per claim round at most).
     assert.ok(work.PUT >= 500 && work.PUT <= 500 + 20, `PUT ${work.PUT}`);
     assert.ok(work.DELETE <= 3 + 20, `DELETE ${work.DELETE}: no DELETE per task`);
+    // The batch bodies carry the records: no task is read before its claim.
+    assert.ok(work.GET < 40, `GET ${work.GET}: the tasks are not read`);
     assert.deepEqual(await readyKeys(queue), [], "the batch entries are deleted");
     const versions = await store.listVersions({ prefix: "ready/" });
     assert.equal(versions.versions.length, 0, "no versions or delete markers left");
@@ -199,7 +202,17 @@ describe("batch entries", () => {
     const [t] = await queue.submitMany([["job", { n: 1 }], ["job", { n: 2 }]]);
     const [key] = await readyKeys(queue);
     const entry = { ...queue.keys.parseReadyBatch(key!)!, taskId: t!.id };
-    const c = { entry, versionId: "null", writtenAt: 0, batch: { left: async () => {}, order: 0 } };
+    const c = {
+      entry,
+      versionId: "null",
+      writtenAt: 0,
+      batch: {
+        left: async () => {},
+        order: 0,
+        written: () => undefined,
+        lost: () => {},
+      },
+    };
     await assert.rejects(
       claimCandidate(queue.context, c, "w1", 1000, undefined, undefined, "ready"),
       /cannot have its lease there/,

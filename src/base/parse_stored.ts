@@ -35,6 +35,27 @@ export function parseStored<T>(
   } catch (e) {
     throw new SchemaError(key, `not valid UTF-8 JSON (${(e as Error).message})`, { cause: e });
   }
+  return checkStored(key, json, schema, version);
+}
+
+/**
+ * {@link parseStored} for a value already parsed from JSON (a record carried inside another
+ * object): the same version and schema checks.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { checkStored } from "./parse_stored.ts";
+ * const schema = z.object({ schema_version: z.literal(1), n: z.number() });
+ * checkStored("a.json", { schema_version: 1, n: 2 }, schema, 1); // { schema_version: 1, n: 2 }
+ * ```
+ */
+export function checkStored<T>(
+  key: string,
+  json: unknown,
+  schema: z.ZodType<T>,
+  version: number,
+): T {
   const v = (json as { schema_version?: unknown } | null)?.schema_version;
   if (typeof v === "number" && v > version) {
     throw new SchemaError(

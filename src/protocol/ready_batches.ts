@@ -20,13 +20,27 @@
 import { z } from "zod";
 import { mapLimit } from "../base/concurrency.ts";
 import { nonce } from "../base/ids.ts";
+import { predictedEtag } from "../store/etags.ts";
 import type { QueueContext } from "./context.ts";
 import { readStored } from "./stored.ts";
 import type { EntryRef } from "./tasks.ts";
 import type { TaskRecord } from "../task/task.ts";
 
+const utf8 = new TextEncoder();
+
 /** Most tasks one batch entry names. */
 export const MAX_BATCH_TASKS = 100;
+
+/** Most bytes of task records one batch entry carries (beyond them it names the rest). */
+export const MAX_BATCH_RECORD_BYTES = 256 * 1024;
+
+/** A task as its producer wrote it: the record, and the ETag S3 gives that object. */
+export interface WrittenRecord {
+  /** The MD5 of the object's bytes in hex: the ETag of a single-part PUT without SSE-KMS. */
+  etag: string;
+  /** The record (checked by its reader as a task object read from the bucket is). */
+  record: unknown;
+}
 
 /** The body of a batch entry. */
 export interface ReadyBatchRecord {
@@ -40,6 +54,12 @@ export interface ReadyBatchRecord {
   created_at: string;
   /** Nonce of this write (invariant 4). */
   write_id: string;
+  /**
+   * The records the named tasks are written with, by task id, as far as
+   * {@link MAX_BATCH_RECORD_BYTES} allows: a worker claims such a task with `If-Match` on the
+   * ETag given here, without reading it first. Readers that do not know the field ignore it.
+   */
+  records?: Record<string, WrittenRecord>;
 }
 
 const ReadyBatchSchema: z.ZodType<ReadyBatchRecord> = z.object({
@@ -48,7 +68,16 @@ const ReadyBatchSchema: z.ZodType<ReadyBatchRecord> = z.object({
   task_ids: z.array(z.string()).min(1).max(MAX_BATCH_TASKS),
   created_at: z.string(),
   write_id: z.string(),
+  records: z.record(z.string(), z.object({ etag: z.string(), record: z.unknown() })).optional(),
 });
+
+/** What a batch entry's body says: the tasks it names, and the records of those it carries. */
+export interface BatchBody {
+  /** The named tasks. */
+  ids: string[];
+  /** The records the body carries, by task id. */
+  records: Map<string, WrittenRecord>;
+}
 
 /**
  * Write the batch entry of `recs` (one PUT; a new key, so a plain PUT safe to retry). Every
@@ -66,12 +95,21 @@ export async function writeBatchEntry(
   if (recs.some((r) => q.tasks.readyKey(r) !== key)) {
     throw new TypeError(`The tasks of batch ${first.ready_batch} do not share one ready entry`);
   }
+  const records: Record<string, WrittenRecord> = {};
+  let bytes = 0;
+  for (const rec of recs) {
+    // The task's PUT sends these bytes (src/protocol/stored.ts, writeOrRead).
+    const text = utf8.encode(JSON.stringify(rec));
+    if ((bytes += text.length) > MAX_BATCH_RECORD_BYTES) break;
+    records[rec.id] = { etag: predictedEtag(text), record: rec };
+  }
   const body: ReadyBatchRecord = {
     schema_version: 1,
     task_type: first.task_type,
     task_ids: recs.map((r) => r.id),
     created_at: new Date(q.clock.now()).toISOString(),
     write_id: nonce(),
+    records,
   };
   const r = await q.store.put(key, JSON.stringify(body), { contentType: "application/json" });
   return { key, versionId: r.versionId };
@@ -82,8 +120,20 @@ export async function writeBatchEntry(
  * SchemaError naming the key.
  */
 export async function readBatchEntry(q: QueueContext, key: string): Promise<string[] | null> {
+  return (await readBatchBody(q, key))?.ids ?? null;
+}
+
+/**
+ * {@link readBatchEntry} with the records the body carries (one GET): `null` when the entry is
+ * gone; a bad body is a SchemaError naming the key.
+ */
+export async function readBatchBody(q: QueueContext, key: string): Promise<BatchBody | null> {
   const r = await readStored(q.store, key, ReadyBatchSchema, 1);
-  return r === "unchanged" || r === null ? null : r.rec.task_ids;
+  if (r === "unchanged" || r === null) return null;
+  const ids = r.rec.task_ids;
+  const named = new Set(ids);
+  const records = new Map(Object.entries(r.rec.records ?? {}).filter(([id]) => named.has(id)));
+  return { ids, records };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { parseStored } from "../base/parse_stored.ts";
+import { checkStored, parseStored } from "../base/parse_stored.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import { SchemaError } from "../base/errors.ts";
 import { shardOfTaskId, validateName, validateShard } from "./names.ts";
@@ -185,7 +185,18 @@ export function hasPayloadRef(rec: Pick<TaskRecord, "input_ref" | "output_ref">)
 
 /** Parse stored bytes into a record; a mismatch is a {@link SchemaError} naming the key. */
 export function parseTaskRecord(key: string, body: Uint8Array): TaskRecord {
-  const rec = parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION_REFS);
+  return checkTaskRecord(key, parseStored(key, body, TaskRecordSchema, TASK_SCHEMA_VERSION_REFS));
+}
+
+/**
+ * {@link parseTaskRecord} for a record already parsed from JSON (one a batch entry carries,
+ * src/protocol/ready_batches.ts): the same checks, for the task object at `key`.
+ */
+export function taskRecordOf(key: string, json: unknown): TaskRecord {
+  return checkTaskRecord(key, checkStored(key, json, TaskRecordSchema, TASK_SCHEMA_VERSION_REFS));
+}
+
+function checkTaskRecord(key: string, rec: TaskRecord): TaskRecord {
   // The record must be the task its key names: an object copied or written by someone else
   // under another task's key (or with a name that could not be a key) is not trusted.
   // The id names the object's home shard; `shard` is the index lane, which differs from

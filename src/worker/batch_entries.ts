@@ -6,14 +6,20 @@
  * deletes the entry (by version id). A task that leaves never comes back, so what was seen
  * stays true; another worker that shares the batch learns it by reading the task.
  *
+ * The body carries the records the tasks were written with and their ETags: a claim assumes
+ * one instead of reading the task ({@link BatchEntries.written}). A write that loses tells
+ * {@link BatchEntries.lost}: another worker took the task (the batch is shared: its tasks are
+ * read first from then on), or the store's ETags are not MD5s (nothing is assumed any more).
+ *
  * @module
  */
 
 import { mapLimit } from "../base/concurrency.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { QueueContext } from "../protocol/context.ts";
-import { readBatchEntry } from "../protocol/ready_batches.ts";
-import type { EntryRef } from "../protocol/tasks.ts";
+import { type BatchBody, readBatchBody, type WrittenRecord } from "../protocol/ready_batches.ts";
+import type { EntryRef, Versioned } from "../protocol/tasks.ts";
+import { taskRecordOf } from "../task/task.ts";
 import type { BatchHandle, Candidate } from "./claim.ts";
 
 // Batches kept before the ones not listed for a while are forgotten.
@@ -26,6 +32,10 @@ interface Tracked {
   ids: ReadonlySet<string>;
   left: Set<string>;
   listedAt: number;
+  /** Records the body carries, of tasks not yet claimed assuming them. */
+  written: Map<string, WrittenRecord>;
+  /** A write assuming a record lost: another worker shares the batch; read its tasks first. */
+  shared: boolean;
 }
 
 /**
@@ -47,6 +57,8 @@ export class BatchEntries {
   readonly #error: (error: Error, context: string) => void;
   readonly #tracked = new Map<string, Tracked>();
   readonly #seed = Math.random().toString(36).slice(2);
+  // False once the store showed ETags that are not MD5s of the bytes (SSE-KMS, some servers).
+  #assume = true;
 
   /** Batches of `queue`; `error` reports a body that cannot be read (a bad one once). */
   constructor(queue: QueueContext, error: (error: Error, context: string) => void) {
@@ -93,8 +105,42 @@ export class BatchEntries {
     await this.#queue.tasks.deleteEntry(t.ref);
   }
 
+  /**
+   * The record of `taskId` that the batch entry `key` carries, to claim it without reading
+   * it (each record once); none once a write assuming one lost to another worker.
+   */
+  written(key: string, taskId: string): Versioned | undefined {
+    const t = this.#tracked.get(key);
+    const w = t?.written.get(taskId);
+    if (!this.#assume || t === undefined || t.shared || w === undefined) return undefined;
+    t.written.delete(taskId);
+    try {
+      return { rec: taskRecordOf(this.#queue.keys.task(taskId), w.record), etag: w.etag };
+    } catch {
+      return undefined; // read it: the task object's own check reports what is wrong
+    }
+  }
+
+  /** A write that assumed `written` lost; `current` is the task as it is now. */
+  lost(key: string, written: Versioned, current: Versioned | null): void {
+    if (current === null) return; // not written yet: the producer is still at it
+    if (current.rec.write_id === written.rec.write_id) this.#assume = false;
+    else {
+      const t = this.#tracked.get(key);
+      if (t !== undefined) {
+        t.shared = true;
+        t.written.clear();
+      }
+    }
+  }
+
   #handle(key: string, order: number): BatchHandle {
-    return { left: (taskId) => this.left(key, taskId), order };
+    return {
+      left: (taskId) => this.left(key, taskId),
+      order,
+      written: (taskId) => this.written(key, taskId),
+      lost: (written, current) => this.lost(key, written, current),
+    };
   }
 
   async #know(c: Candidate, now: number): Promise<void> {
@@ -103,20 +149,22 @@ export class BatchEntries {
       known.listedAt = now;
       return;
     }
-    let ids: string[] | null;
+    let body: BatchBody | null;
     try {
-      ids = await readBatchEntry(this.#queue, c.entry.key);
+      body = await readBatchBody(this.#queue, c.entry.key);
     } catch (e) {
       this.#error(e as Error, `batch entry ${c.entry.key}`);
       if (!(e instanceof SchemaError)) return; // read again at the next listing
-      ids = [];
+      body = { ids: [], records: new Map() };
     }
-    if (ids === null) return; // deleted since the LIST
+    if (body === null) return; // deleted since the LIST
     this.#tracked.set(c.entry.key, {
       ref: { key: c.entry.key, versionId: c.versionId },
-      ids: new Set(ids),
+      ids: new Set(body.ids),
       left: new Set(),
       listedAt: now,
+      written: body.records,
+      shared: false,
     });
   }
 

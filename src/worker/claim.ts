@@ -2,7 +2,8 @@
  * Claiming work: a candidate (from a listing of the ready index, src/worker/listing.ts) is
  * claimed with one compare-and-swap on the task object. Losing the race is normal flow.
  *
- * Cost of a successful claim: one GET (the task) and one PUT (the task); the ready entry
+ * Cost of a successful claim: one GET (the task) and one PUT (the task), or the PUT alone for a
+ * batch task whose record its batch entry carries (src/worker/batch_entries.ts); the ready entry
  * stays as the index of the lease and is deleted (by version id: free, no delete marker)
  * when the attempt ends (docs/format.md, "Leases in the ready entry"). With
  * `leaseEntryAfterMs` 0: a PUT of the lease entry first and the DELETE of the ready entry
@@ -46,6 +47,13 @@ export interface BatchHandle {
    * at every listing, different from worker to worker.
    */
   readonly order: number;
+  /**
+   * The task as its producer wrote it (the record and ETag the batch entry carries), to
+   * claim without reading it first; `undefined` when there is none to assume.
+   */
+  written(taskId: string): Versioned | undefined;
+  /** A write that assumed `written` (from {@link written}) lost: `current` is the task now. */
+  lost(written: Versioned, current: Versioned | null): void;
 }
 
 /** Outcome of trying to claim one candidate. */
@@ -113,7 +121,8 @@ export interface GroupEntry {
 }
 
 /**
- * Claim one candidate for `workerId`: read the task, and if it is claimable write the
+ * Claim one candidate for `workerId`: read the task (or assume the record its batch entry
+ * carries: a write that loses then reads it and decides again), and if it is claimable write the
  * lease entry (unless `leaseBy` says where the lease is indexed: `group`'s entry, written
  * before, or the ready entry itself, kept until the attempt ends), then the task
  * (compare-and-swap), then delete the ready entry (not when it indexes the lease). Stale
@@ -134,85 +143,108 @@ export async function claimCandidate(
     throw new TypeError(`Task ${c.entry.taskId} of a batch entry cannot have its lease there`);
   }
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
-  let current: Versioned | null;
+  // A batch task as its producer wrote it, to write over without reading it: a write that
+  // loses reads the task (src/protocol/stored.ts, writeOrRead), and we decide again with it.
+  const assumed = c.batch?.written(c.entry.taskId);
   try {
-    current = await queue.tasks.read(c.entry.taskId, signal);
+    if (assumed !== undefined) return await decide(assumed, true);
+    return await decide(await queue.tasks.read(c.entry.taskId, signal), false);
   } catch (e) {
     if (e instanceof SchemaError) return { kind: "invalid", error: e };
     throw e;
   }
-  const now = queue.clock.now();
-  if (current === null) {
-    // The producer writes the entry before the task: a young entry may be mid-submit.
-    if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await dropEntry(queue, c, ref);
-    return { kind: "skipped", reason: "task not found" };
+
+  // Write `next` over `current` (compare-and-swap): the new version; `null` when it lost;
+  // for an `assumed` record, the task as it is now when it lost.
+  async function swap(
+    next: TaskRecord,
+    current: Versioned,
+    assumed: boolean,
+  ): Promise<Versioned | null | { now: Versioned | null }> {
+    if (!assumed) return await queue.tasks.replace(next, current.etag);
+    const w = await queue.tasks.writeOrRead(next, current.etag);
+    if ("written" in w) return w.written;
+    c.batch!.lost(current, w.current);
+    return { now: w.current };
   }
-  const rec = current.rec;
-  if (rec.task_type !== c.entry.taskType) {
-    await dropEntry(queue, c, ref);
-    return { kind: "skipped", reason: "entry type does not match the task" };
+
+  async function decide(current: Versioned | null, assumed: boolean): Promise<ClaimResult> {
+    const now = queue.clock.now();
+    if (current === null) {
+      // The producer writes the entry before the task: a young entry may be mid-submit.
+      if (now - c.writtenAt > ORPHAN_ENTRY_AGE_MS) await dropEntry(queue, c, ref);
+      return { kind: "skipped", reason: "task not found" };
+    }
+    const rec = current.rec;
+    if (rec.task_type !== c.entry.taskType) {
+      await dropEntry(queue, c, ref);
+      return { kind: "skipped", reason: "entry type does not match the task" };
+    }
+    if (leasedByEntry(queue, rec, c.entry.key)) return await leasedTask(queue, current, c, ref);
+    if (rec.status !== "pending") {
+      await dropEntry(queue, c, ref);
+      return { kind: "skipped", reason: `task is ${rec.status}` };
+    }
+    if (queue.tasks.readyKey(rec) !== c.entry.key) {
+      // A newer entry exists for the task's current available_at (written before the change).
+      await dropEntry(queue, c, ref);
+      return { kind: "skipped", reason: "entry is stale" };
+    }
+    if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
+      const t = transitions.expire(rec, now);
+      const w = t.ok ? await swap(t.next, current, assumed) : null;
+      if (w !== null && "now" in w) return await decide(w.now, false);
+      if (w !== null) await dropEntry(queue, c, ref);
+      return { kind: "skipped", reason: "task expired" };
+    }
+    // A delayed task must not start early by the store's clock: allow for its uncertainty.
+    const delayed = rec.available_at !== rec.created_at;
+    const margin = delayed ? queue.store.clockUncertaintyMs() : 0;
+    const leaseMs = rec.timeout_seconds * 1000 + leaseGraceMs;
+    // Fail early when the claim cannot apply (before any write, the group's included).
+    const inReady = leaseBy === "ready";
+    const check = transitions.claim(
+      rec,
+      now - margin,
+      workerId,
+      leaseMs,
+      inReady ? "ready" : undefined,
+    );
+    if (!check.ok) return { kind: "skipped", reason: check.reason };
+    let permit: Permit | undefined;
+    if (gate) {
+      const a = await gate.admit(check.next);
+      if (!("permit" in a)) return { kind: "limited", retryAt: a.retryAt };
+      permit = a.permit;
+    }
+    // A request that throws from here on keeps the permit: the task write may have landed, so
+    // the holder stays until its claim window and lease end, then is checked (and the task
+    // fenced if still pending) and evicted.
+    // Index first: a crash after the entry's PUT leaves an entry the monitor checks and drops.
+    // The group's entry covers the lease only if the lease ends within its bounds. Under
+    // "ready", the ready entry is the index already: no write before the task's.
+    const group = leaseBy === undefined || inReady ? undefined : leaseBy;
+    const g = group ? await group.entry(leaseMs) : null;
+    const leaseEnd = now - margin + leaseMs;
+    const grouped = g !== null && leaseEnd <= g.at && leaseEnd >= g.from;
+    const t = grouped
+      ? transitions.claim(rec, now - margin, workerId, leaseMs, { group: g.tail })
+      : check;
+    if (!t.ok) { // (not reached: the same claim as `check`, with the group named)
+      await permit?.release();
+      return { kind: "skipped", reason: t.reason };
+    }
+    const lease = inReady ? ref : grouped ? g.ref : await queue.tasks.putLease(t.next);
+    const claimed = await swap(t.next, current, assumed);
+    if (claimed === null || "now" in claimed) {
+      if (!grouped && !inReady) await queue.tasks.deleteEntry(lease);
+      await permit?.release();
+      if (claimed !== null) return await decide(claimed.now, false);
+      return { kind: "skipped", reason: "lost the race" };
+    }
+    if (!inReady) await dropEntry(queue, c, ref);
+    return { kind: "claimed", claimed, lease, permit, grouped };
   }
-  if (leasedByEntry(queue, rec, c.entry.key)) return await leasedTask(queue, current, c, ref);
-  if (rec.status !== "pending") {
-    await dropEntry(queue, c, ref);
-    return { kind: "skipped", reason: `task is ${rec.status}` };
-  }
-  if (queue.tasks.readyKey(rec) !== c.entry.key) {
-    // A newer entry exists for the task's current available_at (written before the change).
-    await dropEntry(queue, c, ref);
-    return { kind: "skipped", reason: "entry is stale" };
-  }
-  if (rec.expires_at !== null && Date.parse(rec.expires_at) <= now) {
-    const t = transitions.expire(rec, now);
-    if (t.ok && await queue.tasks.replace(t.next, current.etag)) await dropEntry(queue, c, ref);
-    return { kind: "skipped", reason: "task expired" };
-  }
-  // A delayed task must not start early by the store's clock: allow for its uncertainty.
-  const delayed = rec.available_at !== rec.created_at;
-  const margin = delayed ? queue.store.clockUncertaintyMs() : 0;
-  const leaseMs = rec.timeout_seconds * 1000 + leaseGraceMs;
-  // Fail early when the claim cannot apply (before any write, the group's included).
-  const inReady = leaseBy === "ready";
-  const check = transitions.claim(
-    rec,
-    now - margin,
-    workerId,
-    leaseMs,
-    inReady ? "ready" : undefined,
-  );
-  if (!check.ok) return { kind: "skipped", reason: check.reason };
-  let permit: Permit | undefined;
-  if (gate) {
-    const a = await gate.admit(check.next);
-    if (!("permit" in a)) return { kind: "limited", retryAt: a.retryAt };
-    permit = a.permit;
-  }
-  // A request that throws from here on keeps the permit: the task write may have landed, so
-  // the holder stays until its claim window and lease end, then is checked (and the task
-  // fenced if still pending) and evicted.
-  // Index first: a crash after the entry's PUT leaves an entry the monitor checks and drops.
-  // The group's entry covers the lease only if the lease ends within its bounds. Under
-  // "ready", the ready entry is the index already: no write before the task's.
-  const group = leaseBy === undefined || inReady ? undefined : leaseBy;
-  const g = group ? await group.entry(leaseMs) : null;
-  const leaseEnd = now - margin + leaseMs;
-  const grouped = g !== null && leaseEnd <= g.at && leaseEnd >= g.from;
-  const t = grouped
-    ? transitions.claim(rec, now - margin, workerId, leaseMs, { group: g.tail })
-    : check;
-  if (!t.ok) { // (not reached: the same claim as `check`, with the group named)
-    await permit?.release();
-    return { kind: "skipped", reason: t.reason };
-  }
-  const lease = inReady ? ref : grouped ? g.ref : await queue.tasks.putLease(t.next);
-  const claimed = await queue.tasks.replace(t.next, current.etag);
-  if (claimed === null) {
-    if (!grouped && !inReady) await queue.tasks.deleteEntry(lease);
-    await permit?.release();
-    return { kind: "skipped", reason: "lost the race" };
-  }
-  if (!inReady) await dropEntry(queue, c, ref);
-  return { kind: "claimed", claimed, lease, permit, grouped };
 }
 
 /** True when the ready entry `key` indexes the lease of `rec`, a running task. */
