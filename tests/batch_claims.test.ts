@@ -105,6 +105,26 @@ describe("claims that assume a batch entry's record", () => {
     assert.equal(next.n.PUT, 2, "the lease entry and the task, no lost PUT");
   });
 
+  it("a record in the body that does not check is not assumed: the task is read", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 1 });
+    const recs = await records(queue, clock, 2);
+    const key = queue.context.tasks.readyKey(recs[0]!);
+    await writeBatchEntry(queue.context, recs);
+    const got = await store.get(key);
+    assert.ok(got?.kind === "object", "the entry exists");
+    const body = JSON.parse(new TextDecoder().decode(got.body));
+    body.records[recs[0]!.id].record.status = "bogus";
+    await store.put(key, JSON.stringify(body));
+    for (const r of recs) assert.ok(await queue.context.tasks.create(r), `created ${r.id}`);
+    const w = await expanded(queue, clock);
+    const bad = await counted(store, () => claim(queue, w.get(recs[0]!.id)!, "w1"));
+    assert.equal(bad.result.kind, "claimed", "the stored task is fine");
+    assert.equal(bad.n.GET, 1, "read, not assumed");
+    const good = await counted(store, () => claim(queue, w.get(recs[1]!.id)!, "w1"));
+    assert.equal(good.result.kind, "claimed");
+    assert.equal(good.n.GET, 0, "the other record is assumed");
+  });
+
   it("a task not written yet is neither claimed nor dropped, and the batch is not taken for shared", async () => {
     const { queue, store, clock } = memQueue({ shardCount: 1 });
     const recs = await records(queue, clock, 2);
