@@ -32,7 +32,6 @@ import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import type { LongTimeout } from "../base/timer.ts";
 import * as transitions from "../task/transitions.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, ProgressReporter } from "./progress.ts";
-
 import type { ExecutionSettings } from "./execution_settings.ts";
 import { AttemptLease } from "./attempt_lease.ts";
 
@@ -213,9 +212,12 @@ export class Execution {
 
   #context(input: unknown): TaskContext {
     const rec = this.#current.rec;
+    let task: Task | undefined; // built for a handler that reads it
     return {
       signal: this.#abort.signal,
-      task: new Task(rec, rec.input_ref ? { input } : {}),
+      get task() {
+        return task ??= new Task(rec, rec.input_ref ? { input } : {});
+      },
       attempt: rec.attempt,
       workerId: this.#s.workerId,
       isCancellationRequested: () => this.#cancelRequested,

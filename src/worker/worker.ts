@@ -287,8 +287,13 @@ export class Worker {
     if (this.#executions.size === 0) this.#monitor?.nudge();
     this.#executions.set(exec.taskId, exec);
     this.#heartbeat?.busy();
-    const task = new Task(claimed.rec);
-    this.#events.emit("task:claimed", { task });
+    // The Task is built for a listener that reads it (counting claims does not).
+    let task: Task | undefined;
+    this.#events.emit("task:claimed", {
+      get task() {
+        return task ??= new Task(claimed.rec);
+      },
+    });
     const started = this.#queue.clock.now();
     // A limited type's slot is given back once the outcome is written (never before).
     void exec.run(handler).finally(() => permit?.release()).then((r) =>
