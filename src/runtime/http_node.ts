@@ -8,6 +8,7 @@
  */
 
 import { concatBytes } from "./portable.ts";
+import { urlParts } from "./url_parts.ts";
 import {
   type BodyStream,
   type ChunkTimer,
@@ -38,7 +39,7 @@ interface NodeClientRequest {
 }
 interface NodeHttp {
   Agent: new (options: Record<string, unknown>) => unknown;
-  request(url: string, options: Record<string, unknown>): NodeClientRequest;
+  request(options: Record<string, unknown>): NodeClientRequest;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -88,7 +89,13 @@ function nodeRequest(module: NodeHttp, agent: unknown, call: HttpCall): Promise<
         body instanceof Uint8Array ? body.length : body?.size ?? 0,
       );
     }
-    const req = module.request(call.url, {
+    // Options rather than the URL string: node:http would parse it again (a WHATWG URL).
+    const url = urlParts(call.url);
+    const req = module.request({
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: url.port || undefined,
+      path: url.pathname + url.search,
       method: call.method,
       headers,
       agent,

@@ -27,6 +27,7 @@ import {
   webHmacSha256,
   webSha256,
 } from "../runtime/hash.ts";
+import { urlParts } from "../runtime/url_parts.ts";
 
 /** Credentials and region to sign with. */
 export interface SigningConfig {
@@ -115,8 +116,9 @@ function canonicalPath(pathname: string): string {
 }
 
 /** The canonical query: first value of each named parameter, encoded, sorted. */
-function canonicalQuery(search: string, params: URLSearchParams): string {
+function canonicalQuery(search: string): string {
   if (search === "") return "";
+  const params = new URLSearchParams(search);
   const seen = new Set<string>();
   const pairs: [string, string][] = [];
   for (const [k, v] of params) {
@@ -181,7 +183,7 @@ export class RequestSigner {
     headers["x-amz-date"] = datetime;
     if (this.#sessionToken) headers["x-amz-security-token"] = this.#sessionToken;
 
-    const url = new URL(r.url);
+    const url = urlParts(r.url);
     const names = ["host"];
     for (const name in headers) if (!UNSIGNED.has(name)) names.push(name);
     names.sort();
@@ -192,7 +194,7 @@ export class RequestSigner {
     }
     const signedHeaders = names.join(";");
     const canonical = `${r.method.toUpperCase()}\n${canonicalPath(url.pathname)}\n${
-      canonicalQuery(url.search, url.searchParams)
+      canonicalQuery(url.search)
     }\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
     const date = datetime.slice(0, 8);
     const scope = `${date}/${this.#region}/${SERVICE}/aws4_request`;
