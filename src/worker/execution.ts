@@ -12,7 +12,6 @@ import {
   coerceError,
   type Handler,
   PermanentError,
-  SnoozeError,
   TaskAbortedError,
   type TaskContext,
 } from "./handler.ts";
@@ -34,6 +33,8 @@ import * as transitions from "../task/transitions.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, ProgressReporter } from "./progress.ts";
 import type { ExecutionSettings } from "./execution_settings.ts";
 import { AttemptLease } from "./attempt_lease.ts";
+import { LazyAbort } from "./lazy_abort.ts";
+import { taskContext } from "./task_context.ts";
 
 export type { Outcome, Recorded } from "./outcome.ts";
 export type { ExecutionSettings } from "./execution_settings.ts";
@@ -48,7 +49,7 @@ export class Execution {
   readonly #s: ExecutionSettings;
   #current: Versioned;
   readonly #lease: AttemptLease;
-  readonly #abort = new AbortController();
+  readonly #abort = new LazyAbort();
   #cancelRequested = false;
   #deadline: number;
   #timer: LongTimeout | undefined;
@@ -94,7 +95,7 @@ export class Execution {
    * After a cancel request the worker waits for the handler, as documented.
    */
   abort(kind: TaskAbortedError["kind"], message: string): void {
-    if (this.#abort.signal.aborted) return;
+    if (this.#abort.aborted) return;
     this.#abort.abort(new TaskAbortedError(kind, message));
     if (kind === "shutdown" || kind === "lease_lost") {
       this.#queue.clock.setTimer(
@@ -157,7 +158,7 @@ export class Execution {
         const output = await handler(input, ctx);
         return { kind: "completed", output };
       } catch (e) {
-        return handlerFailure(e, this.#abort.signal.reason, this.#ownInputKey());
+        return handlerFailure(e, this.#abort.reason, this.#ownInputKey());
       }
     })();
     return await Promise.race([handled, aborted]);
@@ -211,22 +212,15 @@ export class Execution {
   }
 
   #context(input: unknown): TaskContext {
-    const rec = this.#current.rec;
-    let task: Task | undefined; // built for a handler that reads it
-    return {
-      signal: this.#abort.signal,
-      get task() {
-        return task ??= new Task(rec, rec.input_ref ? { input } : {});
-      },
-      attempt: rec.attempt,
+    return taskContext({
+      rec: this.#current.rec,
+      input,
+      abort: this.#abort,
       workerId: this.#s.workerId,
-      isCancellationRequested: () => this.#cancelRequested,
-      extendLease: (seconds: number) => this.#extendLease(seconds),
-      progress: (value: unknown) => this.#progress.report(value),
-      snooze: (seconds: number): never => {
-        throw new SnoozeError(seconds);
-      },
-    };
+      cancelRequested: () => this.#cancelRequested,
+      extendLease: (seconds) => this.#extendLease(seconds),
+      progress: (value) => this.#progress.report(value),
+    });
   }
 
   async #extendLease(seconds: number): Promise<void> {
