@@ -31,11 +31,16 @@ async function batchCandidate(queue: Queue): Promise<Candidate> {
   return { entry: queue.keys.parseReadyBatch(batch[0]!.key)!, versionId: "null", writtenAt: 0 };
 }
 
-// The candidates a worker of its own (its own BatchEntries) makes of the batch, by task id.
-async function expanded(queue: Queue, clock: FakeClock): Promise<Map<string, Candidate>> {
+// The candidates a worker of its own (its own BatchEntries) makes of the batch, by task id;
+// `peers` counts the type's live workers (`undefined`: not counted yet).
+async function expanded(
+  queue: Queue,
+  clock: FakeClock,
+  peers: () => number | undefined = () => 1,
+): Promise<Map<string, Candidate>> {
   const entries = new BatchEntries(queue.context, (e) => {
     throw e;
-  });
+  }, peers);
   const cs = await entries.expand([await batchCandidate(queue)], clock.now());
   return new Map(cs.map((c) => [c.entry.taskId, c]));
 }
@@ -147,6 +152,24 @@ describe("claims that assume a batch entry's record", () => {
     const r = await claim(queue, w.get(a!.id)!, "w1");
     assert.deepEqual(r, { kind: "skipped", reason: "task is cancelled" });
     assert.equal((await queue.get(a!.id))?.status, "cancelled");
+  });
+
+  it("peers: alone, claims in flight all assume; not counted, one until a win; shared, none", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 1 });
+    const tasks = await queue.submitMany(
+      Array.from({ length: 12 }, (_, i) => ["job", { i }] as const),
+    );
+    const ids = tasks.map((t) => t.id);
+    const round = async (w: Map<string, Candidate>, some: string[]) =>
+      (await counted(store, () => Promise.all(some.map((id) => claim(queue, w.get(id)!, "w1"))))).n;
+    assert.equal((await round(await expanded(queue, clock, () => 1), ids.slice(0, 4))).GET, 0);
+    const uncounted = await expanded(queue, clock, () => undefined);
+    assert.equal((await round(uncounted, ids.slice(4, 8))).GET, 3, "one assumes, three read");
+    assert.equal((await round(uncounted, ids.slice(8, 10))).GET, 0, "after its win, all assume");
+    const shared = await round(await expanded(queue, clock, () => 2), ids.slice(10));
+    assert.equal(shared.GET, 2, "other workers run the type: read first");
+    assert.equal(shared.PUT, 2 * 2, "no lost write");
+    for (const t of tasks) assert.equal((await queue.get(t.id))?.status, "running", t.id);
   });
 
   it("the body carries records up to its byte budget and names the rest", async () => {

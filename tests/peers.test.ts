@@ -38,11 +38,13 @@ describe("PeerView", () => {
     await beat(queue, "c", ["video"]);
     const view = new PeerView(queue.context, "w1", ["email", "pdf"], SETTINGS, clock.ms);
     assert.equal(view.sharing("email"), 1, "alone until the first count");
+    assert.equal(view.counted("email"), undefined, "not counted yet");
     assert.equal(view.due(clock.ms + 4999), false, "the first count comes 5 s after the start");
     assert.equal(view.due(clock.ms + 5000), true);
     clock.advance(60_000); // the others' heartbeats are 60 s old: still fresh (75 s)
     await view.refresh(clock.ms);
     assert.equal(view.sharing("email"), 3, "w1, a and b");
+    assert.equal(view.counted("email"), 3, "counted");
     assert.equal(view.sharing("pdf"), 2, "w1 and a");
     assert.equal(view.sharing("video"), 1, "not one of its types: nobody counted");
     assert.equal(view.rank("email"), 2, "a and b sort before w1: its turn is the third");

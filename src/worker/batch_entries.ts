@@ -28,6 +28,8 @@ const FORGET_AFTER_MS = 600_000;
 
 interface Tracked {
   ref: EntryRef;
+  /** The tasks' type. */
+  taskType: string;
   /** Named tasks (none when the body was unreadable: the entry is left alone). */
   ids: ReadonlySet<string>;
   left: Set<string>;
@@ -36,6 +38,10 @@ interface Tracked {
   written: Map<string, Versioned>;
   /** A write assuming a record lost: another worker shares the batch; read its tasks first. */
   shared: boolean;
+  /** A write assuming a record won: this worker may assume several at once. */
+  proven: boolean;
+  /** Until then, the one task being claimed assuming its record (the others are read). */
+  probe?: string;
 }
 
 /**
@@ -56,14 +62,23 @@ export class BatchEntries {
   readonly #queue: QueueContext;
   readonly #error: (error: Error, context: string) => void;
   readonly #tracked = new Map<string, Tracked>();
+  readonly #peers: (taskType: string) => number | undefined;
   readonly #seed = Math.random().toString(36).slice(2);
   // False once the store showed ETags that are not MD5s of the bytes (SSE-KMS, some servers).
   #assume = true;
 
-  /** Batches of `queue`; `error` reports a body that cannot be read (a bad one once). */
-  constructor(queue: QueueContext, error: (error: Error, context: string) => void) {
+  /**
+   * Batches of `queue`; `error` reports a body that cannot be read (a bad one once); `peers`
+   * counts the live workers of a type, this one included (`undefined` until counted).
+   */
+  constructor(
+    queue: QueueContext,
+    error: (error: Error, context: string) => void,
+    peers: (taskType: string) => number | undefined = () => 1,
+  ) {
     this.#queue = queue;
     this.#error = error;
+    this.#peers = peers;
   }
 
   /**
@@ -107,14 +122,36 @@ export class BatchEntries {
 
   /**
    * The record of `taskId` that the batch entry `key` carries, to claim it without reading
-   * it (each record once); none once a write assuming one lost to another worker.
+   * it (each record once). None once a write assuming one lost to another worker, nor while
+   * other workers of the type are known to run (a lost PUT costs as much as 12 GETs, and
+   * workers that share a batch meet). Before the first count of peers, one claim at a time
+   * assumes (the others read) until one such write has won in the batch: a worker that
+   * meets another at its first claim there loses one write, not one per claim in flight.
    */
   written(key: string, taskId: string): Versioned | undefined {
     const t = this.#tracked.get(key);
     const w = t?.written.get(taskId);
     if (!this.#assume || t === undefined || t.shared || w === undefined) return undefined;
+    const peers = this.#peers(t.taskType);
+    if (peers !== undefined && peers > 1) return undefined;
+    if (peers === undefined && !t.proven) {
+      if (t.probe !== undefined) return undefined;
+      t.probe = taskId;
+    }
     t.written.delete(taskId);
     return w;
+  }
+
+  /** A write that assumed the record of `taskId` in batch `key` won. */
+  won(key: string): void {
+    const t = this.#tracked.get(key);
+    if (t !== undefined) t.proven = true;
+  }
+
+  /** The claim given the record of `taskId` in batch `key` has ended. */
+  settled(key: string, taskId: string): void {
+    const t = this.#tracked.get(key);
+    if (t?.probe === taskId) t.probe = undefined;
   }
 
   /** A write that assumed `written` lost; `current` is the task as it is now. */
@@ -136,6 +173,8 @@ export class BatchEntries {
       order,
       written: (taskId) => this.written(key, taskId),
       lost: (written, current) => this.lost(key, written, current),
+      won: () => this.won(key),
+      settled: (taskId) => this.settled(key, taskId),
     };
   }
 
@@ -156,11 +195,13 @@ export class BatchEntries {
     if (body === null) return; // deleted since the LIST
     this.#tracked.set(c.entry.key, {
       ref: { key: c.entry.key, versionId: c.versionId },
+      taskType: c.entry.taskType,
       ids: new Set(body.ids),
       left: new Set(),
       listedAt: now,
       written: this.#checked(body.records),
       shared: false,
+      proven: false,
     });
   }
 

@@ -54,6 +54,10 @@ export interface BatchHandle {
   written(taskId: string): Versioned | undefined;
   /** A write that assumed `written` (from {@link written}) lost: `current` is the task now. */
   lost(written: Versioned, current: Versioned | null): void;
+  /** A write that assumed the record of `taskId` won. */
+  won(taskId: string): void;
+  /** The claim that was given the record of `taskId` has ended, whatever it did. */
+  settled(taskId: string): void;
 }
 
 /** Outcome of trying to claim one candidate. */
@@ -152,6 +156,8 @@ export async function claimCandidate(
   } catch (e) {
     if (e instanceof SchemaError) return { kind: "invalid", error: e };
     throw e;
+  } finally {
+    if (assumed !== undefined) c.batch!.settled(c.entry.taskId);
   }
 
   // Write `next` over `current` (compare-and-swap): the new version; `null` when it lost;
@@ -163,7 +169,10 @@ export async function claimCandidate(
   ): Promise<Versioned | null | { now: Versioned | null }> {
     if (!assumed) return await queue.tasks.replace(next, current.etag);
     const w = await queue.tasks.writeOrRead(next, current.etag);
-    if ("written" in w) return w.written;
+    if ("written" in w) {
+      c.batch!.won(c.entry.taskId);
+      return w.written;
+    }
     c.batch!.lost(current, w.current);
     return { now: w.current };
   }

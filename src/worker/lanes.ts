@@ -98,7 +98,11 @@ export class LanePoller {
       queue,
       options,
       (e, context) => host.emit(e, context),
-      new BatchEntries(queue, (e, context) => host.error(e, context)),
+      new BatchEntries(
+        queue,
+        (e, context) => host.error(e, context),
+        (taskType) => this.#peers.counted(taskType),
+      ),
     );
   }
 

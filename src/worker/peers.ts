@@ -52,6 +52,7 @@ export class PeerView {
   /** By task type: the live peers whose heartbeat key sorts before this worker's. */
   readonly #before = new Map<string, number>();
   #nextAt: number;
+  #counted = false;
 
   /**
    * A view for worker `workerId` handling `taskTypes`, created at `now`; the first count is
@@ -102,6 +103,7 @@ export class PeerView {
     for (const key of this.#typesOf.keys()) if (!listed.has(key)) this.#typesOf.delete(key);
     this.#peers.clear();
     this.#before.clear();
+    this.#counted = true;
     for (const o of live) {
       for (const t of this.#typesOf.get(o.key)?.types ?? []) {
         if (!this.#taskTypes.includes(t)) continue;
@@ -114,6 +116,11 @@ export class PeerView {
   /** Live workers of `taskType`, this one included (1 until the first refresh). */
   sharing(taskType: string): number {
     return 1 + (this.#peers.get(taskType) ?? 0);
+  }
+
+  /** {@link sharing} once counted; `undefined` before the first refresh. */
+  counted(taskType: string): number | undefined {
+    return this.#counted ? this.sharing(taskType) : undefined;
   }
 
   /**
