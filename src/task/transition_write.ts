@@ -33,8 +33,11 @@ export function write(
   checkTransition(op, rec.status, changes.status ?? rec.status);
   // A task marked for deletion is gone for every writer: nothing may claim, retry or archive it.
   if (rec.deleting_at !== undefined) return no(rec, "task is being deleted");
+  // The index fields are put back only where they still hold (a `delete` would leave V8 a
+  // slow dictionary object, which every later read and JSON.stringify of the record pays).
+  const { lease_group, lease_index, ready_batch, ...kept } = rec;
   const next: TaskRecord = {
-    ...rec,
+    ...kept,
     ...changes,
     updated_at: iso(now),
     revision: rec.revision + 1,
@@ -42,12 +45,15 @@ export function write(
   };
   // A lease group (or the ready entry, `lease_index`) indexes one lease in one lane: a claim
   // says so; any other change of the lease (its end, an extension) or lane (a move) leaves it.
-  const leaseMoves = "lease_expires_at" in changes || "shard" in changes;
-  if (leaseMoves && !("lease_group" in changes)) delete next.lease_group;
-  if (leaseMoves && !("lease_index" in changes)) delete next.lease_index;
+  if (!("lease_expires_at" in changes || "shard" in changes)) {
+    if (lease_group !== undefined && !("lease_group" in changes)) next.lease_group = lease_group;
+    if (lease_index !== undefined && !("lease_index" in changes)) next.lease_index = lease_index;
+  }
   // A batch entry indexes the task only while it waits where it was submitted: a claim, or a
   // move, leaves it for good (its own entries from then on).
-  if (next.ready_batch !== undefined && !waitsInPlace(rec, next)) delete next.ready_batch;
+  const batch = "ready_batch" in changes ? changes.ready_batch : ready_batch;
+  if (batch !== undefined && waitsInPlace(rec, next)) next.ready_batch = batch;
+  else if ("ready_batch" in next) delete next.ready_batch;
   return { ok: true, next };
 }
 
