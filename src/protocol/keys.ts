@@ -18,20 +18,8 @@ import {
 } from "../task/names.ts";
 import { checkPriority, dueTime, sortTime } from "../task/priority.ts";
 
-/** Render a time as the sortable UTC stamp used in index keys: `20261122T124005.123Z`. */
-export function timeStamp(ms: number): string {
-  const iso = new Date(Math.floor(ms)).toISOString(); // 2026-11-22T12:40:05.123Z
-  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${
-    iso.slice(14, 16)
-  }${iso.slice(17, 23)}Z`;
-}
-
-/** Parse a stamp made by {@link timeStamp}; `NaN` when malformed. */
-export function parseTimeStamp(stamp: string): number {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/.exec(stamp);
-  if (!m) return Number.NaN;
-  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
-}
+import { parseTimeStamp, timeStamp } from "./time_stamp.ts";
+export { parseTimeStamp, timeStamp };
 
 // The stamp of a ready key: the due time, moved by the priority's worth and naming its level.
 function readyStamp(dueAt: number, priority: number): string {
