@@ -20,7 +20,7 @@ import {
 } from "../src/protocol/ready_batches.ts";
 import { newTaskRecord, PROBE_PLACEMENT } from "../src/task/new_task.ts";
 import type { TaskRecord } from "../src/task/task.ts";
-import { BatchEntries } from "../src/worker/batch_entries.ts";
+import { BatchEntries, MAX_RECORDS } from "../src/worker/batch_entries.ts";
 import { type Candidate, claimCandidate } from "../src/worker/claim.ts";
 import { type FakeClock, it, memQueue } from "./helpers.ts";
 
@@ -170,6 +170,31 @@ describe("claims that assume a batch entry's record", () => {
     assert.equal(shared.GET, 2, "other workers run the type: read first");
     assert.equal(shared.PUT, 2 * 2, "no lost write");
     for (const t of tasks) assert.equal((await queue.get(t.id))?.status, "running", t.id);
+  });
+
+  it("past MAX_RECORDS kept, the batch listed longest ago gives its records up", async () => {
+    const { queue, store, clock } = memQueue({ shardCount: 1 });
+    const n = MAX_RECORDS / 100 + 1; // batches of 100
+    for (let b = 0; b < n; b++) {
+      await queue.submitMany(Array.from({ length: 100 }, (_, i) => ["job", { b, i }] as const));
+    }
+    const listed = (await store.list({ prefix: "ready/" })).objects.map((o) => ({
+      entry: queue.keys.parseReadyBatch(o.key)!,
+      versionId: "null",
+      writtenAt: 0,
+    }));
+    assert.equal(listed.length, n);
+    const entries = new BatchEntries(queue.context, (e) => {
+      throw e;
+    });
+    const [first] = await entries.expand([listed[0]!], clock.now());
+    clock.advance(1000);
+    const rest = await entries.expand(listed.slice(1), clock.now());
+    const old = await counted(store, () => claim(queue, first!, "w1"));
+    assert.equal(old.result.kind, "claimed");
+    assert.equal(old.n.GET, 1, "its records were given up: read first");
+    const recent = await counted(store, () => claim(queue, rest[0]!, "w1"));
+    assert.equal(recent.n.GET, 0, "a batch listed since keeps its records");
   });
 
   it("the body carries records up to its byte budget and names the rest", async () => {

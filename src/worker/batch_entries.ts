@@ -25,6 +25,11 @@ import type { BatchHandle, Candidate } from "./claim.ts";
 // Batches kept before the ones not listed for a while are forgotten.
 const MAX_KEPT = 256;
 const FORGET_AFTER_MS = 600_000;
+/**
+ * Records kept to claim without reading, over all batches (about 1 KB each, up to 256 KiB
+ * per batch): past this, the batches listed longest ago give theirs up (read first).
+ */
+export const MAX_RECORDS = 5_000;
 
 interface Tracked {
   ref: EntryRef;
@@ -222,6 +227,16 @@ export class BatchEntries {
   }
 
   #forget(now: number): void {
+    let records = 0;
+    for (const t of this.#tracked.values()) records += t.written.size;
+    if (records > MAX_RECORDS) {
+      const oldest = [...this.#tracked.values()].sort((a, b) => a.listedAt - b.listedAt);
+      for (const t of oldest) {
+        if (records <= MAX_RECORDS) break;
+        records -= t.written.size;
+        t.written.clear();
+      }
+    }
     if (this.#tracked.size <= MAX_KEPT) return;
     for (const [key, t] of this.#tracked) {
       if (t.listedAt < now - FORGET_AFTER_MS) this.#tracked.delete(key);
