@@ -147,8 +147,13 @@ describe(`oq output for people (${cli.name})`, () => {
     const bucket = testBucket();
     const queue = await backend.prepare(bucket);
     const oq = (...args: string[]) => run(cli, args, { env: backend.env(bucket) });
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await queue.submit("t", { i })).id);
+    const submitted = [];
+    for (let i = 0; i < 3; i++) submitted.push(await queue.submit("t", { i }));
+    // Oldest first, as oq list orders them: by creation time (ms), then by id (two submits in
+    // one millisecond are ordered by id, not by the order they were made in).
+    const ids = submitted.sort((a, b) =>
+      a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    ).map((t) => t.id);
     const two = await oq("list", "--limit", "2");
     assert.equal(ok(two, "list --limit 2").trim().split("\n").length, 3); // header + 2
     assert.match(two.stderr, /^oq list: showing the oldest 2 tasks; more match: add --all/);
