@@ -65,10 +65,12 @@ export async function hashId(material: string): Promise<string> {
   return out;
 }
 
-/** FNV-1a 32-bit hash, for picking a shard from a string. */
+const utf8 = new TextEncoder();
+
+/** FNV-1a 32-bit hash of the UTF-8 bytes of `s`: picks a shard (or a spread) from a string. */
 export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
-  const bytes = new TextEncoder().encode(s);
+  const bytes = utf8.encode(s);
   for (const b of bytes) {
     h ^= b;
     h = Math.imul(h, 0x01000193) >>> 0;

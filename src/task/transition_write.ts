@@ -36,9 +36,10 @@ export function write(
   // The index fields are put back only where they still hold (a `delete` would leave V8 a
   // slow dictionary object, which every later read and JSON.stringify of the record pays).
   const { lease_group, lease_index, ready_batch, ...kept } = rec;
+  const { ready_batch: batchChange, ...given } = changes;
   const next: TaskRecord = {
     ...kept,
-    ...changes,
+    ...given,
     updated_at: iso(now),
     revision: rec.revision + 1,
     write_id: nonce(),
@@ -51,9 +52,9 @@ export function write(
   }
   // A batch entry indexes the task only while it waits where it was submitted: a claim, or a
   // move, leaves it for good (its own entries from then on).
-  const batch = "ready_batch" in changes ? changes.ready_batch : ready_batch;
+  // (A change that names it, even as `undefined`, decides: leaveBatch takes it away.)
+  const batch = "ready_batch" in changes ? batchChange : ready_batch;
   if (batch !== undefined && waitsInPlace(rec, next)) next.ready_batch = batch;
-  else if ("ready_batch" in next) delete next.ready_batch;
   return { ok: true, next };
 }
 

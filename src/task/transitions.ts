@@ -349,9 +349,7 @@ export function leaveBatch(rec: TaskRecord, now: number): Transition {
   const refused = refusal("leaveBatch", rec.status);
   if (refused !== null) return no(rec, refused);
   if (rec.ready_batch === undefined) return no(rec, "task is not under a batch entry");
-  const t = write("leaveBatch", rec, now, {});
-  if (t.ok) delete t.next.ready_batch;
-  return t;
+  return write("leaveBatch", rec, now, { ready_batch: undefined });
 }
 
 /**

@@ -15,6 +15,7 @@
  */
 
 import { mapLimit } from "../base/concurrency.ts";
+import { fnv1a } from "../base/ids.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import { type BatchBody, readBatchBody, type WrittenRecord } from "../protocol/ready_batches.ts";
@@ -104,7 +105,7 @@ export class BatchEntries {
     for (const c of batches) {
       const t = this.#tracked.get(c.entry.key);
       if (t === undefined) continue; // gone since the LIST, or to be read again
-      const spread = hash32(`${this.#seed}/${c.entry.key}`);
+      const spread = fnv1a(`${this.#seed}/${c.entry.key}`);
       const batch = this.#handle(c.entry.key, spread / 2 ** 32);
       const ids = [...t.ids];
       const from = spread % Math.max(1, ids.length);
@@ -147,7 +148,7 @@ export class BatchEntries {
     return w;
   }
 
-  /** A write that assumed the record of `taskId` in batch `key` won. */
+  /** A write that assumed a record of batch `key` won. */
   won(key: string): void {
     const t = this.#tracked.get(key);
     if (t !== undefined) t.proven = true;
@@ -242,11 +243,4 @@ export class BatchEntries {
       if (t.listedAt < now - FORGET_AFTER_MS) this.#tracked.delete(key);
     }
   }
-}
-
-// FNV-1a, 32 bits: a spread, not a secret.
-function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }

@@ -54,8 +54,8 @@ export interface BatchHandle {
   written(taskId: string): Versioned | undefined;
   /** A write that assumed `written` (from {@link written}) lost: `current` is the task now. */
   lost(written: Versioned, current: Versioned | null): void;
-  /** A write that assumed the record of `taskId` won. */
-  won(taskId: string): void;
+  /** A write that assumed a record of this batch won. */
+  won(): void;
   /** The claim that was given the record of `taskId` has ended, whatever it did. */
   settled(taskId: string): void;
 }
@@ -170,7 +170,7 @@ export async function claimCandidate(
     if (!assumed) return await queue.tasks.replace(next, current.etag);
     const w = await queue.tasks.writeOrRead(next, current.etag);
     if ("written" in w) {
-      c.batch!.won(c.entry.taskId);
+      c.batch!.won();
       return w.written;
     }
     c.batch!.lost(current, w.current);
