@@ -134,3 +134,53 @@ describe("ServerClock.now is monotonic", () => {
     );
   });
 });
+
+describe("ServerClock keeps its bounds incrementally", () => {
+  // The definition, recomputed from scratch: the samples of the last maxSampleAgeMs, at most
+  // maxSamples of the newest, intersected; an empty intersection keeps only the newest.
+  class Reference {
+    samples: { lo: number; hi: number; at: number }[] = [];
+    lo = 0;
+    hi = 0;
+    readonly max: number;
+    readonly ageMs: number;
+    constructor(max: number, ageMs: number) {
+      this.max = max;
+      this.ageMs = ageMs;
+    }
+    observe(date: number, sentAt: number, receivedAt: number) {
+      const s = { lo: date - receivedAt - 10, hi: date + 1000 - sentAt + 10, at: receivedAt };
+      this.samples = [...this.samples, s].filter((x) => x.at >= receivedAt - this.ageMs)
+        .slice(-this.max);
+      this.lo = Math.max(...this.samples.map((x) => x.lo));
+      this.hi = Math.min(...this.samples.map((x) => x.hi));
+      if (this.lo > this.hi) [this.samples, this.lo, this.hi] = [[s], s.lo, s.hi];
+    }
+  }
+
+  it("agrees with the definition over random samples, clock jumps and expiries", () => {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    for (
+      const [max, ageMs] of [[64, 600_000], [64, 100], [8, 50], [4, 2_000], [1, 1_000]] as const
+    ) {
+      const clock = new ServerClock({ localNow: () => 0, maxSamples: max, maxSampleAgeMs: ageMs });
+      const ref = new Reference(max, ageMs);
+      let local = 1_000_000_000;
+      let skew = SKEW;
+      for (let i = 0; i < 5_000; i++) {
+        const r = rand();
+        // Mostly steps of a few ms; sometimes a long gap (expiry), a local clock set back,
+        // or a server clock that jumps.
+        local += r < 0.02 ? 3_000 : r < 0.03 ? -500 : Math.floor(rand() * 20);
+        if (rand() < 0.005) skew += rand() < 0.5 ? 60_000 : -60_000;
+        const rtt = Math.floor(rand() * 30);
+        const date = Math.floor((local + skew + rand() * rtt) / 1000) * 1000;
+        assert.ok(clock.observe(new Date(date).toUTCString(), local, local + rtt), `sample ${i}`);
+        ref.observe(date, local, local + rtt);
+        assert.equal(clock.offsetMs(), (ref.lo + ref.hi) / 2, `offset after sample ${i}`);
+        assert.equal(clock.uncertaintyMs(), (ref.hi - ref.lo) / 2, `uncertainty after ${i}`);
+      }
+    }
+  });
+});

@@ -63,6 +63,8 @@ export class ServerClock {
   #lo = 0;
   #hi = 0;
   #last = Number.NEGATIVE_INFINITY;
+  /** The smallest `at` held (a lower bound of it after count evictions). */
+  #oldestAt = Infinity;
   #lastHeader = "";
   #lastDate = Number.NaN;
 
@@ -97,32 +99,45 @@ export class ServerClock {
       hi: date + 1000 - sentAt + DATE_SLACK_MS,
       at: receivedAt,
     };
-    this.#samples.push(sample);
+    const samples = this.#samples;
+    samples.push(sample);
+    // The bounds are kept as the intersection of the samples held; they are recomputed
+    // over all of them only when a sample that set one of them leaves (a few times in 64),
+    // not on every response.
+    let stale = false;
     const oldest = receivedAt - this.#maxSampleAgeMs;
-    if (this.#oldestAt() < oldest) this.#samples = this.#samples.filter((s) => s.at >= oldest);
-    const excess = this.#samples.length - this.#maxSamples;
-    if (excess > 0) this.#samples.splice(0, excess);
-    let lo = -Infinity;
-    let hi = Infinity;
-    for (const s of this.#samples) {
-      lo = Math.max(lo, s.lo);
-      hi = Math.min(hi, s.hi);
+    if (this.#oldestAt < oldest) {
+      const kept = samples.filter((s) => s.at >= oldest);
+      stale = kept.length < samples.length;
+      this.#samples = kept;
+      this.#oldestAt = minAt(kept);
     }
-    if (lo > hi) {
+    while (this.#samples.length > this.#maxSamples) {
+      const gone = this.#samples.shift()!;
+      stale ||= gone.lo === this.#lo || gone.hi === this.#hi;
+    }
+    if (this.#samples.length === 1 || stale) {
+      this.#oldestAt = minAt(this.#samples);
+      this.#lo = -Infinity;
+      this.#hi = Infinity;
+      for (const s of this.#samples) this.#tighten(s);
+    } else {
+      this.#oldestAt = Math.min(this.#oldestAt, sample.at);
+      this.#tighten(sample);
+    }
+    if (this.#lo > this.#hi) {
       // A clock jumped (or a sample lied): the old bounds no longer hold. Restart.
       this.#samples = [sample];
-      lo = sample.lo;
-      hi = sample.hi;
+      this.#oldestAt = sample.at;
+      this.#lo = sample.lo;
+      this.#hi = sample.hi;
     }
-    this.#lo = lo;
-    this.#hi = hi;
     return true;
   }
 
-  #oldestAt(): number {
-    let at = Infinity;
-    for (const s of this.#samples) at = Math.min(at, s.at);
-    return at;
+  #tighten(s: Sample): void {
+    if (s.lo > this.#lo) this.#lo = s.lo;
+    if (s.hi < this.#hi) this.#hi = s.hi;
   }
 
   /** True once a response has set the clock. */
@@ -156,4 +171,10 @@ export class ServerClock {
   uncertaintyMs(): number {
     return this.synced() ? (this.#hi - this.#lo) / 2 : Infinity;
   }
+}
+
+function minAt(samples: readonly Sample[]): number {
+  let at = Infinity;
+  for (const s of samples) at = Math.min(at, s.at);
+  return at;
 }
