@@ -10,9 +10,7 @@
  */
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import type { Queue } from "../src/queue/queue.ts";
 import { RequestCounters } from "../src/s3/counters.ts";
-import type { MemoryStore } from "../src/store/memory_store.ts";
 import {
   MAX_BATCH_RECORD_BYTES,
   readBatchBody,
@@ -22,7 +20,11 @@ import { newTaskRecord, PROBE_PLACEMENT } from "../src/task/new_task.ts";
 import type { TaskRecord } from "../src/task/task.ts";
 import { BatchEntries, MAX_RECORDS } from "../src/worker/batch_entries.ts";
 import { type Candidate, claimCandidate } from "../src/worker/claim.ts";
-import { type FakeClock, it, memQueue } from "./helpers.ts";
+import { ClassifyingStore } from "../harness/classifying_store.ts";
+import { MemoryStore } from "../src/store/memory_store.ts";
+import { Queue } from "../src/queue/queue.ts";
+import { Worker } from "../src/worker/worker.ts";
+import { FakeClock, it, memQueue } from "./helpers.ts";
 
 async function batchCandidate(queue: Queue): Promise<Candidate> {
   const listed = await queue.store.list({ prefix: "ready/" });
@@ -41,8 +43,8 @@ async function expanded(
   const entries = new BatchEntries(queue.context, (e) => {
     throw e;
   }, peers);
-  const cs = await entries.expand([await batchCandidate(queue)], clock.now());
-  return new Map(cs.map((c) => [c.entry.taskId, c]));
+  const { candidates } = await entries.expand([await batchCandidate(queue)], clock.now());
+  return new Map(candidates.map((c) => [c.entry.taskId, c]));
 }
 
 // Requests of `f` by kind.
@@ -172,29 +174,88 @@ describe("claims that assume a batch entry's record", () => {
     for (const t of tasks) assert.equal((await queue.get(t.id))?.status, "running", t.id);
   });
 
-  it("past MAX_RECORDS kept, the batch listed longest ago gives its records up", async () => {
+  it("reads bodies only while the records it holds stay under MAX_RECORDS; the rest wait", async () => {
     const { queue, store, clock } = memQueue({ shardCount: 1 });
-    const n = MAX_RECORDS / 100 + 1; // batches of 100
+    const n = MAX_RECORDS / 100 + 2; // batches of 100
     for (let b = 0; b < n; b++) {
       await queue.submitMany(Array.from({ length: 100 }, (_, i) => ["job", { b, i }] as const));
     }
-    const listed = (await store.list({ prefix: "ready/" })).objects.map((o) => ({
-      entry: queue.keys.parseReadyBatch(o.key)!,
-      versionId: "null",
-      writtenAt: 0,
-    }));
+    const listing = async () =>
+      (await store.list({ prefix: "ready/" })).objects.map((o) => ({
+        entry: queue.keys.parseReadyBatch(o.key)!,
+        versionId: "null",
+        writtenAt: 0,
+      }));
+    const listed = await listing();
     assert.equal(listed.length, n);
     const entries = new BatchEntries(queue.context, (e) => {
       throw e;
     });
-    const [first] = await entries.expand([listed[0]!], clock.now());
+    // Two lanes' listings expanded at once share the bound.
+    const [a, b] = await counted(store, () =>
+      Promise.all([
+        entries.expand(listed.slice(0, n / 2), clock.now()),
+        entries.expand(listed.slice(n / 2), clock.now()),
+      ])).then(({ result, n: requests }) => {
+        assert.equal(requests.GET, MAX_RECORDS / 100, "bodies read up to the bound");
+        return result;
+      });
+    assert.equal(a.candidates.length + b.candidates.length, MAX_RECORDS);
+    assert.equal(a.deferred + b.deferred, 2, "two batches wait");
+    // Every record read is kept: each claim is one PUT, no GET.
+    const claimAll = (cs: Candidate[]) =>
+      counted(store, async () => {
+        for (const c of cs) assert.equal((await claim(queue, c, "w1")).kind, "claimed");
+      });
+    const half = await claimAll(a.candidates.slice(0, 50));
+    assert.equal(half.n.GET, 0, "no task read");
+    // 50 records used are not room for a body (up to 100): none is read, none given up.
     clock.advance(1000);
-    const rest = await entries.expand(listed.slice(1), clock.now());
-    const old = await counted(store, () => claim(queue, first!, "w1"));
-    assert.equal(old.result.kind, "claimed");
-    assert.equal(old.n.GET, 1, "its records were given up: read first");
-    const recent = await counted(store, () => claim(queue, rest[0]!, "w1"));
-    assert.equal(recent.n.GET, 0, "a batch listed since keeps its records");
+    const early = await counted(store, async () => entries.expand(await listing(), clock.now()));
+    assert.equal(early.n.GET, 0, "no body read");
+    assert.equal(early.result.deferred, 2);
+    const rest = await claimAll(a.candidates.slice(50, 100));
+    assert.equal(rest.n.GET, 0, "the records are all still held: no task read");
+    // A whole batch used (its entry deleted) makes room for one more body.
+    clock.advance(1000);
+    const relisted = await listing();
+    assert.equal(relisted.length, n - 1, "the batch claimed whole is gone");
+    const again = await counted(store, () => entries.expand(relisted, clock.now()));
+    assert.equal(again.n.GET, 1, "one body read");
+    assert.equal(again.result.deferred, 1, "one batch still waits");
+    const before = new Set([...a.candidates, ...b.candidates].map((c) => c.entry.key));
+    const late = again.result.candidates.filter((c) => !before.has(c.entry.key));
+    assert.equal(late.length, 100, "the batch read now is a candidate");
+    const claimed = await counted(store, () => claim(queue, late[0]!, "w1"));
+    assert.equal(claimed.result.kind, "claimed");
+    assert.equal(claimed.n.GET, 0, "its records are kept");
+  });
+
+  it("a worker runs more tasks than MAX_RECORDS from batch entries without reading one", async () => {
+    const clock = new FakeClock();
+    const store = new ClassifyingStore(new MemoryStore({ clock: clock.now }));
+    const queue = new Queue(store, { warn: () => {}, shardCount: 1 });
+    const n = MAX_RECORDS + 200;
+    for (let i = 0; i < n; i += 1000) {
+      await queue.submitMany(
+        Array.from({ length: Math.min(1000, n - i) }, (_, j) => ["job", { i: i + j }] as const),
+      );
+    }
+    let ran = 0;
+    // One claim at a time: each batch's first claim wins, so nothing needs a read.
+    const w = new Worker(queue, "w1").task("job", () => void ran++).configure({ concurrency: 1 });
+    const c0 = store.calls()["GET tasks"] ?? 0;
+    try {
+      for (let round = 0; round < n + 100 && ran < n; round++) {
+        await w.pollOnce();
+        await w.drain();
+      }
+    } finally {
+      await w.stop();
+    }
+    assert.equal(ran, n);
+    assert.equal((store.calls()["GET tasks"] ?? 0) - c0, 0, "no task read before its claim");
+    assert.deepEqual((await store.list({ prefix: "ready/" })).objects, [], "entries deleted");
   });
 
   it("the body carries records up to its byte budget and names the rest", async () => {

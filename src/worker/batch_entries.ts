@@ -18,7 +18,12 @@ import { mapLimit } from "../base/concurrency.ts";
 import { fnv1a } from "../base/ids.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { QueueContext } from "../protocol/context.ts";
-import { type BatchBody, readBatchBody, type WrittenRecord } from "../protocol/ready_batches.ts";
+import {
+  type BatchBody,
+  MAX_BATCH_TASKS,
+  readBatchBody,
+  type WrittenRecord,
+} from "../protocol/ready_batches.ts";
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { taskRecordOf } from "../task/task.ts";
 import type { BatchHandle, Candidate } from "./claim.ts";
@@ -28,9 +33,11 @@ const MAX_KEPT = 256;
 const FORGET_AFTER_MS = 600_000;
 /**
  * Records kept to claim without reading, over all batches (about 1 KB each, up to 256 KiB
- * per batch): past this, the batches listed longest ago give theirs up (read first).
+ * per batch): bodies past this wait for a later listing (see {@link BatchEntries.expand}).
+ * A worker at 180 tasks/s uses them up in about 11 s; 5,000 made its peak RSS 50 MiB
+ * larger (records live long enough to reach V8's old space) for no fewer requests.
  */
-export const MAX_RECORDS = 5_000;
+export const MAX_RECORDS = 2_000;
 
 interface Tracked {
   ref: EntryRef;
@@ -72,6 +79,8 @@ export class BatchEntries {
   readonly #seed = Math.random().toString(36).slice(2);
   // False once the store showed ETags that are not MD5s of the bytes (SSE-KMS, some servers).
   #assume = true;
+  // Records reserved by the bodies being read (MAX_BATCH_TASKS each).
+  #reading = 0;
 
   /**
    * Batches of `queue`; `error` reports a body that cannot be read (a bad one once); `peers`
@@ -92,11 +101,26 @@ export class BatchEntries {
    * has not seen leave it (reading the bodies not known yet: one GET each, 8 at a time).
    * Returns the tasks' own entries first, then each batch's tasks together, from a place in
    * the batch of this worker's own.
+   *
+   * Bodies are read, in listing order, only while the records this worker holds stay under
+   * {@link MAX_RECORDS}: the batches past that are `deferred` (left out, their bodies not
+   * read), to be read at a later listing once claims have used records up. Reading them all
+   * would give records up as soon as they are read, and their tasks would each be read
+   * before their claims.
    */
-  async expand(candidates: readonly Candidate[], now: number): Promise<Candidate[]> {
+  async expand(
+    candidates: readonly Candidate[],
+    now: number,
+  ): Promise<{ candidates: Candidate[]; deferred: number }> {
     const batches = candidates.filter((c) => c.entry.batchId !== undefined);
-    if (batches.length === 0) return [...candidates];
-    await mapLimit(batches, 8, (c) => this.#know(c, now));
+    if (batches.length === 0) return { candidates: [...candidates], deferred: 0 };
+    const unknown: Candidate[] = [];
+    for (const c of batches) {
+      const known = this.#tracked.get(c.entry.key);
+      if (known !== undefined && known.ref.versionId === c.versionId) known.listedAt = now;
+      else unknown.push(c);
+    }
+    const read = await this.#readBodies(unknown, now);
     this.#forget(now);
     // Each batch from a place of this worker's own, and with an `order` of its own among the
     // candidates (src/worker/listing.ts, orderLevels): workers that share a lane start on
@@ -104,7 +128,7 @@ export class BatchEntries {
     const out = candidates.filter((c) => c.entry.batchId === undefined);
     for (const c of batches) {
       const t = this.#tracked.get(c.entry.key);
-      if (t === undefined) continue; // gone since the LIST, or to be read again
+      if (t === undefined) continue; // gone since the LIST, deferred, or to be read again
       const spread = fnv1a(`${this.#seed}/${c.entry.key}`);
       const batch = this.#handle(c.entry.key, spread / 2 ** 32);
       const ids = [...t.ids];
@@ -113,7 +137,30 @@ export class BatchEntries {
         if (!t.left.has(taskId)) out.push({ ...c, entry: { ...c.entry, taskId }, batch });
       }
     }
-    return out;
+    return { candidates: out, deferred: unknown.length - read };
+  }
+
+  // Read the bodies of `unknown` in order, 8 at a time, while the records held (and those
+  // being read, at most MAX_BATCH_TASKS a body) leave room for them; the number read.
+  async #readBodies(unknown: readonly Candidate[], now: number): Promise<number> {
+    let next = 0;
+    while (next < unknown.length) {
+      // Bodies that surely fit: one that did not would make the oldest batch give all its
+      // records up.
+      const fit = Math.floor((MAX_RECORDS - this.#recordsHeld() - this.#reading) / MAX_BATCH_TASKS);
+      if (fit <= 0) break;
+      const chunk = unknown.slice(next, next + Math.min(8, fit));
+      next += chunk.length;
+      this.#reading += chunk.length * MAX_BATCH_TASKS;
+      await mapLimit(chunk, 8, (c) => this.#know(c, now, () => this.#reading -= MAX_BATCH_TASKS));
+    }
+    return next;
+  }
+
+  #recordsHeld(): number {
+    let records = 0;
+    for (const t of this.#tracked.values()) records += t.written.size;
+    return records;
   }
 
   /** `taskId` left the batch entry `key` (a no-op for an entry not tracked here). */
@@ -184,20 +231,19 @@ export class BatchEntries {
     };
   }
 
-  async #know(c: Candidate, now: number): Promise<void> {
-    const known = this.#tracked.get(c.entry.key);
-    if (known !== undefined && known.ref.versionId === c.versionId) {
-      known.listedAt = now;
-      return;
-    }
+  // Read the body of `c` and track its batch. `read` is called as the read ends, in the
+  // same turn as its records join those held (no moment counts them twice).
+  async #know(c: Candidate, now: number, read: () => void): Promise<void> {
     let body: BatchBody | null;
     try {
       body = await readBatchBody(this.#queue, c.entry.key);
     } catch (e) {
+      read();
       this.#error(e as Error, `batch entry ${c.entry.key}`);
       if (!(e instanceof SchemaError)) return; // read again at the next listing
       body = { ids: [], records: new Map() };
     }
+    read();
     if (body === null) return; // deleted since the LIST
     this.#tracked.set(c.entry.key, {
       ref: { key: c.entry.key, versionId: c.versionId },
@@ -227,9 +273,10 @@ export class BatchEntries {
     return out;
   }
 
+  // Past MAX_RECORDS (listings of several lanes read at once), the batches listed longest
+  // ago give their records up; past MAX_KEPT batches, those not listed for a while go.
   #forget(now: number): void {
-    let records = 0;
-    for (const t of this.#tracked.values()) records += t.written.size;
+    let records = this.#recordsHeld();
     if (records > MAX_RECORDS) {
       const oldest = [...this.#tracked.values()].sort((a, b) => a.listedAt - b.listedAt);
       for (const t of oldest) {

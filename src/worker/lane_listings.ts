@@ -239,14 +239,15 @@ export class LaneListings {
     await this.#deleteJunk(listing);
     const listed = await this.#batches.expand(listing.candidates, now);
     const candidates = orderLevels(
-      listed.filter((c) => !this.#leftOut(c, now) && !this.#endedSince(c, now)),
+      listed.candidates.filter((c) => !this.#leftOut(c, now) && !this.#endedSince(c, now)),
     );
     this.#buffers.set(laneKeyOf(lane), {
       candidates,
       nextDueAt: listing.nextDueAt,
       listedAt: now,
       until: now + this.#o.candidateTtlMs,
-      complete: listing.complete,
+      // Batches whose bodies wait (the records held are at their bound) are still there.
+      complete: listing.complete && listed.deferred === 0,
     });
   }
 
