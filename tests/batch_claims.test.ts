@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { RequestCounters } from "../src/s3/counters.ts";
 import {
   MAX_BATCH_RECORD_BYTES,
+  MAX_BATCH_TASKS,
   readBatchBody,
   writeBatchEntry,
 } from "../src/protocol/ready_batches.ts";
@@ -256,6 +257,44 @@ describe("claims that assume a batch entry's record", () => {
     assert.equal(ran, n);
     assert.equal((store.calls()["GET tasks"] ?? 0) - c0, 0, "no task read before its claim");
     assert.deepEqual((await store.list({ prefix: "ready/" })).objects, [], "entries deleted");
+  });
+
+  it("a lane whose batch bodies all wait is listed again after an interval, not backed off", async () => {
+    // Lane "a" (MAX_RECORDS tasks, listed first) fills the records a worker holds; lane "b"
+    // lists only batches that wait. Once claims in "a" leave room for a body, "b" must be
+    // listed within about one poll interval (500 ms), not after an empty lane's back-off (up
+    // to 5 s). A small listLimit truncates the combined listing: from then on each lane is
+    // listed on its own schedule (a's listings would otherwise list b too).
+    const clock = new FakeClock();
+    const store = new ClassifyingStore(new MemoryStore({ clock: clock.now }));
+    const queue = new Queue(store, { warn: () => {}, shardCount: 1 });
+    for (const [type, n] of [["a", MAX_RECORDS], ["b", MAX_RECORDS + 100]] as const) {
+      for (let i = 0; i < n; i += 1000) {
+        const k = Math.min(1000, n - i);
+        await queue.submitMany(Array.from({ length: k }, (_, j) => [type, { j }] as const));
+      }
+    }
+    const runs: { type: string; at: number }[] = [];
+    const handler = (type: string) => () => void runs.push({ type, at: clock.now() });
+    const w = new Worker(queue, "w1").task("a", handler("a")).task("b", handler("b"))
+      .configure({ concurrency: 1, listLimit: MAX_RECORDS / MAX_BATCH_TASKS });
+    const other = () => runs.find((r) => r.type !== runs[0]!.type);
+    try {
+      // One task every 70 ms: room for a body of the other lane comes with the 100th.
+      for (let round = 0; round < 400 && other() === undefined; round++) {
+        await w.pollOnce();
+        await w.drain();
+        clock.advance(70);
+      }
+    } finally {
+      await w.stop();
+    }
+    const waited = other();
+    assert.ok(waited !== undefined, "the lane that waited ran a task");
+    const roomAt = runs[MAX_BATCH_TASKS - 1]!.at;
+    assert.equal(runs[MAX_BATCH_TASKS - 1]!.type, runs[0]!.type, "one lane alone until then");
+    const late = waited.at - roomAt;
+    assert.ok(late <= 700, `its first task ran ${late} ms after there was room for its body`);
   });
 
   it("the body carries records up to its byte budget and names the rest", async () => {

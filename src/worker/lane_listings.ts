@@ -40,6 +40,8 @@ export interface Buffered {
   until: number;
   /** The listing held the whole lane. */
   complete: boolean;
+  /** Batch entries listed whose bodies wait: the records held are at their bound. */
+  deferred: number;
 }
 
 /** The key of a lane in maps: `{shard}/{type}`. */
@@ -248,6 +250,7 @@ export class LaneListings {
       until: now + this.#o.candidateTtlMs,
       // Batches whose bodies wait (the records held are at their bound) are still there.
       complete: listing.complete && listed.deferred === 0,
+      deferred: listed.deferred,
     });
   }
 

@@ -210,7 +210,9 @@ export class LanePoller {
         }
       }
       if (this.#host.stopping() || this.#host.free() === 0) {
-        schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
+        if (buffered.candidates.length === 0 && buffered.deferred > 0) {
+          schedule.waiting(lane, now, buffered.nextDueAt);
+        } else schedule.listed(lane, now, buffered.candidates.length, buffered.nextDueAt);
         continue;
       }
       now = q.clock.now();
@@ -319,13 +321,11 @@ export class LanePoller {
       // this worker emptied (its listing held all of it, all claimed here) is not listed
       // again at once: nothing was left to find.
       const drained = buffered.complete && candidates.length === 0 && taken === 0;
-      schedule.listed(
-        lane,
-        now,
-        claimedHere + (taken === 0 ? candidates.length : 0),
-        nextAt,
-        drained,
-      );
+      const found = claimedHere + (taken === 0 ? candidates.length : 0);
+      // Nothing to claim but batches whose bodies wait for records to be used up: work is
+      // there, so the lane is not backed off as an empty one.
+      if (found === 0 && buffered.deferred > 0) schedule.waiting(lane, now, nextAt);
+      else schedule.listed(lane, now, found, nextAt, drained);
     }
     return result;
   }

@@ -163,6 +163,16 @@ export class PollSchedule {
     if (nextDueAt !== null) lane.nextListAt = Math.min(lane.nextListAt, Math.max(now, nextDueAt));
   }
 
+  /**
+   * A listing of `lane` found work this worker cannot take yet (batch entries whose bodies
+   * wait until its claims use up the records it holds: src/worker/batch_entries.ts). The lane
+   * stays active and is listed again after its {@link interval}, as a drained lane is, instead
+   * of backing off as an empty lane would (up to `maxPollIntervalMs`).
+   */
+  waiting(lane: Lane, now: number, nextDueAt: number | null): void {
+    this.listed(lane, now, 1, nextDueAt, true);
+  }
+
   // Workers sharing a lane take turns at listing it. `at` (from `now` plus an interval of
   // the lane) is moved to the nearest of this worker's turns: the times k x `interval` +
   // `rank` x `interval` / N (N the workers sharing the lane, by the store's clock they all
