@@ -24,7 +24,12 @@ export type { DeleteTaskOptions, DeleteTaskResult } from "./src/protocol/delete.
 export type { RateLimit, SetPausedResult, TypeControl } from "./src/protocol/flow.ts";
 export type { LimitOptions } from "./src/protocol/type_limits.ts";
 export { type WaitOptions, WaitTimeoutError } from "./src/queue/wait.ts";
-export type { QueueOptions, ResolvedQueueOptions } from "./src/protocol/options.ts";
+export type {
+  CoalescingSettings,
+  QueueOptions,
+  ResolvedQueueOptions,
+  SubmitCoalescing,
+} from "./src/protocol/options.ts";
 export type {
   BulkCancelOptions,
   BulkCancelResult,

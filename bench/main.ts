@@ -13,7 +13,10 @@
  *
  * Other flags: --runtime node|bun|deno (worker processes), --steady-workers N,
  * --backlog 0,10000,100000 (memory sizes), --backlog-s3 0,10000, --raw-ms MS,
- * --skip raw,burn,steady,backlog, --timeout S (per workload), --out DIR, --note TEXT.
+ * --skip raw,burn,steady,backlog, --timeout S (per workload), --out DIR, --note TEXT,
+ * --submit many|single|single-alone (how the burn-down's producer submits: `submitMany` in
+ * calls of 1,000, the default; `submit()` with 64 calls in flight, coalesced as the library
+ * does by default; or the same with `submitCoalescing: false`).
  */
 import {
   cliArgs,
@@ -40,7 +43,7 @@ import {
   RssSampler,
   shortId,
 } from "./util.ts";
-import { runWorkload, type WorkloadResult } from "./workload.ts";
+import { runWorkload, type WorkloadOptions, type WorkloadResult } from "./workload.ts";
 
 const args = parseArgs(cliArgs());
 const quick = args.has("quick");
@@ -52,6 +55,10 @@ const rate = numberArg(args, "rate", quick ? 4 : 5);
 const durationS = numberArg(args, "duration", quick ? 5 : 30);
 const steadyWorkers = numberArg(args, "steady-workers", Math.min(2, Math.max(...workerCounts)));
 const runtime = (args.get("runtime") ?? "node") as RuntimeName;
+const submitMode = args.get("submit") ?? "many";
+if (!["many", "single", "single-alone"].includes(submitMode)) {
+  throw new Error(`--submit: many, single or single-alone, not ${submitMode}`);
+}
 const rawMs = numberArg(args, "raw-ms", quick ? 700 : 3000);
 const memorySizes = listArg(args, "backlog", quick ? [0, 10_000] : [0, 10_000, 100_000]);
 const s3Sizes = listArg(args, "backlog-s3", [0, 10_000]);
@@ -111,7 +118,17 @@ async function main(): Promise<number> {
       ? `server RSS ${fmt(serverRss.lastKb / 1024 / 1024, 1)} GiB over --max-server-rss-gb`
       : null;
   // What every workload shares; each adds its kind and worker count.
-  const workload = { tasks, rate, durationS, concurrency, runtime, timeoutMs, workerArgs, abort };
+  const workload = {
+    tasks,
+    rate,
+    durationS,
+    concurrency,
+    runtime,
+    timeoutMs,
+    workerArgs,
+    abort,
+    submitMode: submitMode as WorkloadOptions["submitMode"],
+  };
   if (backend.restart && freshServer) {
     notes.push(
       "moto was restarted before the raw measurement and before each workload: moto 5.2.1's " +
@@ -161,6 +178,7 @@ async function main(): Promise<number> {
         durationS,
         steadyWorkers,
         runtime,
+        submitMode,
         rawMs,
         listKeys,
         memorySizes,

@@ -29,6 +29,12 @@ export interface WorkloadOptions {
   timeoutMs: number;
   /** Extra worker_process.ts flags. */
   workerArgs?: string[];
+  /**
+   * Burn-down: how the producer submits. `many`: `submitMany` in calls of 1,000; `single`:
+   * `submit()` with 64 calls in flight (coalesced, the default); `single-alone`: the same
+   * with `submitCoalescing: false`. @default "many"
+   */
+  submitMode?: "many" | "single" | "single-alone";
   /** Checked while waiting: a reason to give up early (e.g. the server's memory), or null. */
   abort?: () => string | null;
 }
@@ -182,7 +188,11 @@ export async function runWorkload(
   const bucket = await backend.newBucket();
   const prefix = `b-${shortId()}/`;
   const producerStore = new ClassifyingStore(backend.store(bucket), prefix);
-  const queue = new Queue(producerStore, { prefix, warn: () => {} });
+  const queue = new Queue(producerStore, {
+    prefix,
+    warn: () => {},
+    ...(o.submitMode === "single-alone" ? { submitCoalescing: false as const } : {}),
+  });
   const c0 = producerStore.counters.snapshot();
   const memory = backend.inProcess;
   const serverCpu0 = await cpuMsOf(backend.pids);
@@ -212,6 +222,18 @@ export async function runWorkload(
   let workers: WorkerHandle[] = [];
   const submitAll = async (n: number) => {
     const t = performance.now();
+    if ((o.submitMode ?? "many") !== "many") {
+      // A service's request handlers, each submitting one task: 64 calls in flight.
+      let next = 0;
+      await Promise.all(Array.from({ length: 64 }, async () => {
+        while (next < n) {
+          const i = next++;
+          ids.push((await queue.submit("noop", { i })).id);
+        }
+      }));
+      submitSecs = (performance.now() - t) / 1000;
+      return;
+    }
     for (let i = 0; i < n; i += 1000) {
       const batch = Array.from(
         { length: Math.min(1000, n - i) },

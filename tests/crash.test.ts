@@ -130,15 +130,18 @@ async function matrix(
     const w = world();
     const ids = await setup(w);
     const q = dying(w, n);
-    let returned: string | undefined;
+    const returned: string[] = [];
     try {
       const r = await op(q, w);
-      if (r && typeof r === "object" && "id" in r) returned = String((r as { id: string }).id);
+      // A task returned (or tasks: submitMany, coalesced submits) must never be lost.
+      for (const t of Array.isArray(r) ? r : [r]) {
+        if (t && typeof t === "object" && "id" in t) returned.push(String(t.id));
+      }
     } catch {
       // The process died mid-operation.
     }
     await recover(w);
-    const statuses = await checkInvariants(w, returned ? [...ids, returned] : ids);
+    const statuses = await checkInvariants(w, [...ids, ...returned]);
     expect(statuses, n);
   }
   return total;
@@ -173,6 +176,20 @@ describe("crash matrix: the process dies after request N, for every N", () => {
       },
     );
     report.push(`submitMany: N = 0..${total}`);
+  });
+
+  it("coalesced submits (three calls in one turn: a batch entry, then their tasks)", async () => {
+    const total = await matrix(
+      () => Promise.resolve([]),
+      (q) => Promise.all([1, 2, 3].map((i) => q.submit("job", { i }))),
+      (statuses) => {
+        assert.ok(
+          statuses.every((s) => s === "completed"),
+          `every task that exists completes: ${statuses}`,
+        );
+      },
+    );
+    report.push(`coalesced submits: N = 0..${total}`);
   });
 
   async function submitted(w: World, input: object = {}): Promise<string[]> {

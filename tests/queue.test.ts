@@ -30,12 +30,22 @@ describe("Queue.submit and get", () => {
     assert.equal(store.counters.snapshot().PUT - b2, 2);
   });
 
-  it("spreads tasks over every shard", async () => {
+  it("spreads tasks over every shard; submits made together share one lane", async () => {
     const { queue } = memQueue({ shardCount: 4 });
-    const tasks = await queue.submitMany(
-      Array.from({ length: 8 }, (_, i) => ["t", { i }] as const),
-    );
-    assert.deepEqual(new Set(tasks.map((t) => t.shard)), new Set(["0", "1", "2", "3"]));
+    const one: string[] = [];
+    for (let i = 0; i < 4; i++) one.push((await queue.submit("t", { i })).shard);
+    assert.deepEqual(new Set(one), new Set(["0", "1", "2", "3"]));
+    const many = await queue.submitMany(Array.from({ length: 8 }, (_, i) => ["t", { i }] as const));
+    assert.deepEqual(new Set(many.map((t) => t.shard)), new Set(["0", "1", "2", "3"]));
+    // Coalesced submits: the tasks that share a batch entry share its lane; the next group
+    // goes to the next lane.
+    const groups: string[] = [];
+    for (let g = 0; g < 4; g++) {
+      const tasks = await Promise.all([1, 2].map((i) => queue.submit("t", { g, i })));
+      assert.equal(new Set(tasks.map((t) => t.shard)).size, 1, "one lane per batch entry");
+      groups.push(tasks[0]!.shard);
+    }
+    assert.deepEqual(new Set(groups), new Set(["0", "1", "2", "3"]));
   });
 
   it("idempotencyKey: the same key returns the same task, also when submitted concurrently", async () => {

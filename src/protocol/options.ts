@@ -20,6 +20,33 @@ import {
 } from "../task/retry_policy.ts";
 import { DEFAULT_SIGNAL_COALESCE_MS } from "./signals.ts";
 
+/** How concurrent `submit()` calls are coalesced (queue option `submitCoalescing`). */
+export interface SubmitCoalescing {
+  /**
+   * Groups written at once. A call made while this many are in flight waits for one of them
+   * to end, then goes with every call that waited meanwhile. @default 4
+   */
+  maxInFlight?: number;
+  /**
+   * How long a call waits for others to join its group, in ms: more sharing at the price of
+   * this much latency per submit. @default 0 (only calls made in the same turn, and those
+   * that wait for a group to end, are grouped)
+   */
+  lingerMs?: number;
+  /** Most tasks in one group. @default 1000 */
+  maxTasks?: number;
+}
+
+/** {@link SubmitCoalescing} with its defaults. */
+export type CoalescingSettings = Required<SubmitCoalescing>;
+
+/** The defaults of {@link SubmitCoalescing}. */
+export const DEFAULT_COALESCING: Readonly<CoalescingSettings> = Object.freeze({
+  maxInFlight: 4,
+  lingerMs: 0,
+  maxTasks: 1000,
+});
+
 /** Options shared by {@link Queue} and `connect()`. */
 export interface QueueOptions {
   /** Key prefix inside the bucket, e.g. `"oq/"`, to share a bucket. @default "" */
@@ -59,6 +86,12 @@ export interface QueueOptions {
   /** Minimum interval between two wake-up signals of one type from this queue. @default 10000 */
   signalCoalesceMs?: number;
   /**
+   * Concurrent `submit()` calls written as one group whose tasks share a ready entry (see
+   * {@link SubmitCoalescing}; docs/format.md "Coalesced submits"); `false` writes every call
+   * on its own. @default {maxInFlight: 4, lingerMs: 0, maxTasks: 1000}
+   */
+  submitCoalescing?: SubmitCoalescing | false;
+  /**
    * How often a process re-reads the bucket's layout (one conditional GET) to learn of a
    * reshard. @default 60000
    */
@@ -96,6 +129,8 @@ export interface ResolvedQueueOptions {
   defaultRetryPolicy: RetryPolicy;
   /** Signal coalescing window. */
   signalCoalesceMs: number;
+  /** How concurrent submits are grouped; `null`: each on its own. */
+  submitCoalescing: CoalescingSettings | null;
   /** Warning sink. */
   warn: (message: string) => void;
   /** The injected clock, if one was given (else the context uses the store's). */
@@ -157,7 +192,21 @@ export function resolveQueueOptions(o: QueueOptions = {}): ResolvedQueueOptions 
       DEFAULT_SIGNAL_COALESCE_MS,
       0,
     ),
+    submitCoalescing: resolveCoalescing(o.submitCoalescing),
     warn: o.warn ?? ((m) => console.warn(m)),
     clock: o.clock,
+  };
+}
+
+function resolveCoalescing(c: SubmitCoalescing | false | undefined): CoalescingSettings | null {
+  if (c === false) return null;
+  if (c !== undefined && (typeof c !== "object" || c === null)) {
+    throw new TypeError(`Invalid submitCoalescing: ${JSON.stringify(c)} (an object or false)`);
+  }
+  const d = DEFAULT_COALESCING;
+  return {
+    maxInFlight: positiveInt("submitCoalescing.maxInFlight", c?.maxInFlight, d.maxInFlight),
+    lingerMs: positiveInt("submitCoalescing.lingerMs", c?.lingerMs, d.lingerMs, 0, 60_000),
+    maxTasks: positiveInt("submitCoalescing.maxTasks", c?.maxTasks, d.maxTasks, 1, 100_000),
   };
 }

@@ -6,16 +6,12 @@
  * @module
  */
 
-import { mapLimit } from "../base/concurrency.ts";
 import {
   type DerivedId,
   newTaskRecord,
   type Placement,
-  PROBE_PLACEMENT,
   type SubmitOptions,
 } from "../task/new_task.ts";
-import { ulid } from "../base/ids.ts";
-import { MAX_BATCH_TASKS, writeBatchEntry } from "./ready_batches.ts";
 import { replaceableByKey, replacementOf } from "../task/idempotency.ts";
 import { Task } from "../task/task.ts";
 import type { QueueContext } from "./context.ts";
@@ -105,8 +101,8 @@ export async function submitTask(
   return { task: new Task(created.rec, payload ? { input: built.input } : {}), created: true };
 }
 
-// Where a new task goes: the layout's shards, read when first needed.
-function placementOf(ctx: QueueContext): () => Promise<Placement> {
+/** Where a new task goes: the layout's shards, read when first needed. */
+export function placementOf(ctx: QueueContext): () => Promise<Placement> {
   return async () => {
     const layout = await ctx.syncLayout();
     return {
@@ -115,89 +111,4 @@ function placementOf(ctx: QueueContext): () => Promise<Placement> {
       laneFor: (id) => layout.laneFor(id),
     };
   };
-}
-
-/**
- * Submit many tasks (up to 16 writes at a time). `shared` options apply to every task; each
- * entry's own options win. Every entry is validated before anything is written, so a bad
- * one does not leave half a batch behind.
- *
- * Tasks without an idempotency key that share a lane, a due time and a priority share one
- * ready entry per {@link MAX_BATCH_TASKS} (src/protocol/ready_batches.ts): k such tasks
- * cost k + ⌈k/100⌉ PUTs instead of 2k. The others are submitted one by one.
- */
-export async function submitTasks(
-  ctx: QueueContext,
-  entries: ReadonlyArray<readonly [string, unknown, SubmitOptions?]>,
-  shared: SubmitOptions,
-): Promise<Submitted[]> {
-  const now = await ctx.now();
-  const options = entries.map(([, , opts]) => ({ ...shared, ...opts }));
-  for (const [i, [type, input]] of entries.entries()) {
-    await newTaskRecord(type, input, options[i]!, ctx.options, now, PROBE_PLACEMENT);
-  }
-  const out: Submitted[] = new Array(entries.length);
-  const one = async (i: number) => {
-    const [type, input] = entries[i]!;
-    out[i] = await submitTask(ctx, type, input, options[i]!);
-  };
-  const batchable = [...entries.keys()].filter((i) => options[i]!.idempotencyKey === undefined);
-  if (batchable.length < 2) {
-    await mapLimit([...entries.keys()], 16, one);
-    return out;
-  }
-  // Built with one `now`, so that tasks submitted together are due together.
-  const placement = placementOf(ctx);
-  const built = await mapLimit(batchable, 16, async (i) => {
-    const [type, input] = entries[i]!;
-    const rec = await newTaskRecord(type, input, options[i]!, ctx.options, now, placement);
-    return { i, rec, input: rec.input };
-  });
-  // Group by ready entry (lane, type, due time, priority), at most MAX_BATCH_TASKS each.
-  const groups: (typeof built)[] = [];
-  const open = new Map<string, typeof built>();
-  for (const b of built) {
-    const place = ctx.tasks.readyKey(b.rec);
-    const key = place.slice(0, place.lastIndexOf("/"));
-    let group = open.get(key);
-    if (group === undefined || group.length === MAX_BATCH_TASKS) {
-      group = [];
-      open.set(key, group);
-      groups.push(group);
-    }
-    group.push(b);
-  }
-  const lone = groups.filter((g) => g.length === 1).map((g) => g[0]!.i);
-  // Large inputs first, before anything points to them (as for one task); then each batch's
-  // entry; then each task's expiry entry and the task (index first).
-  const batched = groups.filter((g) => g.length > 1).map((g) => {
-    const batchId = ulid(now);
-    return g.map((b) => ({ ...b, rec: { ...b.rec, ready_batch: batchId } }));
-  });
-  const writes = await mapLimit(batched.flat(), 16, async (b) => {
-    const w = await ctx.payloads.putInput(b.rec);
-    return { ...b, rec: w.rec, payload: w.write };
-  });
-  let at = 0;
-  const sized = batched.map((g) => writes.slice(at, at += g.length));
-  await mapLimit(sized, 16, (g) => writeBatchEntry(ctx, g.map((b) => b.rec)));
-  const types = new Set<string>();
-  await mapLimit(writes, 16, async (b) => {
-    if (b.rec.expires_at !== null) await ctx.tasks.putExpiry(b.rec);
-    const r = await ctx.tasks.writeOrRead(b.rec);
-    if (!("written" in r)) {
-      // A new random id taken already: never seen, and never overwritten.
-      if (b.payload) await ctx.payloads.undo(b.payload, r.current?.rec ?? null);
-      throw new Error(`Task ${b.rec.id} exists already: its id was not unique`);
-    }
-    types.add(b.rec.task_type);
-    out[b.i] = {
-      task: new Task(r.written.rec, b.payload ? { input: b.input } : {}),
-      created: true,
-    };
-  });
-  for (const type of types) await ctx.signals.touch(type);
-  const rest = [...entries.keys()].filter((i) => options[i]!.idempotencyKey !== undefined);
-  await mapLimit([...lone, ...rest], 16, one);
-  return out;
 }

@@ -43,7 +43,8 @@ import {
   type ResolvedQueueOptions,
   resolveQueueOptions,
 } from "../protocol/options.ts";
-import { submitTask, submitTasks } from "../protocol/submit.ts";
+import { submitTasks } from "../protocol/submit_group.ts";
+import { type Submit, submitter } from "../protocol/submit_coalescer.ts";
 import type { Schedule, ScheduleLastRun } from "../schedule/schedule.ts";
 import {
   createSchedule,
@@ -81,10 +82,12 @@ export class Queue {
    * @internal
    */
   readonly context: QueueContext;
+  readonly #submit: Submit;
 
   /** Create a queue over a store. Validates options; does no I/O. */
   constructor(store: ObjectStore, options: QueueOptions = {}) {
     this.context = new QueueContext(store, resolveQueueOptions(options));
+    this.#submit = submitter(this.context);
   }
 
   /** The object store. */
@@ -114,10 +117,7 @@ export class Queue {
     return this.context.layout.shards;
   }
 
-  /**
-   * Every shard that may hold task objects (`tasks/{shard}/`): the current shards plus
-   * those a reshard retired, whose tasks keep their ids and objects.
-   */
+  /** Shards that may hold task objects: the current ones and those a reshard retired. */
   get homeShards(): readonly string[] {
     return this.context.layout.homeShards;
   }
@@ -143,25 +143,24 @@ export class Queue {
     return this.context.syncLayout(options);
   }
 
-  /** Requests this queue has sent for the layout (reads, re-checks, and its creation). */
+  /** Requests this queue has sent for the layout (reads, re-checks, its creation). */
   get layoutRequests(): number {
     return this.context.layout.requests;
   }
 
-  /**
-   * The store's current time (HTTP `Date` of the last response plus elapsed time; one
-   * HeadBucket request only when no response has been seen yet).
-   */
+  /** The store's time (the last response's `Date` plus elapsed time; a HeadBucket if none). */
   async now(): Promise<Date> {
     return new Date(await this.context.now());
   }
 
   /**
-   * Submit a task. Costs two PUTs (ready entry, then the task, create-only) plus, at most
-   * once per `signalCoalesceMs` per type, a wake-up PUT.
+   * Submit a task: two PUTs (ready entry, then the task, create-only), plus a wake-up PUT
+   * at most once per `signalCoalesceMs` per type. Calls made together share a ready entry:
+   * k tasks, k + 1 PUTs (queue option `submitCoalescing`); one with an `idempotencyKey` goes
+   * alone.
    */
   async submit(taskType: string, input: unknown, options: SubmitOptions = {}): Promise<Task> {
-    return (await submitTask(this.context, taskType, input, options)).task;
+    return (await this.#submit(taskType, input, options)).task;
   }
 
   /**
