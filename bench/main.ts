@@ -16,7 +16,8 @@
  * --skip raw,burn,steady,backlog, --timeout S (per workload), --out DIR, --note TEXT,
  * --submit many|single|single-alone (how the burn-down's producer submits: `submitMany` in
  * calls of 1,000, the default; `submit()` with 64 calls in flight, coalesced as the library
- * does by default; or the same with `submitCoalescing: false`).
+ * does by default; or the same with `submitCoalescing: false`), --linger-ms MS (the
+ * producer's `submitCoalescing.lingerMs`, burn-down and steady).
  */
 import {
   cliArgs,
@@ -59,6 +60,7 @@ const submitMode = args.get("submit") ?? "many";
 if (!["many", "single", "single-alone"].includes(submitMode)) {
   throw new Error(`--submit: many, single or single-alone, not ${submitMode}`);
 }
+const lingerMs = args.has("linger-ms") ? Number(args.get("linger-ms")) : undefined;
 const rawMs = numberArg(args, "raw-ms", quick ? 700 : 3000);
 const memorySizes = listArg(args, "backlog", quick ? [0, 10_000] : [0, 10_000, 100_000]);
 const s3Sizes = listArg(args, "backlog-s3", [0, 10_000]);
@@ -128,6 +130,7 @@ async function main(): Promise<number> {
     workerArgs,
     abort,
     submitMode: submitMode as WorkloadOptions["submitMode"],
+    lingerMs,
   };
   if (backend.restart && freshServer) {
     notes.push(
@@ -179,6 +182,7 @@ async function main(): Promise<number> {
         steadyWorkers,
         runtime,
         submitMode,
+        lingerMs,
         rawMs,
         listKeys,
         memorySizes,

@@ -35,6 +35,8 @@ export interface WorkloadOptions {
    * with `submitCoalescing: false`. @default "many"
    */
   submitMode?: "many" | "single" | "single-alone";
+  /** The producer's `submitCoalescing.lingerMs` (absent: the default, 0). */
+  lingerMs?: number;
   /** Checked while waiting: a reason to give up early (e.g. the server's memory), or null. */
   abort?: () => string | null;
 }
@@ -191,7 +193,11 @@ export async function runWorkload(
   const queue = new Queue(producerStore, {
     prefix,
     warn: () => {},
-    ...(o.submitMode === "single-alone" ? { submitCoalescing: false as const } : {}),
+    ...(o.submitMode === "single-alone"
+      ? { submitCoalescing: false as const }
+      : o.lingerMs !== undefined
+      ? { submitCoalescing: { lingerMs: o.lingerMs } }
+      : {}),
   });
   const c0 = producerStore.counters.snapshot();
   const memory = backend.inProcess;
@@ -217,6 +223,9 @@ export async function runWorkload(
   };
 
   const ids: string[] = [];
+  // Steady: the store time of each submit call, by task id. A task's created_at is when its
+  // group was written, after any wait for others to join it (submitCoalescing.lingerMs).
+  const called = new Map<string, number>();
   let submitSecs = 0;
   let wallStart = 0;
   let workers: WorkerHandle[] = [];
@@ -254,6 +263,7 @@ export async function runWorkload(
     } else {
       workers = await startWorkers();
       await sleep(3000); // let the workers finish their start-up polls
+      await queue.now(); // the store's clock, read for each call below
       const n = Math.round(o.rate * o.durationS);
       log(`  submitting ${n} tasks at ${o.rate}/s for ${o.durationS} s`);
       wallStart = performance.now();
@@ -266,10 +276,14 @@ export async function runWorkload(
         if (wait > 0) await sleep(wait);
         while (inFlight >= 64) await sleep(2);
         inFlight++;
+        const calledAt = queue.context.clock.now();
         pending.push(
-          queue.submit("noop", { i }).then((t) => void ids.push(t.id)).catch((e) =>
-            log(`  submit failed: ${(e as Error).message}`)
-          ).finally(() => void inFlight--),
+          queue.submit("noop", { i }).then((t) => {
+            ids.push(t.id);
+            called.set(t.id, calledAt);
+          }).catch((e) => log(`  submit failed: ${(e as Error).message}`)).finally(() =>
+            void inFlight--
+          ),
         );
       }
       await Promise.all(pending);
@@ -314,6 +328,7 @@ export async function runWorkload(
 
     // Figures from the final records.
     const records = [...done.values()];
+    const calledAt = (e: FixtureEvent) => called.get(e.task as string) ?? (e.created as number);
     const claimedAt = records.map((e) => e.claimed as number);
     const completedAt = records.map((e) => e.completed as number);
     const windowSecs = records.length
@@ -366,8 +381,8 @@ export async function runWorkload(
       windowSecs,
       throughput: done.size / windowSecs,
       wallSecs,
-      startLatency: summary(records.map((e) => (e.claimed as number) - (e.created as number))),
-      completeLatency: summary(records.map((e) => (e.completed as number) - (e.created as number))),
+      startLatency: summary(records.map((e) => (e.claimed as number) - calledAt(e))),
+      completeLatency: summary(records.map((e) => (e.completed as number) - calledAt(e))),
       producerCounts: memory
         ? countsFromCalls(producerStore.calls())
         : RequestCounters.diff(producerStore.counters.snapshot(), c0),

@@ -297,7 +297,15 @@ describe("reshard", () => {
     const stale = open();
     await stale.syncLayout();
     await reshard(q, 1, { wait: false });
-    const late = await Promise.all(Array.from({ length: 8 }, (_, i) => stale.submit("job", { i })));
+    // One by one, round robin over the 4 shards it knows (calls made together would share
+    // one lane, which may be the one kept).
+    const late = [];
+    for (let i = 0; i < 8; i++) late.push(await stale.submit("job", { i }));
+    // And four groups of calls made together: one batch entry each, a lane each in turn.
+    for (let g = 0; g < 4; g++) {
+      late.push(...await Promise.all([1, 2, 3].map((i) => stale.submit("job", { g, i }))));
+    }
+    assert.equal(new Set(late.slice(8).map((t) => t.shard)).size, 4, "groups over every lane");
     assert.ok(late.some((t) => t.shard !== "0"), 'late.some((t) => t.shard !== "0")');
     clock.advance(120_000); // past the orphan age: the entries are not mid-submit any more
     const monitor = new Monitor(q);
@@ -310,8 +318,10 @@ describe("reshard", () => {
     assert.deepEqual(await entriesInShards(store, 1, 4), []);
     const w = new Worker(q, "w").task("job", () => "ok");
     w.configure({ concurrency: 16 });
-    await w.pollOnce();
-    await w.drain();
+    for (let round = 0; round < 3; round++) {
+      await w.pollOnce();
+      await w.drain();
+    }
     for (const t of late) assert.equal((await q.get(t.id))!.status, "completed");
   });
 
