@@ -208,6 +208,34 @@ describe("coalesced submits", () => {
     assert.equal(await runAll(queue, 3), 3, "the first task and the two written");
   });
 
+  it("a group mixing large inputs, TTLs, delays and priorities: each task as if submitted alone", async () => {
+    const { queue, store, clock } = memQueue({ inlinePayloadBytes: 1024 });
+    await queue.submit("job", {});
+    const big = "x".repeat(4096);
+    const tasks = await Promise.all([
+      queue.submit("job", { n: 1, big }),
+      queue.submit("job", { n: 2 }, { ttlSeconds: 3600 }),
+      queue.submit("job", { n: 3 }, { delaySeconds: 60 }),
+      queue.submit("job", { n: 4 }, { priority: 5 }),
+      queue.submit("job", { n: 5, big }),
+      queue.submit("job", { n: 6 }),
+    ]);
+    assert.ok(tasks[0]!.inputRef, "a large input is stored beside its task");
+    assert.deepEqual((await queue.get(tasks[4]!.id))?.input, { n: 5, big });
+    assert.ok(tasks[1]!.expiresAt, "the TTL is kept");
+    // Tasks 1, 2, 5 and 6 share one entry; the delayed and the prioritised one go alone.
+    const entries = await keys(store, "ready/");
+    assert.equal(entries.filter((k) => k.includes("/batch.")).length, 1, entries.join(" "));
+    assert.equal(
+      entries.length - 1,
+      1 + 2,
+      "the first task's, the delayed one's, the priority one's",
+    );
+    assert.equal(await runAll(queue, 6), 6, "all but the delayed task run now");
+    clock.advance(61_000);
+    assert.equal(await runAll(queue, 1), 1, "the delayed one once due");
+  });
+
   it("refuses bad options with a clear error", () => {
     const store = new MemoryStore();
     assert.throws(() => new Queue(store, { submitCoalescing: { maxInFlight: 0 } }), /maxInFlight/);
