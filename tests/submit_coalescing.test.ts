@@ -12,7 +12,7 @@ import type { PutBody, PutOptions, PutResult } from "../src/store/types.ts";
 import { Queue } from "../src/queue/queue.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { RequestCounters } from "../src/s3/counters.ts";
-import { FakeClock, it, memQueue } from "./helpers.ts";
+import { FakeClock, it, memQueue, until } from "./helpers.ts";
 
 // A memory store whose PUTs can be held (to keep groups in flight) or made to fail.
 class TestStore extends MemoryStore {
@@ -150,17 +150,20 @@ describe("coalesced submits", () => {
     const { queue, store } = testQueue({ submitCoalescing: { maxInFlight: 1 } });
     await queue.submit("job", {});
     store.hold();
-    const first = queue.submit("job", { first: true });
-    await waitFor(() => store.held === 1);
-    // Made one by one, each in a turn of its own: the slot is taken, so they wait.
-    const later: Promise<unknown>[] = [];
-    for (let i = 0; i < 5; i++) {
-      later.push(queue.submit("job", { i }));
-      await new Promise((r) => setTimeout(r, 1));
+    const calls: Promise<unknown>[] = [];
+    try {
+      calls.push(queue.submit("job", { first: true }));
+      await until(() => store.held === 1, 30_000, "the first call's PUT held");
+      // Made one by one, each in a turn of its own: the slot is taken, so they wait.
+      for (let i = 0; i < 5; i++) {
+        calls.push(queue.submit("job", { i }));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.equal(store.held, 1, "nothing else sent while the group is in flight");
+    } finally {
+      store.release();
     }
-    assert.equal(store.held, 1, "nothing else sent while the group is in flight");
-    store.release();
-    await Promise.all([first, ...later]);
+    await Promise.all(calls);
     const ready = await keys(store, "ready/");
     assert.equal(ready.filter((k) => k.includes("/batch.")).length, 1, "the five share one entry");
     assert.equal(await runAll(queue, 7), 7);
@@ -192,6 +195,18 @@ describe("coalesced submits", () => {
     // The queue goes on: the next group is written.
     await Promise.all([1, 2].map((i) => queue.submit("job", { i })));
     assert.equal(await runAll(queue, 3), 3);
+  });
+
+  it("a failed wake-up signal does not fail the group's calls; the next submit touches it", async () => {
+    const { queue, store } = testQueue();
+    store.fail = (key) => key.includes("signals/");
+    const tasks = await Promise.all([1, 2, 3].map((i) => queue.submit("job", { i })));
+    store.fail = null;
+    assert.equal(tasks.length, 3);
+    assert.deepEqual(await keys(store, "signals/"), [], "the signal failed");
+    await Promise.all([4, 5].map((i) => queue.submit("job", { i })));
+    assert.equal((await keys(store, "signals/")).length, 2, "touched by the next group");
+    assert.equal(await runAll(queue, 5), 5);
   });
 
   it("a failed task write fails that call only; its entry's other tasks run", async () => {
@@ -247,8 +262,3 @@ describe("coalesced submits", () => {
     );
   });
 });
-
-async function waitFor(f: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !f(); i++) await new Promise((r) => setTimeout(r, 1));
-  assert.ok(f(), "the condition held");
-}

@@ -45,11 +45,6 @@ export class SubmitCoalescer {
     this.#s = settings;
   }
 
-  /** Groups being written now. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /** Submit a task with the calls made with it (see the module). */
   submit(type: string, input: unknown, options: SubmitOptions): Promise<Submitted> {
     return new Promise((resolve, reject) => {

@@ -114,16 +114,8 @@ export async function submitGroup(
       if (v.ok) types.add(v.value.task.taskType);
     }
   });
-  // The wake-up signal, as a lone submit touches it: a failure is the submit's.
-  for (const type of types) {
-    const error = await ctx.signals.touch(type).then(() => null, (e: unknown) => e ?? "failed");
-    if (error === null) continue;
-    for (const [i, v] of out.entries()) {
-      if (v?.ok && v.value.task.taskType === type && !alone.includes(i)) {
-        out[i] = { ok: false, error };
-      }
-    }
-  }
+  // The wake-up signal, as a lone submit touches it (a failure is retried by the next one).
+  for (const type of types) await ctx.signals.touch(type);
   await mapLimit(alone, PARALLEL, async (i) => {
     const item = items[i]!;
     try {
@@ -147,8 +139,10 @@ async function writeBatch(
   recs?: ReadonlyMap<number, TaskRecord>,
 ): Promise<Map<number, Settled>> {
   const out = new Map<number, Settled>();
-  const lane = recs === undefined ? ctx.pickShard() : undefined;
-  const placement = async () => ({ ...await placementOf(ctx)(), pickShard: () => lane! });
+  // Without `recs`: one lane for the entry, the next in turn (the layout, read inside each
+  // task's try, is cached: no request per task).
+  const lane = recs === undefined ? ctx.pickShard() : "";
+  const placement = async () => ({ ...await placementOf(ctx)(), pickShard: () => lane });
   const batchId = ulid(now);
   const built = await mapLimit(chunk, PARALLEL, async (i) => {
     const { type, input, options } = items[i]!;
