@@ -331,9 +331,9 @@ export function markdown(run: BenchRun): string {
         } tasks/s); window ${
           fmt(w.windowSecs, 1)
         } s (store clock, first claim to last completion); ` +
-          `wall ${
-            fmt(w.wallSecs, 1)
-          } s; claims ${w.claimed}; lost task writes and task GETs beyond one per claim ${w.conflicts}; ` +
+          `wall ${fmt(w.wallSecs, 1)} s, then ${
+            fmt(w.cleanupSecs ?? Number.NaN, 1)
+          } s until the ready index was empty; claims ${w.claimed}; lost task writes and task GETs beyond one per claim ${w.conflicts}; ` +
           `left in indexes: ready ${w.leftover.ready}, deadlines ${w.leftover.deadlines}; worker errors: ${
             JSON.stringify(w.errors)
           }; peak RSS per worker (MiB): ${

@@ -14,6 +14,9 @@ import { type FixtureEvent, type FixtureProcess, startWorker } from "../harness/
 import type { BenchBackend } from "./backends.ts";
 import { addCounts, cpuMsOf, emptyCounts, shortId, sleep, summary, waitUntil } from "./util.ts";
 
+// How long the workers may run on after the last completion to empty the ready index.
+const CLEANUP_MS = 15_000;
+
 /** What to run. */
 export interface WorkloadOptions {
   kind: "burn-down" | "steady";
@@ -66,6 +69,8 @@ export interface WorkloadResult {
   throughput: number;
   /** Local time from starting the workers (burn-down) or the first submit (steady) to the last completion. */
   wallSecs: number;
+  /** After the last completion, until the ready index was empty (or CLEANUP_MS). */
+  cleanupSecs: number;
   /** Submit-to-start and submit-to-complete latency in ms (store clock). */
   startLatency: ReturnType<typeof summary>;
   completeLatency: ReturnType<typeof summary>;
@@ -321,8 +326,16 @@ export async function runWorkload(
       o.timeoutMs,
       20,
     );
-    const serverCpuMs = (await cpuMsOf(backend.pids)) - serverCpu0;
     const wallSecs = (lastDone - wallStart) / 1000;
+    // A batch entry outlives its tasks until one worker has seen them all leave: the workers
+    // run on until the ready index is empty (at most CLEANUP_MS), and their requests count.
+    const t1 = performance.now();
+    const check = backend.store(bucket);
+    const readyEmpty = async () =>
+      (await check.list({ prefix: `${prefix}ready/`, maxKeys: 1 })).objects.length === 0;
+    if (finished && !aborted) await waitUntil(readyEmpty, CLEANUP_MS, 250);
+    const cleanupSecs = (performance.now() - t1) / 1000;
+    const serverCpuMs = (await cpuMsOf(backend.pids)) - serverCpu0;
     await Promise.all(workers.map((w) => w.stop()));
     collect();
 
@@ -361,7 +374,6 @@ export async function runWorkload(
         errors[k] = (errors[k] ?? 0) + 1;
       }
     }
-    const check = backend.store(bucket);
     const [ready, deadlines] = await Promise.all([
       check.list({ prefix: `${prefix}ready/` }),
       check.list({ prefix: `${prefix}deadlines/` }),
@@ -381,6 +393,7 @@ export async function runWorkload(
       windowSecs,
       throughput: done.size / windowSecs,
       wallSecs,
+      cleanupSecs,
       startLatency: summary(records.map((e) => (e.claimed as number) - calledAt(e))),
       completeLatency: summary(records.map((e) => (e.completed as number) - calledAt(e))),
       producerCounts: memory

@@ -7,6 +7,7 @@ import { Queue } from "../src/queue/queue.ts";
 import type { Clock } from "../src/base/clock.ts";
 import type { LongTimeout } from "../src/base/timer.ts";
 import type { QueueOptions } from "../src/protocol/options.ts";
+import { RequestCounters } from "../src/s3/counters.ts";
 
 /**
  * How long one test may run by default: far more than any case needs on a loaded machine,
@@ -154,4 +155,11 @@ export async function until(
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** The result of `f` and the requests `store` sent while it ran, by kind. */
+export async function counted<T>(store: MemoryStore, f: () => Promise<T>) {
+  const s0 = store.counters.snapshot();
+  const result = await f();
+  return { result, n: RequestCounters.diff(store.counters.snapshot(), s0) };
 }

@@ -44,11 +44,47 @@ describe("PeerView", () => {
     clock.advance(60_000); // the others' heartbeats are 60 s old: still fresh (75 s)
     await view.refresh(clock.ms);
     assert.equal(view.sharing("email"), 3, "w1, a and b");
-    assert.equal(view.counted("email"), 3, "counted");
+    assert.deepEqual(view.counted("email"), {
+      sharing: 3,
+      rank: 2,
+      keys: ["a", "b", "w1"].map((id) => queue.keys.worker(id)),
+      settled: false,
+    }, "its first count: not settled");
     assert.equal(view.sharing("pdf"), 2, "w1 and a");
     assert.equal(view.sharing("video"), 1, "not one of its types: nobody counted");
     assert.equal(view.rank("email"), 2, "a and b sort before w1: its turn is the third");
     assert.equal(view.rank("pdf"), 1);
+  });
+
+  it("counts when asked, checks a first or changed count 1 s later, then once per interval", async () => {
+    const { queue, clock } = memQueue();
+    const start = clock.ms;
+    const view = new PeerView(queue.context, "w1", ["email"], SETTINGS, start);
+    view.recountSoon(); // nothing counted yet: nothing to do
+    assert.equal(view.due(start + 100), false);
+    view.countNow(start + 100); // batches were listed
+    assert.equal(view.due(start + 100), true, "asked: at once");
+    await view.refresh(start + 100);
+    assert.equal(view.counted("email")?.settled, false, "a first count is not settled");
+    assert.equal(view.due(start + 1099), false);
+    assert.equal(view.due(start + 1100), true, "checked 1 s later");
+    await view.refresh(start + 1100);
+    assert.equal(view.counted("email")?.settled, true, "two counts alike");
+    assert.equal(view.due(start + 61_099), false);
+    await beat(queue, "late", ["email"]); // started after the first counts
+    view.recountSoon(); // the late worker took a task of this worker's share
+    assert.equal(view.due(start + 2100), true, "asked: 1 s after the last count");
+    await view.refresh(start + 2100);
+    assert.equal(view.sharing("email"), 2, "the late worker is counted");
+    assert.equal(view.counted("email")?.settled, false, "a change");
+    assert.equal(view.due(start + 3099), false);
+    assert.equal(view.due(start + 3100), true, "a change is checked 1 s later");
+    await view.refresh(start + 3100);
+    assert.equal(view.counted("email")?.settled, true);
+    assert.equal(view.due(start + 63_099), false);
+    assert.equal(view.due(start + 63_100), true, "then once per interval");
+    view.countNow(start + 4000);
+    assert.equal(view.due(start + 4000), false, "once counted, countNow does nothing");
   });
 
   it("one LIST per interval, and a GET only for a worker it has not met", async () => {
@@ -59,12 +95,16 @@ describe("PeerView", () => {
     await view.refresh(clock.ms);
     let used = RequestCounters.diff(store.counters.snapshot(), before);
     assert.deepEqual([used.LIST, used.GET], [1, 1], JSON.stringify(used));
-    await view.refresh(clock.ms + 59_999);
-    assert.equal(RequestCounters.diff(store.counters.snapshot(), before).LIST, 1, "not due yet");
+    // A first count is checked 1 s later (no GET: a is known), then one per interval.
+    await view.refresh(clock.ms + 1000);
+    assert.equal(RequestCounters.diff(store.counters.snapshot(), before).LIST, 2, "checked");
+    assert.equal(RequestCounters.diff(store.counters.snapshot(), before).GET, 1, "a known");
+    await view.refresh(clock.ms + 60_999);
+    assert.equal(RequestCounters.diff(store.counters.snapshot(), before).LIST, 2, "not due yet");
     clock.advance(30_000);
     await beat(queue, "a", ["email"]); // a beats again
     await beat(queue, "b", ["email"]); // b starts
-    clock.advance(30_000);
+    clock.advance(31_000);
     before = store.counters.snapshot();
     await view.refresh(clock.ms);
     used = RequestCounters.diff(store.counters.snapshot(), before);

@@ -218,6 +218,8 @@ describe("batch entries", () => {
       batch: {
         left: async () => {},
         order: 0,
+        wanted: () => true,
+        notClaimable: () => {},
         written: () => undefined,
         lost: () => {},
         won: () => {},

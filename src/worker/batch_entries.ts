@@ -11,11 +11,15 @@
  * {@link BatchEntries.lost}: another worker took the task (the batch is shared: its tasks are
  * read first from then on), or the store's ETags are not MD5s (nothing is assumed any more).
  *
+ * Workers that share a type share its batches out without a request
+ * (src/worker/batch_shares.ts): each takes its own share of every batch first, claiming
+ * without reading, and keeps only that share's records; the other shares come after, once
+ * the listing left no batch waiting.
+ *
  * @module
  */
 
 import { mapLimit } from "../base/concurrency.ts";
-import { fnv1a } from "../base/ids.ts";
 import { SchemaError } from "../base/errors.ts";
 import type { QueueContext } from "../protocol/context.ts";
 import {
@@ -27,6 +31,19 @@ import {
 import type { EntryRef, Versioned } from "../protocol/tasks.ts";
 import { taskRecordOf } from "../task/task.ts";
 import type { BatchHandle, Candidate } from "./claim.ts";
+import {
+  ALONE,
+  NO_PEERS,
+  ownShare,
+  type Part,
+  Passes,
+  type PeerCount,
+  type PeerSource,
+  shareSignature,
+  sharesOf,
+} from "./batch_shares.ts";
+
+export type { PeerCount, PeerSource } from "./batch_shares.ts";
 
 // Batches kept before the ones not listed for a while are forgotten.
 const MAX_KEPT = 256;
@@ -55,6 +72,8 @@ interface Tracked {
   proven: boolean;
   /** Until then, the one task being claimed assuming its record (the others are read). */
   probe?: string;
+  /** How the batch was last shared out (src/worker/batch_shares.ts, shareSignature). */
+  sharedAs: string;
 }
 
 /**
@@ -75,21 +94,23 @@ export class BatchEntries {
   readonly #queue: QueueContext;
   readonly #error: (error: Error, context: string) => void;
   readonly #tracked = new Map<string, Tracked>();
-  readonly #peers: (taskType: string) => number | undefined;
+  readonly #peers: PeerSource;
   readonly #seed = Math.random().toString(36).slice(2);
   // False once the store showed ETags that are not MD5s of the bytes (SSE-KMS, some servers).
   #assume = true;
+  readonly #passes = new Passes();
   // Records reserved by the bodies being read (MAX_BATCH_TASKS each).
   #reading = 0;
 
   /**
    * Batches of `queue`; `error` reports a body that cannot be read (a bad one once); `peers`
-   * counts the live workers of a type, this one included (`undefined` until counted).
+   * counts the live workers of a type, this one included, with this one's rank among them,
+   * and is told when another worker took a task of this worker's share.
    */
   constructor(
     queue: QueueContext,
     error: (error: Error, context: string) => void,
-    peers: (taskType: string) => number | undefined = () => 1,
+    peers: PeerSource = NO_PEERS,
   ) {
     this.#queue = queue;
     this.#error = error;
@@ -99,8 +120,8 @@ export class BatchEntries {
   /**
    * Replace each batch entry among `candidates` by one candidate per named task this worker
    * has not seen leave it (reading the bodies not known yet: one GET each, 8 at a time).
-   * Returns the tasks' own entries first, then each batch's tasks together, from a place in
-   * the batch of this worker's own.
+   * Returns the tasks' own entries first, then each batch's tasks in runs (one, from a place
+   * in the batch of this worker's own, or the shares of the workers that share the type).
    *
    * Bodies are read, in listing order, only while the records this worker holds stay under
    * {@link MAX_RECORDS}: the batches past that are `deferred` (left out, their bodies not
@@ -114,30 +135,66 @@ export class BatchEntries {
   ): Promise<{ candidates: Candidate[]; deferred: number }> {
     const batches = candidates.filter((c) => c.entry.batchId !== undefined);
     if (batches.length === 0) return { candidates: [...candidates], deferred: 0 };
+    // Batches are shared out among the workers counted: count them first.
+    if (batches.some((c) => this.#peers.count(c.entry.taskType) === undefined)) {
+      await this.#peers.first();
+    }
     const unknown: Candidate[] = [];
     for (const c of batches) {
       const known = this.#tracked.get(c.entry.key);
-      if (known !== undefined && known.ref.versionId === c.versionId) known.listedAt = now;
-      else unknown.push(c);
+      if (known !== undefined && known.ref.versionId === c.versionId && !this.#resharing(known)) {
+        known.listedAt = now;
+      } else unknown.push(c);
     }
     const read = await this.#readBodies(unknown, now);
-    this.#forget(now);
-    // Each batch from a place of this worker's own, and with an `order` of its own among the
-    // candidates (src/worker/listing.ts, orderLevels): workers that share a lane start on
-    // different batches, or at different places in one, and read fewer of each other's tasks.
+    const deferred = unknown.length - read;
+    // Each batch in runs with an `order` of their own among the candidates (src/worker/
+    // listing.ts, orderLevels): workers that share a lane start on different tasks.
     const out = candidates.filter((c) => c.entry.batchId === undefined);
     for (const c of batches) {
       const t = this.#tracked.get(c.entry.key);
       if (t === undefined) continue; // gone since the LIST, deferred, or to be read again
-      const spread = fnv1a(`${this.#seed}/${c.entry.key}`);
-      const batch = this.#handle(c.entry.key, spread / 2 ** 32);
-      const ids = [...t.ids];
-      const from = spread % Math.max(1, ids.length);
-      for (const taskId of [...ids.slice(from), ...ids.slice(0, from)]) {
-        if (!t.left.has(taskId)) out.push({ ...c, entry: { ...c.entry, taskId }, batch });
+      for (const part of this.#parts(c.entry.key, t, now, deferred > 0)) {
+        const batch = this.#handle(c.entry.key, t, part);
+        for (const taskId of part.ids) {
+          if (!t.left.has(taskId)) out.push({ ...c, entry: { ...c.entry, taskId }, batch });
+        }
       }
     }
-    return { candidates: out, deferred: unknown.length - read };
+    // (After the shares are known: a worker that shares the type keeps its own records only.)
+    this.#forget(now);
+    return { candidates: out, deferred };
+  }
+
+  // A batch's tasks in runs (src/worker/batch_shares.ts); with others, their shares only
+  // when no batch waits for records (`waiting`: work of its own to come), and not those
+  // passed.
+  #parts(key: string, t: Tracked, now: number, waiting: boolean): Part[] {
+    const peers = this.#peers.count(t.taskType) ?? ALONE;
+    const parts = sharesOf(key, t.taskType, [...t.ids], peers, this.#seed);
+    this.#shareOut(key, t, peers);
+    if (peers.sharing <= 1) return parts;
+    if (waiting) return parts.slice(0, 1);
+    return parts.filter((p) => !this.#passes.passed(p, now));
+  }
+
+  // Share batch `key` out among `peers` if not yet: the records of the others' shares are
+  // dropped, and a write lost under the last count says nothing of this one.
+  #shareOut(key: string, t: Tracked, peers: PeerCount): void {
+    const as = shareSignature(peers);
+    if (t.sharedAs === as) return;
+    t.sharedAs = as;
+    if (as === "") return;
+    t.shared = false;
+    const own = ownShare(key, [...t.ids], peers);
+    for (const id of t.written.keys()) if (!own.has(id)) t.written.delete(id);
+  }
+
+  // Shared out otherwise than when this worker kept only its own share's records: the body
+  // is read again (one GET), for the records of its new share.
+  #resharing(t: Tracked): boolean {
+    const as = shareSignature(this.#peers.count(t.taskType) ?? ALONE);
+    return t.sharedAs !== "" && as !== "" && as !== t.sharedAs;
   }
 
   // Read the bodies of `unknown` in order, 8 at a time, while the records held (and those
@@ -147,12 +204,15 @@ export class BatchEntries {
     while (next < unknown.length) {
       // Bodies that surely fit: one that did not would make the oldest batch give all its
       // records up.
-      const fit = Math.floor((MAX_RECORDS - this.#recordsHeld() - this.#reading) / MAX_BATCH_TASKS);
+      // A worker that shares the type keeps its own share's records only.
+      const sharing = this.#peers.count(unknown[next]!.entry.taskType)?.sharing ?? 1;
+      const most = Math.ceil(MAX_BATCH_TASKS / sharing);
+      const fit = Math.floor((MAX_RECORDS - this.#recordsHeld() - this.#reading) / most);
       if (fit <= 0) break;
       const chunk = unknown.slice(next, next + Math.min(8, fit));
       next += chunk.length;
-      this.#reading += chunk.length * MAX_BATCH_TASKS;
-      await mapLimit(chunk, 8, (c) => this.#know(c, now, () => this.#reading -= MAX_BATCH_TASKS));
+      this.#reading += chunk.length * most;
+      await mapLimit(chunk, 8, (c) => this.#know(c, now, () => this.#reading -= most));
     }
     return next;
   }
@@ -176,17 +236,20 @@ export class BatchEntries {
   /**
    * The record of `taskId` that the batch entry `key` carries, to claim it without reading
    * it (each record once). None once a write assuming one lost to another worker, nor while
-   * other workers of the type are known to run (a lost PUT costs as much as 12 GETs, and
-   * workers that share a batch meet). Before the first count of peers, one claim at a time
+   * other workers of the type are known to run, but for this worker's `own` share of the
+   * batch (a lost PUT costs as much as 12 GETs, and workers that share a batch meet where they
+   * take the same tasks). Before the first count of peers, one claim at a time
    * assumes (the others read) until one such write has won in the batch: a worker that
    * meets another at its first claim there loses one write, not one per claim in flight.
    */
-  written(key: string, taskId: string): Versioned | undefined {
+  written(key: string, taskId: string, own = false): Versioned | undefined {
     const t = this.#tracked.get(key);
     const w = t?.written.get(taskId);
     if (!this.#assume || t === undefined || t.shared || w === undefined) return undefined;
-    const peers = this.#peers(t.taskType);
-    if (peers !== undefined && peers > 1) return undefined;
+    const peers = this.#peers.count(t.taskType);
+    if (peers !== undefined && peers.sharing > 1 && !(own && peers.settled !== false)) {
+      return undefined;
+    }
     if (peers === undefined && !t.proven) {
       if (t.probe !== undefined) return undefined;
       t.probe = taskId;
@@ -220,11 +283,19 @@ export class BatchEntries {
     }
   }
 
-  #handle(key: string, order: number): BatchHandle {
+  #handle(key: string, t: Tracked, part: Part): BatchHandle {
     return {
       left: (taskId) => this.left(key, taskId),
-      order,
-      written: (taskId) => this.written(key, taskId),
+      order: part.order,
+      wanted: () => !this.#passes.passed(part, this.#queue.clock.now()),
+      notClaimable: (_taskId, takenBy) => {
+        if (takenBy === null) return; // cancelled, expired, gone: nobody's work
+        // A task of this worker's share taken by another: the workers do not agree on who
+        // they are (one started or stopped since a count).
+        if (part.own) return this.#peers.disagree(t.taskType);
+        this.#passes.taken(part, this.#queue.keys.worker(takenBy), this.#queue.clock.now());
+      },
+      written: (taskId) => this.written(key, taskId, part.own),
       lost: (written, current) => this.lost(key, written, current),
       won: () => this.won(key),
       settled: (taskId) => this.settled(key, taskId),
@@ -245,16 +316,21 @@ export class BatchEntries {
     }
     read();
     if (body === null) return; // deleted since the LIST
+    // Read again (shared out anew): what was seen leave is still true.
+    const before = this.#tracked.get(c.entry.key);
     this.#tracked.set(c.entry.key, {
       ref: { key: c.entry.key, versionId: c.versionId },
       taskType: c.entry.taskType,
       ids: new Set(body.ids),
-      left: new Set(),
+      left: before?.ref.versionId === c.versionId ? before.left : new Set(),
       listedAt: now,
       written: this.#checked(body.records),
       shared: false,
       proven: false,
+      sharedAs: "",
     });
+    const peers = this.#peers.count(c.entry.taskType);
+    if (peers !== undefined) this.#shareOut(c.entry.key, this.#tracked.get(c.entry.key)!, peers);
   }
 
   // The records that check as a task object read from the bucket would, all at once (one

@@ -48,6 +48,16 @@ export interface BatchHandle {
    */
   readonly order: number;
   /**
+   * False for a task of another worker's share of the batch that is left alone for now: a
+   * task of that share was found taken (src/worker/batch_entries.ts).
+   */
+  wanted(taskId: string): boolean;
+  /**
+   * A claim of `taskId` found it not claimable: taken (by the worker `takenBy`, that ran or
+   * runs its last attempt), or not to be run (`takenBy` null: cancelled, expired, gone).
+   */
+  notClaimable(taskId: string, takenBy: string | null): void;
+  /**
    * The task as its producer wrote it (the record and ETag the batch entry carries), to
    * claim without reading it first; `undefined` when there is none to assume.
    */
@@ -147,12 +157,19 @@ export async function claimCandidate(
     throw new TypeError(`Task ${c.entry.taskId} of a batch entry cannot have its lease there`);
   }
   const ref: EntryRef = { key: c.entry.key, versionId: c.versionId };
+  if (c.batch && !c.batch.wanted(c.entry.taskId)) {
+    return { kind: "skipped", reason: "another worker's share, found taken" };
+  }
   // A batch task as its producer wrote it, to write over without reading it: a write that
   // loses reads the task (src/protocol/stored.ts, writeOrRead), and we decide again with it.
   const assumed = c.batch?.written(c.entry.taskId);
+  let seen = null as Versioned | null; // the task as last seen (not an assumed record)
   try {
-    if (assumed !== undefined) return await decide(assumed, true);
-    return await decide(await queue.tasks.read(c.entry.taskId, signal), false);
+    const r = assumed !== undefined
+      ? await decide(assumed, true)
+      : await decide(await queue.tasks.read(c.entry.taskId, signal), false);
+    if (r.kind === "skipped") c.batch?.notClaimable(c.entry.taskId, seen?.rec.worker_id ?? null);
+    return r;
   } catch (e) {
     if (e instanceof SchemaError) return { kind: "invalid", error: e };
     throw e;
@@ -178,6 +195,7 @@ export async function claimCandidate(
   }
 
   async function decide(current: Versioned | null, assumed: boolean): Promise<ClaimResult> {
+    if (!assumed) seen = current;
     const now = queue.clock.now();
     if (current === null) {
       // The producer writes the entry before the task: a young entry may be mid-submit.

@@ -101,7 +101,7 @@ export class LanePoller {
       new BatchEntries(
         queue,
         (e, context) => host.error(e, context),
-        (taskType) => this.#peers.counted(taskType),
+        this.#peers.source((e) => this.#host.emit(e, "peers")),
       ),
     );
   }
@@ -182,7 +182,13 @@ export class LanePoller {
     if (this.#host.free() === 0) return result;
     // Active lanes: how many workers share them (a LIST of the heartbeats once a minute).
     if (this.#peers.due(now) && !schedule.isIdle(now)) {
+      const before = this.#taskTypes.map((t) => JSON.stringify(this.#peers.counted(t)));
       await this.#peers.refresh(now).catch((e) => this.#host.emit(e as Error, "peers"));
+      // Batches are shared out among the workers counted (src/worker/batch_entries.ts): the
+      // candidates buffered under another count are listed again.
+      if (this.#taskTypes.some((t, i) => JSON.stringify(this.#peers.counted(t)) !== before[i])) {
+        this.#listings.clear();
+      }
     }
     const due = schedule.dueLanes(now).filter((l) => this.#claimable(l, now));
     // List the due lanes without fresh candidates (together while the index is small), then

@@ -16,10 +16,14 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { readHeartbeat } from "../protocol/heartbeats.ts";
 import { mapLimit } from "../base/concurrency.ts";
+import type { PeerSource } from "./batch_shares.ts";
 
 // The first count, this long after the worker starts (its peers' heartbeats are written
-// when they start; its own first polls run alone).
+// when they start; its own first polls run alone), or sooner when asked (countNow).
 const FIRST_COUNT_AFTER_MS = 5000;
+// A count that found other workers than the last is checked this soon; a count asked for
+// early (recountSoon) comes at least this long after the last.
+const RECOUNT_SOON_MS = 1000;
 // New heartbeats read per refresh at most (the rest at the next one).
 const MAX_READS = 32;
 // A worker's types are read again after this long (a worker restarted under its id may
@@ -48,15 +52,18 @@ export class PeerView {
   readonly #freshMs: number;
   /** Task types of the workers met, by heartbeat key (an invalid one: none), and when read. */
   readonly #typesOf = new Map<string, { types: readonly string[]; readAt: number }>();
-  readonly #peers = new Map<string, number>();
-  /** By task type: the live peers whose heartbeat key sorts before this worker's. */
-  readonly #before = new Map<string, number>();
+  /** By task type: the heartbeat keys of the live peers (this worker's excepted). */
+  readonly #peers = new Map<string, string[]>();
+  /** The task types whose last two counts found the same workers. */
+  readonly #settled = new Set<string>();
   #nextAt: number;
+  #countedAt = -Infinity;
   #counted = false;
 
   /**
    * A view for worker `workerId` handling `taskTypes`, created at `now`; the first count is
-   * due 5 s later (until then the worker polls as if alone). `intervalMs` 0: never.
+   * due 5 s later, or when asked ({@link countNow}); until then the worker polls as if
+   * alone. `intervalMs` 0: never.
    */
   constructor(
     queue: QueueContext,
@@ -85,6 +92,7 @@ export class PeerView {
   async refresh(now: number): Promise<void> {
     if (!this.due(now)) return;
     this.#nextAt = now + this.#intervalMs;
+    this.#countedAt = now;
     const q = this.#queue;
     const page = await q.store.list({ prefix: q.keys.workersPrefix(), maxKeys: 1000 });
     const live = page.objects.filter((o) =>
@@ -101,26 +109,75 @@ export class PeerView {
     });
     const listed = new Set(page.objects.map((o) => o.key));
     for (const key of this.#typesOf.keys()) if (!listed.has(key)) this.#typesOf.delete(key);
+    const last = new Map([...this.#peers].map(([t, keys]) => [t, keys.join("\n")]));
     this.#peers.clear();
-    this.#before.clear();
+    this.#settled.clear();
+    const first = !this.#counted;
     this.#counted = true;
     for (const o of live) {
       for (const t of this.#typesOf.get(o.key)?.types ?? []) {
         if (!this.#taskTypes.includes(t)) continue;
-        this.#peers.set(t, (this.#peers.get(t) ?? 0) + 1);
-        if (o.key < this.#ownKey) this.#before.set(t, (this.#before.get(t) ?? 0) + 1);
+        const keys = this.#peers.get(t) ?? [];
+        keys.push(o.key);
+        this.#peers.set(t, keys);
       }
     }
+    for (const t of this.#taskTypes) {
+      const keys = (this.#peers.get(t) ?? []).join("\n");
+      if (!first && (last.get(t) ?? "") === keys) this.#settled.add(t);
+    }
+    // Workers came or went: count again soon, to see the change settle.
+    if (this.#settled.size < this.#taskTypes.length) this.recountSoon();
+  }
+
+  /**
+   * Count again soon, at most once a second: another worker acted as if the workers were not
+   * the ones counted (it took a task of this worker's share of a batch).
+   */
+  recountSoon(): void {
+    if (this.#intervalMs > 0 && this.#counted) {
+      this.#nextAt = Math.min(this.#nextAt, this.#countedAt + RECOUNT_SOON_MS);
+    }
+  }
+
+  /**
+   * Make the first count due at once (a no-op once counted): batch entries are shared out
+   * among the workers counted (src/worker/batch_shares.ts).
+   */
+  countNow(now: number): void {
+    if (this.#intervalMs > 0 && !this.#counted) this.#nextAt = Math.min(this.#nextAt, now);
+  }
+
+  /** This view as a worker's batches use it; `emit` reports a count that failed. */
+  source(emit: (error: Error) => void): PeerSource {
+    return {
+      count: (taskType) => this.counted(taskType),
+      first: () => {
+        const now = this.#queue.clock.now();
+        this.countNow(now);
+        return this.refresh(now).catch((e) => emit(e as Error));
+      },
+      disagree: () => this.recountSoon(),
+    };
   }
 
   /** Live workers of `taskType`, this one included (1 until the first refresh). */
   sharing(taskType: string): number {
-    return 1 + (this.#peers.get(taskType) ?? 0);
+    return 1 + (this.#peers.get(taskType)?.length ?? 0);
   }
 
-  /** {@link sharing} once counted; `undefined` before the first refresh. */
-  counted(taskType: string): number | undefined {
-    return this.#counted ? this.sharing(taskType) : undefined;
+  /**
+   * {@link sharing} and {@link rank} once counted, with the workers' heartbeat keys in
+   * order (this one's included) and whether the last two counts found the same workers;
+   * `undefined` before the first refresh.
+   */
+  counted(
+    taskType: string,
+  ): { sharing: number; rank: number; keys: readonly string[]; settled: boolean } | undefined {
+    if (!this.#counted) return undefined;
+    const keys = [...(this.#peers.get(taskType) ?? []), this.#ownKey].sort();
+    const settled = this.#settled.has(taskType);
+    return { sharing: keys.length, rank: keys.indexOf(this.#ownKey), keys, settled };
   }
 
   /**
@@ -129,6 +186,6 @@ export class PeerView {
    * polling (src/worker/poll_schedule.ts).
    */
   rank(taskType: string): number {
-    return this.#before.get(taskType) ?? 0;
+    return (this.#peers.get(taskType) ?? []).filter((k) => k < this.#ownKey).length;
   }
 }
