@@ -173,7 +173,7 @@ export class BatchEntries {
     const peers = this.#peers.count(t.taskType) ?? ALONE;
     const parts = sharesOf(key, t.taskType, [...t.ids], peers, this.#seed);
     this.#shareOut(key, t, peers);
-    if (peers.sharing <= 1) return parts;
+    if (parts.length === 1) return parts; // not shared out
     if (waiting) return parts.slice(0, 1);
     return parts.filter((p) => !this.#passes.passed(p, now));
   }

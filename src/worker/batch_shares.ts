@@ -66,7 +66,11 @@ export interface Part {
   ids: string[];
   /** Where the run goes among the candidates, in [0, 1). */
   order: number;
-  /** This worker's own share of a batch it shares: its records are assumed. */
+  /**
+   * This worker's own share (the whole batch when not shared out): its records are assumed
+   * (with others: once shared out), and a task of it found taken by another worker tells that
+   * the count is out of date.
+   */
   own: boolean;
   /**
    * Another worker's share (`{type}/{workers}/{rank}`), passed for a while once one of its
@@ -77,15 +81,24 @@ export interface Part {
   ownerKey?: string;
 }
 
-/** What a batch was shared out as: `""` alone, `{workers}/{rank}` shared. */
+/**
+ * Are batches shared out among `peers`? Not when alone, nor while the counts change (the
+ * workers starting or stopping would disagree on the shares and meet in them): each worker
+ * then goes through each batch from a place of its own, reading first.
+ */
+export function sharedOut(peers: PeerCount): boolean {
+  return peers.sharing > 1 && peers.settled !== false;
+}
+
+/** What a batch was shared out as: `""` not shared out, `{workers}/{rank}` shared. */
 export function shareSignature(peers: PeerCount): string {
-  return peers.sharing <= 1 ? "" : `${peers.sharing}/${peers.rank % peers.sharing}`;
+  return sharedOut(peers) ? `${peers.sharing}/${peers.rank % peers.sharing}` : "";
 }
 
 /**
  * Batch `key`'s tasks `ids` (in body order) in runs for a worker of `taskType` among
- * `peers`: alone, one run from a place of this worker's own (`seed`); shared, its own share
- * first, then the others' (each from its end).
+ * `peers`: not shared out, one run from a place of this worker's own (`seed`); shared, its
+ * own share first, then the others' (each from its end).
  *
  * @example
  * ```ts
@@ -101,11 +114,11 @@ export function sharesOf(
   peers: PeerCount,
   seed: string,
 ): Part[] {
-  if (peers.sharing <= 1) {
+  if (!sharedOut(peers)) {
     const spread = fnv1a(`${seed}/${key}`);
     const from = spread % Math.max(1, ids.length);
     const rotated = [...ids.slice(from), ...ids.slice(0, from)];
-    return [{ ids: rotated, order: spread / 2 ** 32, own: false }];
+    return [{ ids: rotated, order: spread / 2 ** 32, own: true }];
   }
   const n = peers.sharing;
   const rank = peers.rank % n;
@@ -126,7 +139,7 @@ export function sharesOf(
 
 /** The tasks of `ids` (in body order) in this worker's own share of batch `key`. */
 export function ownShare(key: string, ids: readonly string[], peers: PeerCount): Set<string> {
-  if (peers.sharing <= 1) return new Set(ids);
+  if (!sharedOut(peers)) return new Set(ids);
   const h = fnv1a(key);
   const n = peers.sharing;
   return new Set(ids.filter((_, i) => distance(i, h, n, peers.rank % n) === 0));
