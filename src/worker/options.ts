@@ -54,8 +54,10 @@ export interface WorkerRunOptions extends Partial<PollSettings> {
    * types (one LIST of the heartbeats, and a GET per worker not seen before). Each of N
    * such workers lists a type's active lanes every `pollIntervalMs` x N (at most
    * `maxPollIntervalMs`; sooner after a listing that found several tasks), so together
-   * they list about every `pollIntervalMs` whatever their number. 0: every worker lists at
-   * `pollIntervalMs` (docs/polling.md). @default 60000
+   * they list about every `pollIntervalMs` whatever their number, and they share each batch
+   * entry's tasks out among themselves (docs/format.md, "Shares"). 0: no count; every worker
+   * lists at `pollIntervalMs`, and batches are not shared out (docs/polling.md).
+   * @default 60000
    */
   peerCheckIntervalMs?: number;
 }
