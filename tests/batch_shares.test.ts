@@ -157,6 +157,29 @@ describe("batches shared out among workers", () => {
     assert.deepEqual(told, ["job"], "told once, for the type");
   });
 
+  it("while the counts change, batches are not shared out: one run, read first, records kept", async () => {
+    const { queue, store, clock } = await twoWorkers();
+    let peers: PeerCount = { ...view(queue, ["wA", "wB"], "wA"), settled: false };
+    const entries = new BatchEntries(queue.context, (e) => {
+      throw e;
+    }, { count: () => peers, first: () => Promise.resolve(), disagree: () => {} });
+    const listed = await listedBatches(queue);
+    const first = await entries.expand(listed, clock.now());
+    assert.equal(first.candidates.length, 10, "every task, in one run");
+    const run = await counted(
+      store,
+      () => Promise.all(first.candidates.slice(0, 2).map((c) => claim(queue, c, "wA"))),
+    );
+    assert.deepEqual(run.result.map((r) => r.kind), ["claimed", "claimed"]);
+    assert.equal(run.n.GET, 2, "each read first: the workers may not agree on the shares");
+    // The counts agree: shared out, with the records of its own share still at hand.
+    peers = view(queue, ["wA", "wB"], "wA");
+    const shared = await counted(store, () => entries.expand(listed, clock.now()));
+    assert.equal(shared.n.GET, 0, "no body read again");
+    const own = shared.result.candidates.filter((c) => c.batch!.written(c.entry.taskId));
+    assert.ok(own.length >= 3, `its own share's records (${own.length}) are assumed`);
+  });
+
   it("the other shares wait while batches wait for records; a worker keeps only its own", async () => {
     const { queue, clock } = memQueue({ shardCount: 1 });
     // Shared by two: each body keeps 50 records here, so MAX_RECORDS / 50 bodies fit.

@@ -39,6 +39,7 @@ import {
   Passes,
   type PeerCount,
   type PeerSource,
+  sharedOut,
   shareSignature,
   sharesOf,
 } from "./batch_shares.ts";
@@ -72,7 +73,10 @@ interface Tracked {
   proven: boolean;
   /** Until then, the one task being claimed assuming its record (the others are read). */
   probe?: string;
-  /** How the batch was last shared out (src/worker/batch_shares.ts, shareSignature). */
+  /**
+   * How the batch was last shared out (src/worker/batch_shares.ts, shareSignature; `""`:
+   * never, every record kept).
+   */
   sharedAs: string;
 }
 
@@ -179,19 +183,19 @@ export class BatchEntries {
   }
 
   // Share batch `key` out among `peers` if not yet: the records of the others' shares are
-  // dropped, and a write lost under the last count says nothing of this one.
+  // dropped, and a write lost under the last count says nothing of this one. Not shared out
+  // (alone, or the counts change), nothing changes: what was dropped stays dropped.
   #shareOut(key: string, t: Tracked, peers: PeerCount): void {
     const as = shareSignature(peers);
-    if (t.sharedAs === as) return;
+    if (as === "" || t.sharedAs === as) return;
     t.sharedAs = as;
-    if (as === "") return;
     t.shared = false;
     const own = ownShare(key, [...t.ids], peers);
     for (const id of t.written.keys()) if (!own.has(id)) t.written.delete(id);
   }
 
-  // Shared out otherwise than when this worker kept only its own share's records: the body
-  // is read again (one GET), for the records of its new share.
+  // To be shared out otherwise than when this worker kept only its own share's records: the
+  // body is read again (one GET), for the records of its new share.
   #resharing(t: Tracked): boolean {
     const as = shareSignature(this.#peers.count(t.taskType) ?? ALONE);
     return t.sharedAs !== "" && as !== "" && as !== t.sharedAs;
@@ -204,9 +208,9 @@ export class BatchEntries {
     while (next < unknown.length) {
       // Bodies that surely fit: one that did not would make the oldest batch give all its
       // records up.
-      // A worker that shares the type keeps its own share's records only.
-      const sharing = this.#peers.count(unknown[next]!.entry.taskType)?.sharing ?? 1;
-      const most = Math.ceil(MAX_BATCH_TASKS / sharing);
+      // A worker that shares the batches of the type out keeps its own share's records only.
+      const peers = this.#peers.count(unknown[next]!.entry.taskType) ?? ALONE;
+      const most = Math.ceil(MAX_BATCH_TASKS / (sharedOut(peers) ? peers.sharing : 1));
       const fit = Math.floor((MAX_RECORDS - this.#recordsHeld() - this.#reading) / most);
       if (fit <= 0) break;
       const chunk = unknown.slice(next, next + Math.min(8, fit));
