@@ -2,9 +2,11 @@
  * The live workers that share a worker's task types, counted from their heartbeats
  * (`workers/{id}.json`), so that N active workers of a type each list its lanes about N
  * times less often and the fleet together lists them about every `pollIntervalMs`
- * (src/worker/poll_schedule.ts, docs/polling.md "Workers share the polling").
+ * (src/worker/poll_schedule.ts, docs/polling.md "Workers share the polling"), and so that
+ * they share batch entries out (src/worker/batch_shares.ts).
  *
- * Cost: one LIST of `workers/` every `intervalMs` while the worker's lanes are active, and
+ * Cost: one LIST of `workers/` every `intervalMs` while the worker's lanes are active (and
+ * one more 1 s after a first count or one that changed, or when asked), and
  * one GET per worker id not seen in the last 30 minutes (a worker's task types do not change
  * while it runs). A heartbeat counts while its LastModified (the store's time, from the
  * LIST) is within `freshMs`: a busy worker beats every `heartbeatIntervalMs` (30 s), and at
@@ -16,7 +18,7 @@
 import type { QueueContext } from "../protocol/context.ts";
 import { readHeartbeat } from "../protocol/heartbeats.ts";
 import { mapLimit } from "../base/concurrency.ts";
-import type { PeerSource } from "./batch_shares.ts";
+import type { PeerCount, PeerSource } from "./batch_shares.ts";
 
 // The first count, this long after the worker starts (its peers' heartbeats are written
 // when they start; its own first polls run alone), or sooner when asked (countNow).
@@ -52,10 +54,8 @@ export class PeerView {
   readonly #freshMs: number;
   /** Task types of the workers met, by heartbeat key (an invalid one: none), and when read. */
   readonly #typesOf = new Map<string, { types: readonly string[]; readAt: number }>();
-  /** By task type: the heartbeat keys of the live peers (this worker's excepted). */
-  readonly #peers = new Map<string, string[]>();
-  /** The task types whose last two counts found the same workers. */
-  readonly #settled = new Set<string>();
+  /** By task type, the last count (none before the first). */
+  readonly #counts = new Map<string, Required<PeerCount>>();
   #nextAt: number;
   #countedAt = -Infinity;
   #counted = false;
@@ -109,25 +109,25 @@ export class PeerView {
     });
     const listed = new Set(page.objects.map((o) => o.key));
     for (const key of this.#typesOf.keys()) if (!listed.has(key)) this.#typesOf.delete(key);
-    const last = new Map([...this.#peers].map(([t, keys]) => [t, keys.join("\n")]));
-    this.#peers.clear();
-    this.#settled.clear();
-    const first = !this.#counted;
     this.#counted = true;
-    for (const o of live) {
-      for (const t of this.#typesOf.get(o.key)?.types ?? []) {
-        if (!this.#taskTypes.includes(t)) continue;
-        const keys = this.#peers.get(t) ?? [];
-        keys.push(o.key);
-        this.#peers.set(t, keys);
-      }
-    }
+    let changed = false;
     for (const t of this.#taskTypes) {
-      const keys = (this.#peers.get(t) ?? []).join("\n");
-      if (!first && (last.get(t) ?? "") === keys) this.#settled.add(t);
+      const keys = [
+        this.#ownKey,
+        ...live.filter((o) => this.#typesOf.get(o.key)?.types.includes(t)).map((o) => o.key),
+      ].sort();
+      const last = this.#counts.get(t);
+      const settled = last !== undefined && last.keys.join("\n") === keys.join("\n");
+      changed ||= !settled;
+      this.#counts.set(t, {
+        sharing: keys.length,
+        rank: keys.indexOf(this.#ownKey),
+        keys,
+        settled,
+      });
     }
-    // Workers came or went: count again soon, to see the change settle.
-    if (this.#settled.size < this.#taskTypes.length) this.recountSoon();
+    // A first count, or workers came or went: count again soon, to see the change settle.
+    if (changed) this.recountSoon();
   }
 
   /**
@@ -163,7 +163,7 @@ export class PeerView {
 
   /** Live workers of `taskType`, this one included (1 until the first refresh). */
   sharing(taskType: string): number {
-    return 1 + (this.#peers.get(taskType)?.length ?? 0);
+    return this.#counts.get(taskType)?.sharing ?? 1;
   }
 
   /**
@@ -171,13 +171,8 @@ export class PeerView {
    * order (this one's included) and whether the last two counts found the same workers;
    * `undefined` before the first refresh.
    */
-  counted(
-    taskType: string,
-  ): { sharing: number; rank: number; keys: readonly string[]; settled: boolean } | undefined {
-    if (!this.#counted) return undefined;
-    const keys = [...(this.#peers.get(taskType) ?? []), this.#ownKey].sort();
-    const settled = this.#settled.has(taskType);
-    return { sharing: keys.length, rank: keys.indexOf(this.#ownKey), keys, settled };
+  counted(taskType: string): Required<PeerCount> | undefined {
+    return this.#counts.get(taskType);
   }
 
   /**
@@ -186,6 +181,6 @@ export class PeerView {
    * polling (src/worker/poll_schedule.ts).
    */
   rank(taskType: string): number {
-    return (this.#peers.get(taskType) ?? []).filter((k) => k < this.#ownKey).length;
+    return this.#counts.get(taskType)?.rank ?? 0;
   }
 }
